@@ -1,0 +1,53 @@
+/* Host-side glue: what Swift cannot express over libbpf (va_list callbacks, LIBBPF_OPTS macros). */
+#ifndef CTCPNOTIFY_H
+#define CTCPNOTIFY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "tcpnotify.h"
+
+struct bpf_object;
+struct bpf_program;
+struct bpf_link;
+
+/* libbpf's print callback takes a va_list; this trampoline formats the message and hands Swift a
+ * plain string. level: 0 warn, 1 info, 2 debug (LIBBPF_WARN...). */
+typedef void (*CTCPNotify_log_fn)(int level, const char *message);
+void CTCPNotify_set_libbpf_logger(CTCPNotify_log_fn fn);
+
+/* bpf_object__open_mem with an object name (LIBBPF_OPTS). NULL plus errno on failure. */
+struct bpf_object *CTCPNotify_open_object(const void *data, size_t size, const char *name);
+
+/* bpf_prog_attach-free cgroup attachment via bpf_link (dies with the process's last fd). */
+struct bpf_link *CTCPNotify_attach_cgroup(struct bpf_program *prog, int cgroup_fd);
+
+/* Creates an iterator fd for an iter/ program's link and returns it (or -errno). */
+int CTCPNotify_iter_create(struct bpf_link *link);
+
+/* The name of field `id` as in TCPNOTIFY_FOR_EACH_FIELD, or NULL past the end. */
+const char *CTCPNotify_field_name(unsigned int id);
+
+/* The number of possible CPUs (for per-CPU map reads), or -errno. */
+int CTCPNotify_num_possible_cpus(void);
+
+/* Enables or disables kernel-wide BPF run-time statistics; returns an fd that keeps them on while open. */
+int CTCPNotify_enable_stats(void);
+
+/* run_time_ns and run_cnt of a program (needs stats enabled); 0 on success, -errno otherwise. */
+int CTCPNotify_prog_run_stats(int prog_fd, uint64_t *run_time_ns, uint64_t *run_cnt, uint32_t *prog_id);
+
+/* The id of the link behind a link fd, or 0. */
+uint32_t CTCPNotify_link_id(int link_fd);
+
+/* 1 if fd is a directory of a cgroup v2 file system, 0 if not, -errno if it cannot tell. */
+int CTCPNotify_is_cgroup2(int fd);
+
+/* setns(fd, CLONE_NEWNET) for the calling thread (a GNU extension Swift's Glibc module hides). 0 or -errno. */
+int CTCPNotify_enter_network_namespace(int fd);
+
+/* Attaches a cls_bpf direct-action program to ifindex's clsact hook (created if missing) in the
+ * calling thread's network namespace. egress: 1 egress, 0 ingress. 0 or -errno. The filter stays
+ * until removed or the device goes away. */
+int CTCPNotify_tc_attach(int ifindex, int prog_fd, int egress);
+
+#endif

@@ -1,0 +1,378 @@
+/* The kernel/user contract of tcpnotify: read by the BPF C programs (after vmlinux.h), by shim.c and by
+ * Swift. Every type here has fixed-size fields, explicit padding and a size assertion that both compilers
+ * check, so a BPF object and a binary built from different versions of this file fail loudly.
+ *
+ * Byte order: addresses are network order; ports are host order; everything else is host order.
+ * Addresses are 16 bytes; IPv4 is stored v4-mapped (::ffff:a.b.c.d) so one key covers both families.
+ */
+#ifndef TCPNOTIFY_H
+#define TCPNOTIFY_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* struct tcp_info, byte for byte as Linux 6.18 returns it from getsockopt(TCP_INFO).                    */
+/* The two bitfield bytes are kept raw so the layout is exact without C bitfields (which Swift drops):  */
+/*   wscale:                  snd_wscale = bits 0-3, rcv_wscale = bits 4-7                               */
+/*   app_limited_and_tfo:     delivery_rate_app_limited = bit 0, fastopen_client_fail = bits 1-2        */
+
+struct tcpnotify_tcp_info {
+    __u8 state;
+    __u8 ca_state;
+    __u8 retransmits;
+    __u8 probes;
+    __u8 backoff;
+    __u8 options;
+    __u8 wscale;
+    __u8 app_limited_and_tfo;
+
+    __u32 rto;            /* us */
+    __u32 ato;            /* us */
+    __u32 snd_mss;        /* bytes */
+    __u32 rcv_mss;        /* bytes */
+
+    __u32 unacked;        /* segments */
+    __u32 sacked;
+    __u32 lost;
+    __u32 retrans;
+    __u32 fackets;
+
+    __u32 last_data_sent; /* ms */
+    __u32 last_ack_sent;  /* ms, always 0 */
+    __u32 last_data_recv; /* ms */
+    __u32 last_ack_recv;  /* ms */
+
+    __u32 pmtu;
+    __u32 rcv_ssthresh;
+    __u32 rtt;            /* us */
+    __u32 rttvar;         /* us */
+    __u32 snd_ssthresh;
+    __u32 snd_cwnd;
+    __u32 advmss;
+    __u32 reordering;
+
+    __u32 rcv_rtt;        /* us */
+    __u32 rcv_space;
+
+    __u32 total_retrans;
+
+    __u64 pacing_rate;    /* bytes/s */
+    __u64 max_pacing_rate;
+    __u64 bytes_acked;
+    __u64 bytes_received;
+    __u32 segs_out;
+    __u32 segs_in;
+
+    __u32 notsent_bytes;
+    __u32 min_rtt;        /* us */
+    __u32 data_segs_in;
+    __u32 data_segs_out;
+
+    __u64 delivery_rate;  /* bytes/s */
+
+    __u64 busy_time;      /* us */
+    __u64 rwnd_limited;   /* us */
+    __u64 sndbuf_limited; /* us */
+
+    __u32 delivered;
+    __u32 delivered_ce;
+
+    __u64 bytes_sent;
+    __u64 bytes_retrans;
+    __u32 dsack_dups;
+    __u32 reord_seen;
+
+    __u32 rcv_ooopack;
+
+    __u32 snd_wnd;
+    __u32 rcv_wnd;
+
+    __u32 rehash;
+
+    __u16 total_rto;
+    __u16 total_rto_recoveries;
+    __u32 total_rto_time; /* ms */
+    __u32 received_ce;
+    __u32 delivered_e1_bytes;
+    __u32 delivered_e0_bytes;
+    __u32 delivered_ce_bytes;
+    __u32 received_e1_bytes;
+    __u32 received_e0_bytes;
+    __u32 received_ce_bytes;
+    __u16 accecn_fail_mode;
+    __u16 accecn_opt_seen;
+};
+_Static_assert(sizeof(struct tcpnotify_tcp_info) == 280, "struct tcpnotify_tcp_info must match Linux 6.18 tcp_info");
+
+/* Field identifiers used by rules. One line per field: X(ID_SUFFIX, json_name). The numbering is part of
+ * the contract (Swift's TCPInfoField uses the same raw values; a kernel test checks the names match). */
+#define TCPNOTIFY_FOR_EACH_FIELD(X) \
+    X(STATE, state)                       \
+    X(CA_STATE, ca_state)                 \
+    X(RETRANSMITS, retransmits)           \
+    X(PROBES, probes)                     \
+    X(BACKOFF, backoff)                   \
+    X(OPTIONS, options)                   \
+    X(SND_WSCALE, snd_wscale)             \
+    X(RCV_WSCALE, rcv_wscale)             \
+    X(DELIVERY_RATE_APP_LIMITED, delivery_rate_app_limited) \
+    X(FASTOPEN_CLIENT_FAIL, fastopen_client_fail) \
+    X(RTO, rto)                           \
+    X(ATO, ato)                           \
+    X(SND_MSS, snd_mss)                   \
+    X(RCV_MSS, rcv_mss)                   \
+    X(UNACKED, unacked)                   \
+    X(SACKED, sacked)                     \
+    X(LOST, lost)                         \
+    X(RETRANS, retrans)                   \
+    X(FACKETS, fackets)                   \
+    X(LAST_DATA_SENT, last_data_sent)     \
+    X(LAST_ACK_SENT, last_ack_sent)       \
+    X(LAST_DATA_RECV, last_data_recv)     \
+    X(LAST_ACK_RECV, last_ack_recv)       \
+    X(PMTU, pmtu)                         \
+    X(RCV_SSTHRESH, rcv_ssthresh)         \
+    X(RTT, rtt)                           \
+    X(RTTVAR, rttvar)                     \
+    X(SND_SSTHRESH, snd_ssthresh)         \
+    X(SND_CWND, snd_cwnd)                 \
+    X(ADVMSS, advmss)                     \
+    X(REORDERING, reordering)             \
+    X(RCV_RTT, rcv_rtt)                   \
+    X(RCV_SPACE, rcv_space)               \
+    X(TOTAL_RETRANS, total_retrans)       \
+    X(PACING_RATE, pacing_rate)           \
+    X(MAX_PACING_RATE, max_pacing_rate)   \
+    X(BYTES_ACKED, bytes_acked)           \
+    X(BYTES_RECEIVED, bytes_received)     \
+    X(SEGS_OUT, segs_out)                 \
+    X(SEGS_IN, segs_in)                   \
+    X(NOTSENT_BYTES, notsent_bytes)       \
+    X(MIN_RTT, min_rtt)                   \
+    X(DATA_SEGS_IN, data_segs_in)         \
+    X(DATA_SEGS_OUT, data_segs_out)       \
+    X(DELIVERY_RATE, delivery_rate)       \
+    X(BUSY_TIME, busy_time)               \
+    X(RWND_LIMITED, rwnd_limited)         \
+    X(SNDBUF_LIMITED, sndbuf_limited)     \
+    X(DELIVERED, delivered)               \
+    X(DELIVERED_CE, delivered_ce)         \
+    X(BYTES_SENT, bytes_sent)             \
+    X(BYTES_RETRANS, bytes_retrans)       \
+    X(DSACK_DUPS, dsack_dups)             \
+    X(REORD_SEEN, reord_seen)             \
+    X(RCV_OOOPACK, rcv_ooopack)           \
+    X(SND_WND, snd_wnd)                   \
+    X(RCV_WND, rcv_wnd)                   \
+    X(REHASH, rehash)                     \
+    X(TOTAL_RTO, total_rto)               \
+    X(TOTAL_RTO_RECOVERIES, total_rto_recoveries) \
+    X(TOTAL_RTO_TIME, total_rto_time)     \
+    X(RECEIVED_CE, received_ce)           \
+    X(DELIVERED_E1_BYTES, delivered_e1_bytes) \
+    X(DELIVERED_E0_BYTES, delivered_e0_bytes) \
+    X(DELIVERED_CE_BYTES, delivered_ce_bytes) \
+    X(RECEIVED_E1_BYTES, received_e1_bytes) \
+    X(RECEIVED_E0_BYTES, received_e0_bytes) \
+    X(RECEIVED_CE_BYTES, received_ce_bytes) \
+    X(ACCECN_FAIL_MODE, accecn_fail_mode) \
+    X(ACCECN_OPT_SEEN, accecn_opt_seen)
+
+#define TCPNOTIFY_FIELD_ENUM_ENTRY(id, name) TCPNOTIFY_FIELD_##id,
+enum tcpnotify_field { TCPNOTIFY_FOR_EACH_FIELD(TCPNOTIFY_FIELD_ENUM_ENTRY) TCPNOTIFY_FIELD_COUNT };
+#undef TCPNOTIFY_FIELD_ENUM_ENTRY
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Comparison operators shared by filter port predicates and rule terms. */
+enum tcpnotify_op {
+    TCPNOTIFY_OP_EQ = 0,
+    TCPNOTIFY_OP_NE = 1,
+    TCPNOTIFY_OP_LT = 2,
+    TCPNOTIFY_OP_LE = 3,
+    TCPNOTIFY_OP_GT = 4,
+    TCPNOTIFY_OP_GE = 5,
+};
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Selection: which sockets are enrolled. Evaluated once per connection at establishment.               */
+/* The expression is compiled to predicates (one bit each) and a disjunction of clauses: a socket       */
+/* matches when, for some clause, every must_true predicate holds and no must_false predicate does.     */
+
+#define TCPNOTIFY_MAX_FILTER_PREDICATES 32
+#define TCPNOTIFY_MAX_FILTER_CLAUSES 32
+
+enum tcpnotify_predicate_kind {
+    TCPNOTIFY_PRED_SRC_PREFIX = 1, /* local address within addr/prefix_len */
+    TCPNOTIFY_PRED_DST_PREFIX = 2, /* remote address within addr/prefix_len */
+    TCPNOTIFY_PRED_SPORT = 3,      /* local port <op> port */
+    TCPNOTIFY_PRED_DPORT = 4,      /* remote port <op> port */
+};
+
+struct tcpnotify_filter_predicate {
+    __u8 kind;       /* enum tcpnotify_predicate_kind */
+    __u8 op;         /* enum tcpnotify_op, ports only */
+    __u8 prefix_len; /* 0..128 over the 16-byte address (IPv4 /n is 96+n) */
+    __u8 pad0;
+    __u16 port;      /* host order */
+    __u16 pad1;
+    __u8 addr[16];   /* network order, already masked to prefix_len */
+};
+_Static_assert(sizeof(struct tcpnotify_filter_predicate) == 24, "filter predicate layout");
+
+struct tcpnotify_clause {
+    __u32 must_true;  /* bitmask over predicates or terms */
+    __u32 must_false;
+    __u32 rule;       /* rule tables: index of the rule this clause belongs to; filters: unused */
+    __u32 pad;
+};
+_Static_assert(sizeof(struct tcpnotify_clause) == 16, "clause layout");
+
+#define TCPNOTIFY_FILTER_MATCH_ALL (1u << 0)   /* no expression: every socket passes it */
+#define TCPNOTIFY_FILTER_USE_TUPLES (1u << 1)  /* the socket must also be in filter_tuple */
+#define TCPNOTIFY_FILTER_TUPLE_WILDCARD_SPORT (1u << 2) /* filter_tuple has entries with local port 0 */
+
+struct tcpnotify_filter {
+    __u32 flags;
+    __u32 predicate_count;
+    __u32 clause_count;
+    __u32 pad;
+    struct tcpnotify_filter_predicate predicates[TCPNOTIFY_MAX_FILTER_PREDICATES];
+    struct tcpnotify_clause clauses[TCPNOTIFY_MAX_FILTER_CLAUSES];
+};
+_Static_assert(sizeof(struct tcpnotify_filter) == 16 + 24 * 32 + 16 * 32, "filter layout");
+
+/* Key of the exact 4-tuple hash (--tuples). A local port of 0 is a wildcard. */
+struct tcpnotify_tuple_key {
+    __u8 local_addr[16];
+    __u8 remote_addr[16];
+    __u16 local_port;   /* host order */
+    __u16 remote_port;  /* host order */
+};
+_Static_assert(sizeof(struct tcpnotify_tuple_key) == 36, "tuple key layout");
+
+#define TCPNOTIFY_MAX_TUPLES 65536
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Rules: when an enrolled socket notifies. Terms compare one tcp_info field with a constant; clauses  */
+/* combine terms; a rule is true when any of its clauses is. Two table slots: user space writes the    */
+/* inactive one and then flips `active_slot` in the control map, so rules change while running.        */
+
+#define TCPNOTIFY_MAX_RULES 32
+#define TCPNOTIFY_MAX_RULE_TERMS 32
+#define TCPNOTIFY_MAX_RULE_CLAUSES 32
+
+enum tcpnotify_term_kind {
+    TCPNOTIFY_TERM_FIELD_CMP = 0, /* field <op> value */
+};
+
+struct tcpnotify_rule_term {
+    __u8 kind;   /* enum tcpnotify_term_kind */
+    __u8 op;     /* enum tcpnotify_op */
+    __u16 field; /* enum tcpnotify_field */
+    __u32 pad;
+    __u64 value; /* in the field's kernel unit */
+};
+_Static_assert(sizeof(struct tcpnotify_rule_term) == 16, "rule term layout");
+
+struct tcpnotify_rule_table {
+    __u32 generation;   /* bumped on every change; sockets re-arm when it differs from theirs */
+    __u32 rule_count;
+    __u32 term_count;
+    __u32 clause_count;
+    struct tcpnotify_rule_term terms[TCPNOTIFY_MAX_RULE_TERMS];
+    struct tcpnotify_clause clauses[TCPNOTIFY_MAX_RULE_CLAUSES];
+};
+_Static_assert(sizeof(struct tcpnotify_rule_table) == 16 + 16 * 32 + 16 * 32, "rule table layout");
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Records pushed through the `events` ring buffer. */
+
+enum tcpnotify_record_type {
+    TCPNOTIFY_RECORD_NOTIFICATION = 1,
+};
+
+enum tcpnotify_trigger {
+    TCPNOTIFY_TRIGGER_RTT = 1,
+    TCPNOTIFY_TRIGGER_RETRANS = 2,
+    TCPNOTIFY_TRIGGER_RTO = 3,
+    TCPNOTIFY_TRIGGER_STATE = 4,
+    TCPNOTIFY_TRIGGER_CLOSE = 5,
+};
+
+struct tcpnotify_record {
+    __u16 type;           /* enum tcpnotify_record_type */
+    __u16 size;           /* sizeof(struct tcpnotify_record) */
+    __u8 trigger;         /* enum tcpnotify_trigger */
+    __u8 family;          /* AF_INET or AF_INET6, as the socket was created */
+    __u8 old_state;       /* state triggers: the state being left (tcp_info.state is the one entered) */
+    __u8 pad0;
+    __u32 rules_fired;    /* rules that became true at this event (bit i = rule i) */
+    __u32 rules_true;     /* rules true at this event */
+    __u32 rule_generation;
+    __u32 pad1;
+    __u64 timestamp_ns;   /* CLOCK_MONOTONIC */
+    __u64 cookie;         /* socket cookie (SO_COOKIE) */
+    __u64 cgroup_id;      /* cgroup v2 id of the socket */
+    __u64 notifications;  /* notifications this socket produced, this one included */
+    __u8 local_addr[16];
+    __u8 remote_addr[16];
+    __u16 local_port;     /* host order */
+    __u16 remote_port;    /* host order */
+    __u32 pad2;
+    struct tcpnotify_tcp_info info;
+};
+_Static_assert(sizeof(struct tcpnotify_record) == 96 + 280, "record layout");
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Per-socket state in sk_storage (`sk_state`). Created only for enrolled sockets. */
+
+struct tcpnotify_sk_state {
+    __u64 cookie;
+    __u64 cgroup_id;
+    __u64 notifications;
+    __u32 rules_fired;      /* rules that notified and have not been false since (edge trigger) */
+    __u32 rule_generation;  /* generation rules_fired refers to */
+    __u8 family;
+    __u8 pad[7];
+};
+_Static_assert(sizeof(struct tcpnotify_sk_state) == 40, "socket state layout");
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Counters in the per-CPU `stats` array, one slot each. Nothing is lost without a count here. */
+
+enum tcpnotify_stat {
+    TCPNOTIFY_STAT_CALLBACKS = 0,        /* sock_ops invocations on enrolled sockets (rule checks) */
+    TCPNOTIFY_STAT_ESTABLISHED = 1,      /* connections seen at establishment */
+    TCPNOTIFY_STAT_ENROLLED = 2,         /* connections that matched the selection */
+    TCPNOTIFY_STAT_NOTIFICATIONS = 3,    /* records written to the ring buffer */
+    TCPNOTIFY_STAT_RING_DROPS = 4,       /* records lost: ring buffer full */
+    TCPNOTIFY_STAT_STORAGE_FAILURES = 5, /* matching sockets not enrolled: sk_storage could not be created */
+    TCPNOTIFY_STAT_FLAG_FAILURES = 6,    /* matching sockets whose callback flags could not be set */
+    TCPNOTIFY_STAT_RULE_EVALUATIONS = 7, /* rule table evaluations */
+    TCPNOTIFY_STAT_WAKEUPS = 8,          /* ring buffer wakeups forced */
+    TCPNOTIFY_STAT_COUNT = 9,
+};
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Fixed settings, set before load (.rodata.cfg). */
+
+struct tcpnotify_config {
+    __u32 hz_fallback;           /* used when CONFIG_HZ cannot be read from the kernel config */
+    __u32 callback_flags;        /* BPF_SOCK_OPS_*_CB_FLAG bits to OR into enrolled sockets */
+    __u64 wakeup_interval_ns;    /* at most one ring wakeup per interval, unless the watermark is passed */
+    __u64 wakeup_watermark_bytes;/* force a wakeup when this much data waits in the ring */
+    __u32 notify_on_close;       /* 1: a final record on close for sockets that notified */
+    __u32 pad;
+};
+_Static_assert(sizeof(struct tcpnotify_config) == 32, "config layout");
+
+/* Mutable control word (array map `control`, one element). */
+struct tcpnotify_control {
+    __u32 active_rule_slot;  /* 0 or 1: which entry of `rules` is live */
+    __u32 pad;
+};
+_Static_assert(sizeof(struct tcpnotify_control) == 8, "control layout");
+
+#endif /* TCPNOTIFY_H */

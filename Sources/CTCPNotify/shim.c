@@ -1,0 +1,111 @@
+#define _GNU_SOURCE
+#include "CTCPNotify.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/vfs.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+static CTCPNotify_log_fn swift_logger;
+
+static int print_trampoline(enum libbpf_print_level level, const char *format, va_list args)
+{
+    if (!swift_logger) return 0;
+    char message[2048];
+    int written = vsnprintf(message, sizeof message, format, args);
+    if (written < 0) return 0;
+    size_t length = strlen(message);
+    while (length > 0 && message[length - 1] == '\n') message[--length] = '\0';
+    swift_logger((int)level, message);
+    return written;
+}
+
+void CTCPNotify_set_libbpf_logger(CTCPNotify_log_fn fn)
+{
+    swift_logger = fn;
+    libbpf_set_print(fn ? print_trampoline : NULL);
+}
+
+struct bpf_object *CTCPNotify_open_object(const void *data, size_t size, const char *name)
+{
+    LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name);
+    return bpf_object__open_mem(data, size, &opts);
+}
+
+struct bpf_link *CTCPNotify_attach_cgroup(struct bpf_program *prog, int cgroup_fd)
+{
+    return bpf_program__attach_cgroup(prog, cgroup_fd);
+}
+
+int CTCPNotify_iter_create(struct bpf_link *link)
+{
+    int fd = bpf_iter_create(bpf_link__fd(link));
+    return fd < 0 ? -errno : fd;
+}
+
+#define TCPNOTIFY_FIELD_NAME_ENTRY(id, name) #name,
+static const char *const field_names[] = { TCPNOTIFY_FOR_EACH_FIELD(TCPNOTIFY_FIELD_NAME_ENTRY) };
+#undef TCPNOTIFY_FIELD_NAME_ENTRY
+_Static_assert(sizeof field_names / sizeof field_names[0] == TCPNOTIFY_FIELD_COUNT, "field table");
+
+const char *CTCPNotify_field_name(unsigned int id)
+{
+    return id < TCPNOTIFY_FIELD_COUNT ? field_names[id] : NULL;
+}
+
+int CTCPNotify_num_possible_cpus(void)
+{
+    return libbpf_num_possible_cpus();
+}
+
+int CTCPNotify_enable_stats(void)
+{
+    int fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+    return fd < 0 ? -errno : fd;
+}
+
+int CTCPNotify_prog_run_stats(int prog_fd, uint64_t *run_time_ns, uint64_t *run_cnt, uint32_t *prog_id)
+{
+    struct bpf_prog_info info;
+    __u32 length = sizeof info;
+    memset(&info, 0, sizeof info);
+    if (bpf_obj_get_info_by_fd(prog_fd, &info, &length) != 0) return -errno;
+    *run_time_ns = info.run_time_ns;
+    *run_cnt = info.run_cnt;
+    *prog_id = info.id;
+    return 0;
+}
+
+uint32_t CTCPNotify_link_id(int link_fd)
+{
+    struct bpf_link_info info;
+    __u32 length = sizeof info;
+    memset(&info, 0, sizeof info);
+    if (bpf_obj_get_info_by_fd(link_fd, &info, &length) != 0) return 0;
+    return info.id;
+}
+
+int CTCPNotify_tc_attach(int ifindex, int prog_fd, int egress)
+{
+    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
+    int err = bpf_tc_hook_create(&hook);
+    if (err && err != -EEXIST) return err;
+    LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd, .handle = 1, .priority = 1);
+    return bpf_tc_attach(&hook, &opts);
+}
+
+int CTCPNotify_is_cgroup2(int fd)
+{
+    struct statfs info;
+    if (fstatfs(fd, &info) != 0) return -errno;
+    return info.f_type == 0x63677270 /* CGROUP2_SUPER_MAGIC */;
+}
+
+int CTCPNotify_enter_network_namespace(int fd)
+{
+    return setns(fd, CLONE_NEWNET) == 0 ? 0 : -errno;
+}

@@ -1,0 +1,113 @@
+import CLibbpf
+import Foundation
+import Synchronization
+import TCPNotifyCore
+
+/// Reads notification records from the kernel's ring buffer on a dedicated thread and hands them to
+/// `handler` one batch per wakeup.
+///
+/// The kernel wakes the reader at most once per interval and otherwise writes without waking; so after
+/// every batch the reader polls again briefly (1 ms) and only then goes back to a long sleep. A record
+/// written without a wakeup is therefore picked up within that short poll.
+public final class RingBufferReader: @unchecked Sendable {
+    // Touched only by the reader thread after start(), except the atomics.
+    private let ring: OpaquePointer
+    private let sink: Unmanaged<Sink>
+    private let running = Atomic<Bool>(false)
+    private let finished = DispatchSemaphore(value: 0)
+    private var thread: Thread?
+
+    /// How long the reader sleeps when nothing is happening (also how fast `stop()` returns).
+    public var idlePollMilliseconds: Int32 = 100
+    /// The short poll after a batch.
+    public var busyPollMilliseconds: Int32 = 1
+
+    /// Records received and records that could not be decoded, for the final statistics.
+    public var receivedCount: UInt64 { sink.takeUnretainedValue().received.load(ordering: .relaxed) }
+    public var malformedCount: UInt64 { sink.takeUnretainedValue().malformed.load(ordering: .relaxed) }
+
+    final class Sink {
+        let handler: @Sendable ([SocketNotification]) -> Void
+        var batch: [SocketNotification] = []
+        let received = Atomic<UInt64>(0)
+        let malformed = Atomic<UInt64>(0)
+
+        init(handler: @escaping @Sendable ([SocketNotification]) -> Void) { self.handler = handler }
+    }
+
+    init(mapFD: Int32, handler: @escaping @Sendable ([SocketNotification]) -> Void) throws(BPFError) {
+        let sink = Unmanaged.passRetained(Sink(handler: handler))
+        let callback: ring_buffer_sample_fn = { context, data, size in
+            guard let context, let data else { return 0 }
+            let sink = Unmanaged<Sink>.fromOpaque(context).takeUnretainedValue()
+            sink.received.add(1, ordering: .relaxed)
+            if let notification = SocketNotification(sample: UnsafeRawBufferPointer(start: data, count: size)) {
+                sink.batch.append(notification)
+            } else {
+                sink.malformed.add(1, ordering: .relaxed)
+            }
+            return 0
+        }
+        guard let ring = ring_buffer__new(mapFD, callback, sink.toOpaque(), nil) else {
+            let code = errno
+            sink.release()
+            throw BPFError.libbpf(function: "ring_buffer__new", errno: code)
+        }
+        self.ring = ring
+        self.sink = sink
+    }
+
+    deinit {
+        stop()
+        ring_buffer__free(ring)
+        sink.release()
+    }
+
+    /// Starts the reader thread.
+    public func start() {
+        guard running.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
+        else { return }
+        let thread = Thread { [self] in
+            self.run()
+            self.finished.signal()
+        }
+        thread.name = "tcpnotify-ring"
+        self.thread = thread
+        thread.start()
+    }
+
+    /// Stops the thread after it has drained what is in the ring; returns once it has.
+    public func stop() {
+        guard running.compareExchange(expected: true, desired: false, ordering: .acquiringAndReleasing).exchanged
+        else { return }
+        finished.wait()
+        thread = nil
+    }
+
+    /// Consumes whatever is in the ring now (used by stop and by tests that drive the reader by hand).
+    public func drain() {
+        _ = ring_buffer__consume(ring)
+        deliver()
+    }
+
+    private func run() {
+        var timeout = idlePollMilliseconds
+        while running.load(ordering: .acquiring) {
+            let polled = ring_buffer__poll(ring, timeout)
+            // Records written without a wakeup do not show up in epoll: consume explicitly.
+            let consumed = ring_buffer__consume(ring)
+            let got = max(Int(polled), 0) + max(Int(consumed), 0)
+            deliver()
+            timeout = got > 0 ? busyPollMilliseconds : idlePollMilliseconds
+        }
+        drain()
+    }
+
+    private func deliver() {
+        let sink = sink.takeUnretainedValue()
+        guard !sink.batch.isEmpty else { return }
+        let batch = sink.batch
+        sink.batch.removeAll(keepingCapacity: true)
+        sink.handler(batch)
+    }
+}

@@ -1,0 +1,198 @@
+import CLibbpf
+import CTCPNotify
+import Glibc
+import TCPNotifyCore
+
+/// What to watch and how: the compiled selection and rules plus the kernel-side knobs.
+public struct WatchConfiguration: Sendable {
+    public var filter: CompiledFilter
+    public var rules: CompiledRules
+    public var tuples: [TupleEntry]
+    /// Ring buffer size in bytes; rounded up to a power of two of at least one page.
+    public var ringBufferBytes: Int
+    /// At most one consumer wakeup per interval (the rest are batched), unless the watermark is passed.
+    public var wakeupIntervalNanoseconds: UInt64
+    public var wakeupWatermarkBytes: UInt64
+    /// A final record at close for every socket that notified.
+    public var notifyOnClose: Bool
+
+    public init(
+        filter: CompiledFilter, rules: CompiledRules, tuples: [TupleEntry] = [],
+        ringBufferBytes: Int = 4 << 20, wakeupIntervalNanoseconds: UInt64 = 200_000,
+        wakeupWatermarkBytes: UInt64 = 256 << 10, notifyOnClose: Bool = true
+    ) {
+        self.filter = filter
+        self.rules = rules
+        self.tuples = tuples
+        self.ringBufferBytes = ringBufferBytes
+        self.wakeupIntervalNanoseconds = wakeupIntervalNanoseconds
+        self.wakeupWatermarkBytes = wakeupWatermarkBytes
+        self.notifyOnClose = notifyOnClose
+    }
+}
+
+/// The loaded sock_ops program and its maps. Not thread-safe: one owner configures and attaches it.
+public final class TCPNotifyProgram {
+    let object: BPFObject
+    public let configuration: WatchConfiguration
+    private var ruleGeneration: UInt32 = 1
+    private var activeRuleSlot: UInt32 = 0
+    public private(set) var rules: CompiledRules
+    private let cpuCount: Int
+
+    /// Opens, configures and loads the program, then fills the selection and rule tables.
+    public init(configuration: WatchConfiguration, logLibbpf: Bool = false) throws(BPFError) {
+        LibbpfLog.install(echo: logLibbpf)
+        try Preflight.check()
+        self.configuration = configuration
+        self.rules = configuration.rules
+        object = try BPFObject(embeddedBase64: BPFObject_tcpnotify.base64, name: "tcpnotify")
+
+        var config = tcpnotify_config()
+        config.hz_fallback = 250
+        config.callback_flags = UInt32(
+            BPF_SOCK_OPS_RTO_CB_FLAG | BPF_SOCK_OPS_RETRANS_CB_FLAG | BPF_SOCK_OPS_STATE_CB_FLAG
+                | BPF_SOCK_OPS_RTT_CB_FLAG)
+        config.wakeup_interval_ns = configuration.wakeupIntervalNanoseconds
+        config.wakeup_watermark_bytes = configuration.wakeupWatermarkBytes
+        config.notify_on_close = configuration.notifyOnClose ? 1 : 0
+        try object.setInitialValue(map: ".rodata.cfg", to: config)
+        try object.setMaxEntries(map: "events", to: TCPNotifyProgram.ringSize(configuration.ringBufferBytes))
+        try object.load()
+
+        let cpus = Int(CTCPNotify_num_possible_cpus())
+        cpuCount = cpus > 0 ? cpus : 1
+
+        let tuples = configuration.tuples
+        let filterTable = KernelTables.filter(
+            configuration.filter, useTuples: !tuples.isEmpty,
+            tuplesHaveWildcard: tuples.contains { $0.localPort == 0 })
+        try MapAccess.update(fd: object.mapFD("filter"), key: UInt32(0), value: filterTable, name: "filter")
+        let tupleFD = try object.mapFD("filter_tuple")
+        for entry in tuples {
+            try MapAccess.update(fd: tupleFD, key: KernelTables.tupleKey(entry), value: UInt8(1), name: "filter_tuple")
+        }
+        try writeRules(configuration.rules, slot: 0)
+        try MapAccess.update(fd: object.mapFD("control"), key: UInt32(0), value: tcpnotify_control(), name: "control")
+    }
+
+    static func ringSize(_ requested: Int) -> UInt32 {
+        let page = max(Int(sysconf(Int32(_SC_PAGESIZE))), 4096)
+        var size = page
+        while size < requested && size < (1 << 30) { size <<= 1 }
+        return UInt32(size)
+    }
+
+    private func writeRules(_ compiled: CompiledRules, slot: UInt32) throws(BPFError) {
+        let table = KernelTables.rules(compiled, generation: ruleGeneration)
+        try MapAccess.update(fd: object.mapFD("rules"), key: slot, value: table, name: "rules")
+    }
+
+    /// Replaces the rules while attached: writes the idle slot, then flips the live one. Every
+    /// enrolled socket re-arms (its fired set refers to the old generation).
+    public func replaceRules(_ compiled: CompiledRules) throws(BPFError) {
+        ruleGeneration &+= 1
+        let next = activeRuleSlot ^ 1
+        try writeRules(compiled, slot: next)
+        var control = tcpnotify_control()
+        control.active_rule_slot = next
+        try MapAccess.update(fd: object.mapFD("control"), key: UInt32(0), value: control, name: "control")
+        activeRuleSlot = next
+        rules = compiled
+    }
+
+    /// Attaches to a cgroup v2 directory through a bpf_link: the kernel detaches it when the last fd
+    /// closes, so a killed process leaves nothing attached.
+    public func attach(cgroupPath: String) throws(BPFError) -> CgroupAttachment {
+        let cgroupFD = open(cgroupPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if cgroupFD < 0 {
+            let code = errno
+            if code == EACCES || code == EPERM {
+                throw BPFError.permissionDenied(what: "opening \(cgroupPath)", needs: "root")
+            }
+            throw BPFError.invalidArgument(
+                "cannot open cgroup directory '\(cgroupPath)': \(BPFError.errnoText(code)); "
+                    + "give a cgroup v2 directory (see /proc/self/mountinfo for the cgroup2 mount)")
+        }
+        defer { close(cgroupFD) }
+        if CTCPNotify_is_cgroup2(cgroupFD) == 0 {
+            throw BPFError.invalidArgument("'\(cgroupPath)' is not a cgroup v2 directory")
+        }
+        let program = try object.program("sockops_main")
+        guard let link = CTCPNotify_attach_cgroup(program, cgroupFD) else {
+            let code = errno
+            if code == EPERM || code == EACCES {
+                throw BPFError.permissionDenied(what: "attaching to \(cgroupPath)", needs: "CAP_NET_ADMIN and CAP_BPF")
+            }
+            throw BPFError.attach(program: "sockops_main", target: cgroupPath, errno: code)
+        }
+        return CgroupAttachment(link: link, path: cgroupPath)
+    }
+
+    /// Kernel-side counters (per-CPU, summed).
+    public func kernelStatistics() throws(BPFError) -> WatchStatistics {
+        let fd = try object.mapFD("stats")
+        func value(_ stat: tcpnotify_stat) -> UInt64 {
+            MapAccess.sumPerCPU(fd: fd, index: stat.rawValue, cpus: cpuCount)
+        }
+        var statistics = WatchStatistics()
+        statistics.events = value(TCPNOTIFY_STAT_CALLBACKS)
+        statistics.established = value(TCPNOTIFY_STAT_ESTABLISHED)
+        statistics.enrolled = value(TCPNOTIFY_STAT_ENROLLED)
+        statistics.notifications = value(TCPNOTIFY_STAT_NOTIFICATIONS)
+        statistics.ringDrops = value(TCPNOTIFY_STAT_RING_DROPS)
+        statistics.enrollFailures = value(TCPNOTIFY_STAT_STORAGE_FAILURES) + value(TCPNOTIFY_STAT_FLAG_FAILURES)
+        statistics.wakeups = value(TCPNOTIFY_STAT_WAKEUPS)
+        return statistics
+    }
+
+    /// The sock_ops program's kernel run-time statistics (needs `BPFRunStatistics.enable()`).
+    public func runStatistics() throws(BPFError) -> (runTimeNanoseconds: UInt64, runCount: UInt64, programID: UInt32) {
+        var time: UInt64 = 0, count: UInt64 = 0, id: UInt32 = 0
+        try BPFError.check(
+            CTCPNotify_prog_run_stats(try object.programFD("sockops_main"), &time, &count, &id), "bpf_obj_get_info_by_fd")
+        return (time, count, id)
+    }
+
+    /// A reader for the `events` ring buffer; see `RingBufferReader`.
+    public func makeReader(handler: @escaping @Sendable ([SocketNotification]) -> Void) throws(BPFError) -> RingBufferReader {
+        try RingBufferReader(mapFD: object.mapFD("events"), handler: handler)
+    }
+}
+
+/// A sock_ops program attached to a cgroup. `detach()` (or deinit) removes it.
+public final class CgroupAttachment {
+    private var link: OpaquePointer?
+    public let path: String
+
+    init(link: OpaquePointer, path: String) {
+        self.link = link
+        self.path = path
+    }
+
+    /// The kernel's id for this link (as `bpftool link` lists it).
+    public var linkID: UInt32 {
+        guard let link else { return 0 }
+        return CTCPNotify_link_id(bpf_link__fd(link))
+    }
+
+    public func detach() {
+        if let link { bpf_link__destroy(link) }
+        link = nil
+    }
+
+    deinit { detach() }
+}
+
+/// Kernel-wide BPF run-time accounting (`BPF_ENABLE_STATS`): on while the returned fd is open.
+public final class BPFRunStatistics {
+    private let fd: Int32
+
+    public init() throws(BPFError) {
+        let result = CTCPNotify_enable_stats()
+        if result < 0 { throw BPFError.classify(-result, "bpf(BPF_ENABLE_STATS)") }
+        fd = result
+    }
+
+    deinit { close(fd) }
+}

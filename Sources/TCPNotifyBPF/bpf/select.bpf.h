@@ -1,0 +1,75 @@
+/* Selection: does a new connection match the compiled filter (and the exact-tuple list)?
+ * Runs once per connection, at establishment; the verdict lives on as the socket's sk_storage. */
+#ifndef TCPNOTIFY_SELECT_BPF_H
+#define TCPNOTIFY_SELECT_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "tcpnotify.h"
+
+struct tn_endpoints {
+    struct tcpnotify_tuple_key key; /* addresses as 16 bytes (IPv4 v4-mapped), ports host order */
+};
+
+static __always_inline int tn_compare(__u8 op, __u64 lhs, __u64 rhs)
+{
+    switch (op) {
+    case TCPNOTIFY_OP_EQ: return lhs == rhs;
+    case TCPNOTIFY_OP_NE: return lhs != rhs;
+    case TCPNOTIFY_OP_LT: return lhs < rhs;
+    case TCPNOTIFY_OP_LE: return lhs <= rhs;
+    case TCPNOTIFY_OP_GT: return lhs > rhs;
+    case TCPNOTIFY_OP_GE: return lhs >= rhs;
+    default: return 0;
+    }
+}
+
+/* addr within prefix/len, both 16 bytes, prefix already masked. */
+static __always_inline int tn_prefix_match(const __u8 *addr, const __u8 *prefix, __u32 len)
+{
+    if (len > 128) return 0;
+    for (int i = 0; i < 16; i++) {
+        __u32 bit = (__u32)i * 8;
+        if (bit >= len) return 1;
+        __u8 mask = len - bit >= 8 ? 0xff : (__u8)(0xff << (8 - (len - bit)));
+        if ((addr[i] & mask) != prefix[i]) return 0;
+    }
+    return 1;
+}
+
+static __always_inline int tn_predicate_holds(const struct tcpnotify_filter_predicate *p,
+                                              const struct tcpnotify_tuple_key *k)
+{
+    switch (p->kind) {
+    case TCPNOTIFY_PRED_SRC_PREFIX: return tn_prefix_match(k->local_addr, p->addr, p->prefix_len);
+    case TCPNOTIFY_PRED_DST_PREFIX: return tn_prefix_match(k->remote_addr, p->addr, p->prefix_len);
+    case TCPNOTIFY_PRED_SPORT: return tn_compare(p->op, k->local_port, p->port);
+    case TCPNOTIFY_PRED_DPORT: return tn_compare(p->op, k->remote_port, p->port);
+    default: return 0;
+    }
+}
+
+/* DNF: some clause has all its must_true bits and none of its must_false bits. */
+static __always_inline int tn_clauses_hold(const struct tcpnotify_clause *clauses, __u32 count, __u32 bits)
+{
+    for (__u32 i = 0; i < TCPNOTIFY_MAX_FILTER_CLAUSES; i++) {
+        if (i >= count) break;
+        const struct tcpnotify_clause *c = &clauses[i];
+        if ((bits & c->must_true) == c->must_true && !(bits & c->must_false)) return 1;
+    }
+    return 0;
+}
+
+static __noinline int tn_filter_matches(const struct tcpnotify_filter *f, const struct tcpnotify_tuple_key *k)
+{
+    if (!f || !k) return 0;
+    if (f->flags & TCPNOTIFY_FILTER_MATCH_ALL) return 1;
+    __u32 bits = 0;
+    for (__u32 i = 0; i < TCPNOTIFY_MAX_FILTER_PREDICATES; i++) {
+        if (i >= f->predicate_count) break;
+        if (tn_predicate_holds(&f->predicates[i], k)) bits |= 1u << i;
+    }
+    return tn_clauses_hold(f->clauses, f->clause_count, bits);
+}
+
+#endif

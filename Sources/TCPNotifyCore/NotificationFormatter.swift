@@ -1,0 +1,162 @@
+/// Turns notifications and statistics into output lines: JSON (one object per line) or compact text.
+public struct NotificationFormatter: Sendable {
+    public enum Format: String, Sendable, CaseIterable {
+        case json
+        case text
+    }
+
+    public var format: Format
+    /// Rule names by index, as reported in `rules`.
+    public var ruleNames: [String]
+    /// CLOCK_REALTIME minus CLOCK_MONOTONIC, in nanoseconds, to turn kernel timestamps into wall time.
+    public var realtimeOffsetNanoseconds: Int64
+
+    public init(format: Format, ruleNames: [String], realtimeOffsetNanoseconds: Int64) {
+        self.format = format
+        self.ruleNames = ruleNames
+        self.realtimeOffsetNanoseconds = realtimeOffsetNanoseconds
+    }
+
+    public func line(for notification: SocketNotification) -> String {
+        switch format {
+        case .json: jsonLine(for: notification)
+        case .text: textLine(for: notification)
+        }
+    }
+
+    public func line(for statistics: WatchStatistics) -> String {
+        switch format {
+        case .json:
+            var writer = JSONWriter()
+            writer.beginObject()
+            writer.field("type", "stats")
+            writer.field("events", statistics.events)
+            writer.field("established", statistics.established)
+            writer.field("enrolled", statistics.enrolled)
+            writer.field("notifications", statistics.notifications)
+            writer.field("received", statistics.received)
+            writer.field("ring_drops", statistics.ringDrops)
+            writer.field("user_drops", statistics.userDrops)
+            writer.field("enroll_failures", statistics.enrollFailures)
+            writer.field("wakeups", statistics.wakeups)
+            writer.endObject()
+            return writer.text
+        case .text:
+            return "stats: \(statistics.events) events, \(statistics.established) established, "
+                + "\(statistics.enrolled) enrolled, \(statistics.notifications) notifications, "
+                + "\(statistics.received) received, \(statistics.ringDrops) ring drops, "
+                + "\(statistics.userDrops) user drops, \(statistics.enrollFailures) enroll failures"
+        }
+    }
+
+    public func firedRuleNames(_ notification: SocketNotification) -> [String] {
+        notification.firedRuleIndices.map { $0 < ruleNames.count ? ruleNames[$0] : "rule\($0)" }
+    }
+
+    /// Wall-clock seconds with microsecond precision, as a JSON number literal.
+    public func unixTimestamp(_ monotonicNanoseconds: UInt64) -> String {
+        let wall = Int64(truncatingIfNeeded: monotonicNanoseconds) &+ realtimeOffsetNanoseconds
+        let micros = wall / 1000
+        let fraction = String(micros % 1_000_000)
+        return "\(micros / 1_000_000)." + String(repeating: "0", count: 6 - fraction.count) + fraction
+    }
+
+    public func jsonLine(for notification: SocketNotification) -> String {
+        var writer = JSONWriter()
+        writer.beginObject()
+        writer.field("type", "notification")
+        writer.rawField("ts", unixTimestamp(notification.monotonicNanoseconds))
+        writer.field("ts_mono_ns", notification.monotonicNanoseconds)
+        writer.field("trigger", notification.trigger.description)
+        writer.beginArray("rules")
+        for name in firedRuleNames(notification) { writer.field(nil, name) }
+        writer.endArray()
+        writer.field("src", notification.local.description)
+        writer.field("dst", notification.remote.description)
+        writer.field("family", notification.family == 10 ? "ipv6" : "ipv4")
+        writer.field("cookie", notification.cookie)
+        writer.field("cgroup_id", notification.cgroupID)
+        if notification.trigger == .state || notification.trigger == .close {
+            writer.field("old_state", TCPState(rawValue: notification.oldState)?.name ?? String(notification.oldState))
+        }
+        writer.field("socket_notifications", notification.socketNotificationCount)
+        NotificationFormatter.writeTCPInfo(notification.info, to: &writer)
+        writer.endObject()
+        return writer.text
+    }
+
+    /// `"tcp_info":{...}` with the kernel's field names; state and ca_state as names.
+    public static func writeTCPInfo(_ info: TCPInfo, to writer: inout JSONWriter) {
+        writer.beginObject("tcp_info")
+        for field in TCPInfoField.allCases {
+            let value = info[field]
+            switch field {
+            case .state:
+                writer.field(field.name, TCPState(rawValue: UInt8(truncatingIfNeeded: value))?.name ?? String(value))
+            case .caState:
+                writer.field(
+                    field.name, TCPCongestionState(rawValue: UInt8(truncatingIfNeeded: value))?.name ?? String(value))
+            default:
+                writer.field(field.name, value)
+            }
+        }
+        writer.endObject()
+    }
+
+    public func textLine(for notification: SocketNotification) -> String {
+        let info = notification.info
+        let state = TCPState(rawValue: UInt8(truncatingIfNeeded: info[.state]))?.name ?? String(info[.state])
+        var line = "\(clockTime(notification.monotonicNanoseconds)) \(notification.trigger) "
+        line += "\(notification.local) -> \(notification.remote)"
+        let rules = firedRuleNames(notification)
+        if !rules.isEmpty { line += " [" + rules.joined(separator: ", ") + "]" }
+        line += " \(state)"
+        line += " rtt=\(Units.microseconds(info[.rtt]))/\(Units.microseconds(info[.rttvar]))"
+        line += " min_rtt=\(Units.microseconds(info[.minRtt]))"
+        line += " cwnd=\(info[.sndCwnd]) retrans=\(info[.totalRetrans]) rto=\(Units.microseconds(info[.rto]))"
+        line += " delivery=\(Units.bitsPerSecond(fromBytesPerSecond: info[.deliveryRate]))"
+        line += " sent=\(Units.bytes(info[.bytesSent])) acked=\(Units.bytes(info[.bytesAcked]))"
+        line += " snd_wnd=\(Units.bytes(info[.sndWnd]))"
+        return line
+    }
+
+    /// HH:MM:SS.mmm (UTC) of a kernel timestamp.
+    func clockTime(_ monotonicNanoseconds: UInt64) -> String {
+        let wall = Int64(truncatingIfNeeded: monotonicNanoseconds) &+ realtimeOffsetNanoseconds
+        let millisOfDay = (wall / 1_000_000) % 86_400_000
+        func two(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        let millis = millisOfDay % 1000
+        let millisText = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
+        return "\(two(millisOfDay / 3_600_000)):\(two(millisOfDay / 60_000 % 60)):\(two(millisOfDay / 1000 % 60)).\(millisText)"
+    }
+}
+
+/// Human-readable values for text output.
+public enum Units {
+    public static func microseconds(_ value: UInt64) -> String {
+        if value >= 1_000_000 { return fixed(Double(value) / 1_000_000, "s") }
+        if value >= 1000 { return fixed(Double(value) / 1000, "ms") }
+        return "\(value)us"
+    }
+
+    public static func bytes(_ value: UInt64) -> String {
+        if value >= 1 << 30 { return fixed(Double(value) / Double(1 << 30), "GiB") }
+        if value >= 1 << 20 { return fixed(Double(value) / Double(1 << 20), "MiB") }
+        if value >= 1 << 10 { return fixed(Double(value) / Double(1 << 10), "KiB") }
+        return "\(value)B"
+    }
+
+    public static func bitsPerSecond(fromBytesPerSecond value: UInt64) -> String {
+        let bits = Double(value) * 8
+        if bits >= 1e9 { return fixed(bits / 1e9, "Gbit/s") }
+        if bits >= 1e6 { return fixed(bits / 1e6, "Mbit/s") }
+        if bits >= 1e3 { return fixed(bits / 1e3, "kbit/s") }
+        return "\(Int(bits))bit/s"
+    }
+
+    /// One decimal place, without Foundation's String(format:).
+    static func fixed(_ value: Double, _ unit: String) -> String {
+        let tenths = Int((value * 10).rounded())
+        return "\(tenths / 10).\(tenths % 10)\(unit)"
+    }
+}

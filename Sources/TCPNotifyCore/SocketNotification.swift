@@ -1,0 +1,86 @@
+/// The TCP event at which the kernel program checked the rules and sent a record.
+public enum Trigger: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+    case rtt = 1
+    case retrans = 2
+    case rto = 3
+    case state = 4
+    case close = 5
+
+    public var description: String {
+        switch self {
+        case .rtt: "rtt"
+        case .retrans: "retrans"
+        case .rto: "rto"
+        case .state: "state"
+        case .close: "close"
+        }
+    }
+}
+
+/// One notification from the kernel: which socket, which event, which rules, and its tcp_info then.
+public struct SocketNotification: Sendable, Equatable {
+    public var trigger: Trigger
+    /// AF_INET (2) or AF_INET6 (10), as the socket was created.
+    public var family: UInt8
+    public var local: Endpoint
+    public var remote: Endpoint
+    public var cookie: UInt64
+    public var cgroupID: UInt64
+    /// Kernel CLOCK_MONOTONIC at the event.
+    public var monotonicNanoseconds: UInt64
+    /// Bit i set: rule i became true at this event.
+    public var rulesFired: UInt32
+    /// Bit i set: rule i holds at this event.
+    public var rulesTrue: UInt32
+    public var ruleGeneration: UInt32
+    /// For state changes and close: the state being left. `info.state` is the state entered.
+    public var oldState: UInt8
+    /// Notifications this socket has produced, this one included.
+    public var socketNotificationCount: UInt64
+    public var info: TCPInfo
+
+    public init(
+        trigger: Trigger, family: UInt8, local: Endpoint, remote: Endpoint, cookie: UInt64, cgroupID: UInt64,
+        monotonicNanoseconds: UInt64, rulesFired: UInt32, rulesTrue: UInt32, ruleGeneration: UInt32,
+        oldState: UInt8, socketNotificationCount: UInt64, info: TCPInfo
+    ) {
+        self.trigger = trigger
+        self.family = family
+        self.local = local
+        self.remote = remote
+        self.cookie = cookie
+        self.cgroupID = cgroupID
+        self.monotonicNanoseconds = monotonicNanoseconds
+        self.rulesFired = rulesFired
+        self.rulesTrue = rulesTrue
+        self.ruleGeneration = ruleGeneration
+        self.oldState = oldState
+        self.socketNotificationCount = socketNotificationCount
+        self.info = info
+    }
+
+    /// Indices of the rules that fired, lowest first.
+    public var firedRuleIndices: [Int] {
+        (0..<32).filter { rulesFired & (1 << UInt32($0)) != 0 }
+    }
+}
+
+/// What the kernel and the reader counted; printed as the final `stats` line.
+public struct WatchStatistics: Sendable, Equatable {
+    /// Rule checks on enrolled sockets (sock_ops callbacks that reached the rules).
+    public var events: UInt64 = 0
+    public var established: UInt64 = 0
+    public var enrolled: UInt64 = 0
+    public var notifications: UInt64 = 0
+    /// Records the kernel could not write because the ring buffer was full.
+    public var ringDrops: UInt64 = 0
+    /// Matching sockets that could not be enrolled (no sk_storage, or callback flags refused).
+    public var enrollFailures: UInt64 = 0
+    /// Records read from the ring buffer by user space.
+    public var received: UInt64 = 0
+    /// Records received but not delivered (malformed size, or a full delivery queue).
+    public var userDrops: UInt64 = 0
+    public var wakeups: UInt64 = 0
+
+    public init() {}
+}

@@ -1,0 +1,11 @@
+import ArgumentParser
+
+@main
+struct TCPNotifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tcpnotify",
+        abstract: "Push notifications of TCP trouble from the kernel: selected sockets, rules checked in eBPF.",
+        subcommands: [WatchCommand.self, FieldsCommand.self, RulesCommand.self],
+        defaultSubcommand: WatchCommand.self
+    )
+}

@@ -1,0 +1,112 @@
+import Foundation
+import Glibc
+import Synchronization
+import TCPNotifyBPF
+import TCPNotifyCore
+
+/// One `watch` run: load, attach, print notifications until a signal (or the duration), detach, and
+/// print the final statistics line.
+struct WatchSession {
+    let configuration: WatchConfiguration
+    let cgroupPath: String?
+    let format: NotificationFormatter.Format
+    let verbose: Bool
+    let duration: Double?
+
+    func run() throws {
+        // Block the stop signals in every thread (the reader inherits the mask) and wait for them here.
+        var stopSignals = sigset_t()
+        sigemptyset(&stopSignals)
+        sigaddset(&stopSignals, SIGINT)
+        sigaddset(&stopSignals, SIGTERM)
+        pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
+        signal(SIGPIPE, SIG_IGN)
+
+        let attachPath = try cgroupPath ?? WatchSession.defaultCgroup()
+        let program = try TCPNotifyProgram(configuration: configuration, logLibbpf: verbose)
+        let formatter = NotificationFormatter(
+            format: format, ruleNames: configuration.rules.rules.map(\.name),
+            realtimeOffsetNanoseconds: WatchSession.realtimeOffsetNanoseconds())
+        let output = LineOutput()
+        let reader = try program.makeReader { batch in
+            output.write(batch.map(formatter.line(for:)))
+        }
+        reader.start()
+        let attachment = try program.attach(cgroupPath: attachPath)
+        StandardError.write(
+            "tcpnotify: watching cgroup \(attachPath) (link \(attachment.linkID)) with \(configuration.rules.rules.count) rule(s); "
+                + "SIGINT or SIGTERM stops\n")
+
+        waitForStop(stopSignals, output: output)
+
+        attachment.detach()
+        reader.stop()
+        var statistics = try program.kernelStatistics()
+        statistics.received = reader.receivedCount
+        statistics.userDrops = reader.malformedCount
+        output.write([formatter.line(for: statistics)])
+    }
+
+    private func waitForStop(_ signals: sigset_t, output: LineOutput) {
+        var signals = signals
+        let deadline = duration.map { Date().addingTimeInterval($0) }
+        while true {
+            var timeout = timespec(tv_sec: 0, tv_nsec: 200_000_000)
+            if let deadline {
+                let left = deadline.timeIntervalSinceNow
+                if left <= 0 { return }
+                if left < 0.2 { timeout.tv_nsec = Int(left * 1e9) }
+            }
+            let received = sigtimedwait(&signals, nil, &timeout)
+            if received == SIGINT || received == SIGTERM { return }
+            if output.isBroken { return } // stdout closed: nobody is listening
+        }
+    }
+
+    static func defaultCgroup() throws -> String {
+        let mountinfo = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+        guard let mountPoint = CgroupMount.cgroup2MountPoint(mountinfo: mountinfo) else {
+            throw BPFError.notSupported(
+                feature: "a cgroup v2 hierarchy", minimumKernel: "4.5",
+                detail: "no cgroup2 mount in /proc/self/mountinfo; mount one (mount -t cgroup2 none /sys/fs/cgroup) or pass --cgroup")
+        }
+        return mountPoint
+    }
+
+    static func realtimeOffsetNanoseconds() -> Int64 {
+        var realtime = timespec(), monotonic = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &monotonic)
+        clock_gettime(CLOCK_REALTIME, &realtime)
+        let real = Int64(realtime.tv_sec) * 1_000_000_000 + Int64(realtime.tv_nsec)
+        let mono = Int64(monotonic.tv_sec) * 1_000_000_000 + Int64(monotonic.tv_nsec)
+        return real - mono
+    }
+}
+
+/// Writes whole lines to stdout, one write(2) per batch, from any thread.
+final class LineOutput: Sendable {
+    private let broken = Atomic<Bool>(false)
+    private let lock = Mutex<Void>(())
+
+    var isBroken: Bool { broken.load(ordering: .relaxed) }
+
+    func write(_ lines: [String]) {
+        guard !lines.isEmpty, !isBroken else { return }
+        var text = lines.joined(separator: "\n")
+        text += "\n"
+        lock.withLock { _ in
+            text.withUTF8 { buffer in
+                var offset = 0
+                while offset < buffer.count {
+                    let written = Glibc.write(1, buffer.baseAddress! + offset, buffer.count - offset)
+                    if written < 0 && errno == EINTR { continue }
+                    if written <= 0 {
+                        broken.store(true, ordering: .relaxed)
+                        return
+                    }
+                    offset += written
+                }
+            }
+        }
+    }
+}
