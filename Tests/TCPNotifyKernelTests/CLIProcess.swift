@@ -1,0 +1,115 @@
+import Foundation
+import Glibc
+import Synchronization
+
+/// Path of a product built next to the test bundle (`swift build` puts them in the same directory).
+func builtProduct(_ name: String, environmentOverride: String) throws -> String {
+    if let override = ProcessInfo.processInfo.environment[environmentOverride] { return override }
+    let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    var directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
+    for _ in 0..<4 {
+        let candidate = directory.appendingPathComponent(name).path
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        directory = directory.deletingLastPathComponent()
+    }
+    throw SocketError("\(name) is not built next to the tests (\(executable)); run `swift build` first or set \(environmentOverride)", ENOENT)
+}
+
+/// A running `tcpnotify` (or any) process whose stdout lines are collected with their arrival time.
+final class CLIProcess: @unchecked Sendable {
+    let process = Process()
+    private let output = Output()
+    private let stdoutPipe = Pipe()
+    private let stderrPipe = Pipe()
+
+    init(_ executable: String, _ arguments: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardOutput = stdoutPipe
+        process.standardError = stderrPipe
+        process.standardInput = FileHandle.nullDevice
+        stdoutPipe.fileHandleForReading.readabilityHandler = { [output] handle in
+            let data = handle.availableData
+            guard !data.isEmpty else { return }
+            output.appendStdout(data, at: monotonicNanoseconds())
+        }
+        stderrPipe.fileHandleForReading.readabilityHandler = { [output] handle in
+            let data = handle.availableData
+            guard !data.isEmpty else { return }
+            output.errorText.withLock { $0 += String(decoding: data, as: UTF8.self) }
+        }
+        try process.run()
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        stdoutPipe.fileHandleForReading.readabilityHandler = nil
+        stderrPipe.fileHandleForReading.readabilityHandler = nil
+    }
+
+    var outputLines: [(text: String, monotonicNanoseconds: UInt64)] { output.lines.withLock { $0 } }
+    var standardError: String { output.errorText.withLock { $0 } }
+
+    /// What the pipe handlers collect, line by line with the time each line arrived.
+    final class Output: Sendable {
+        let lines = Mutex<[(text: String, monotonicNanoseconds: UInt64)]>([])
+        let errorText = Mutex<String>("")
+        private let partial = Mutex<String>("")
+
+        func appendStdout(_ data: Data, at time: UInt64) {
+            partial.withLock { buffer in
+                buffer += String(decoding: data, as: UTF8.self)
+                while let newline = buffer.firstIndex(of: "\n") {
+                    let line = String(buffer[..<newline])
+                    buffer = String(buffer[buffer.index(after: newline)...])
+                    lines.withLock { $0.append((line, time)) }
+                }
+            }
+        }
+    }
+
+    /// JSON objects printed so far.
+    var jsonObjects: [(object: [String: Any], monotonicNanoseconds: UInt64)] {
+        outputLines.compactMap { line in
+            guard let data = line.text.data(using: .utf8),
+                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+            return (object, line.monotonicNanoseconds)
+        }
+    }
+
+    func signal(_ number: Int32) { kill(process.processIdentifier, number) }
+
+    /// Waits for exit; returns the status, or nil on timeout (the process is then killed).
+    func waitForExit(timeout: Double = 10) -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            return nil
+        }
+        usleep(50_000) // let the pipe handlers take the last lines
+        return process.terminationStatus
+    }
+
+    /// Runs a command to completion and returns (status, stdout, stderr).
+    static func run(_ executable: String, _ arguments: [String], timeout: Double = 60) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = try CLIProcess(executable, arguments)
+        let status = process.waitForExit(timeout: timeout) ?? -1
+        return (status, process.outputLines.map(\.text).joined(separator: "\n"), process.standardError)
+    }
+}
+
+func monotonicNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+}
+
+/// Program ids attached to a cgroup, from `bpftool cgroup show` (the kernel's own list).
+func attachedProgramIDs(cgroup: String) throws -> [Int] {
+    let result = try CLIProcess.run("/usr/sbin/bpftool", ["-j", "cgroup", "show", cgroup])
+    guard let data = result.stdout.data(using: .utf8),
+          let entries = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]] else { return [] }
+    return entries.compactMap { $0["id"] as? Int }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import Glibc
+import TCPNotifyCore
+import TCPNotifyLab
+import Testing
+
+extension KernelSuite {
+    /// The `tcpnotify` binary end to end: detach on SIGINT and on SIGKILL, errors and exit codes.
+    @Suite struct CLI {
+        static func tcpnotify() throws -> String { try builtProduct("tcpnotify", environmentOverride: "TCPNOTIFY_BIN") }
+
+        func startWatch(cgroup: TestCgroup, _ extra: [String]) throws -> CLIProcess {
+            let process = try CLIProcess(Self.tcpnotify(), ["watch", "--cgroup", cgroup.path, "--format", "json"] + extra)
+            let attached = eventually(timeout: 10) { process.standardError.contains("watching") }
+            #expect(attached, "tcpnotify did not report attaching: \(process.standardError)")
+            return process
+        }
+
+        @Test(.enabled(if: KernelGate.canRun))
+        func sigintDetachesAndPrintsStatistics() throws {
+            try KernelGate.require()
+            let cgroup = try TestCgroup(name: "cli-sigint")
+            defer { cgroup.restore() }
+            #expect(try attachedProgramIDs(cgroup: cgroup.path).isEmpty)
+            let watch = try startWatch(cgroup: cgroup, ["--when", "state == FIN_WAIT1"])
+            #expect(try attachedProgramIDs(cgroup: cgroup.path).count == 1)
+            let pair = try ConnectedPair.make()
+            try pair.client.shutdownWrite()
+            let cookie = try pair.client.cookie()
+            let notified = eventually {
+                watch.jsonObjects.contains { ($0.object["cookie"] as? UInt64) == cookie || ($0.object["cookie"] as? Int).map(UInt64.init) == cookie }
+            }
+            #expect(notified, "no notification line: \(watch.outputLines.map(\.text))")
+            watch.signal(SIGINT)
+            #expect(watch.waitForExit() == 0)
+            let last = watch.jsonObjects.last?.object
+            #expect(last?["type"] as? String == "stats")
+            #expect((last?["notifications"] as? Int ?? 0) >= 1)
+            #expect((last?["ring_drops"] as? Int) == 0)
+            #expect(try attachedProgramIDs(cgroup: cgroup.path).isEmpty, "SIGINT left a program attached")
+        }
+
+        @Test(.enabled(if: KernelGate.canRun))
+        func sigkillLeavesNothingAttached() throws {
+            try KernelGate.require()
+            let cgroup = try TestCgroup(name: "cli-sigkill")
+            defer { cgroup.restore() }
+            let watch = try startWatch(cgroup: cgroup, [])
+            let programs = try attachedProgramIDs(cgroup: cgroup.path)
+            #expect(programs.count == 1)
+            watch.signal(SIGKILL)
+            _ = watch.waitForExit()
+            #expect(try attachedProgramIDs(cgroup: cgroup.path).isEmpty, "SIGKILL left a program attached")
+            // The program itself is freed once its last reference (link, fds) is gone.
+            let freed = try eventually(timeout: 5) {
+                let shown = try CLIProcess.run("/usr/sbin/bpftool", ["prog", "show", "id", String(programs.first ?? 0)])
+                return shown.status != 0
+            }
+            #expect(freed, "program \(programs) still loaded after SIGKILL")
+        }
+
+        /// Without privileges: a clear message naming what is missing, and a non-zero exit.
+        @Test(.enabled(if: KernelGate.canRun(needing: ["setpriv"])))
+        func unprivilegedUserIsToldWhatIsMissing() throws {
+            try KernelGate.require(needing: ["setpriv"])
+            let result = try CLIProcess.run(
+                "/usr/bin/setpriv",
+                ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
+                 Self.tcpnotify(), "watch", "--format", "json"])
+            #expect(result.status == 1)
+            #expect(result.stderr.contains("permission denied"), "\(result.stderr)")
+            #expect(result.stderr.contains("CAP_BPF"), "\(result.stderr)")
+        }
+
+        static let badInput: [(arguments: [String], fragment: String)] = [
+            (["watch", "dst 10.0.0.0/33"], "prefix"),
+            (["watch", "dport = :70000"], "port"),
+            (["watch", "dst"], "expected"),
+            (["watch", "(dport = :80"], ")"),
+            (["watch", "sport ~ :80"], "expected"),
+            (["watch", "--when", "rtvar > 10"], "rttvar"),
+            (["watch", "--when", "rtt >"], "expected"),
+            (["watch", "--when", "state == NOPE"], "state"),
+            (["watch", "--when", "probes > 300"], "300"),
+            (["watch", "--when", "rtt > 1 and"], "expected"),
+            (["watch", "--when", ""], "expected"),
+        ]
+
+        @Test(arguments: badInput.indices)
+        func badInputIsRejectedWithExitCode2(index: Int) throws {
+            let (arguments, fragment) = Self.badInput[index]
+            let result = try CLIProcess.run(Self.tcpnotify(), arguments)
+            #expect(result.status == 2, "\(arguments): status \(result.status), stderr: \(result.stderr)")
+            #expect(result.stderr.localizedCaseInsensitiveContains(fragment), "\(arguments): \(result.stderr)")
+            if !(arguments.last ?? "").isEmpty {
+                #expect(result.stderr.contains("^"), "points at the problem: \(result.stderr)")
+            }
+        }
+
+        @Test func tuplesFileErrorsNameTheLine() throws {
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("tuples-\(getpid()).txt").path
+            try "127.0.0.1:1 127.0.0.1:2\nnot-a-tuple\n".write(toFile: path, atomically: true, encoding: .utf8)
+            defer { unlink(path) }
+            let result = try CLIProcess.run(Self.tcpnotify(), ["watch", "--tuples", path])
+            #expect(result.status == 2)
+            #expect(result.stderr.contains("2"), "\(result.stderr)")
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import CTCPNotify
+import TCPNotifyCore
+@testable import TCPNotifyBPF
+import Testing
+
+/// The C contract as Swift sees it: sizes, the field-name table, and the decoder's field order.
+/// No root needed.
+@Suite struct ContractLayout {
+    @Test func sizesMatchTheHeader() {
+        #expect(MemoryLayout<tcpnotify_tcp_info>.size == 280)
+        #expect(MemoryLayout<tcpnotify_record>.size == 376)
+        #expect(MemoryLayout<tcpnotify_record>.offset(of: \tcpnotify_record.info) == 96)
+        #expect(MemoryLayout<tcpnotify_filter>.size == 16 + 24 * 32 + 16 * 32)
+        #expect(MemoryLayout<tcpnotify_rule_table>.size == 16 + 16 * 32 + 16 * 32)
+        #expect(MemoryLayout<tcpnotify_tuple_key>.size == 36)
+        #expect(MemoryLayout<tcpnotify_config>.size == 32)
+        #expect(MemoryLayout<tcpnotify_sk_state>.size == 40)
+    }
+
+    @Test func fieldIdentifiersMatchTheCatalog() {
+        #expect(Int(TCPNOTIFY_FIELD_COUNT.rawValue) == TCPInfoField.allCases.count)
+        for field in TCPInfoField.allCases {
+            let name = CTCPNotify_field_name(UInt32(field.rawValue)).map { String(cString: $0) }
+            #expect(name == field.name, "field id \(field.rawValue)")
+        }
+        #expect(CTCPNotify_field_name(UInt32(TCPInfoField.allCases.count)) == nil)
+    }
+
+    /// Fills every byte of a raw tcp_info with its own offset pattern, then checks each decoded field
+    /// against the bytes at that member's offset: a decoder that mixes up two fields fails here.
+    @Test func decoderReadsEachFieldFromItsOwnMember() {
+        typealias Raw = tcpnotify_tcp_info
+        let members: [(TCPInfoField, PartialKeyPath<Raw>, Int)] = [
+            (.retransmits, \Raw.retransmits, 1), (.probes, \Raw.probes, 1), (.backoff, \Raw.backoff, 1),
+            (.options, \Raw.options, 1), (.rto, \Raw.rto, 4), (.ato, \Raw.ato, 4), (.sndMss, \Raw.snd_mss, 4),
+            (.rcvMss, \Raw.rcv_mss, 4), (.unacked, \Raw.unacked, 4), (.sacked, \Raw.sacked, 4), (.lost, \Raw.lost, 4),
+            (.retrans, \Raw.retrans, 4), (.fackets, \Raw.fackets, 4), (.lastDataSent, \Raw.last_data_sent, 4),
+            (.lastAckSent, \Raw.last_ack_sent, 4), (.lastDataRecv, \Raw.last_data_recv, 4),
+            (.lastAckRecv, \Raw.last_ack_recv, 4), (.pmtu, \Raw.pmtu, 4), (.rcvSsthresh, \Raw.rcv_ssthresh, 4),
+            (.rtt, \Raw.rtt, 4), (.rttvar, \Raw.rttvar, 4), (.sndSsthresh, \Raw.snd_ssthresh, 4),
+            (.sndCwnd, \Raw.snd_cwnd, 4), (.advmss, \Raw.advmss, 4), (.reordering, \Raw.reordering, 4),
+            (.rcvRtt, \Raw.rcv_rtt, 4), (.rcvSpace, \Raw.rcv_space, 4), (.totalRetrans, \Raw.total_retrans, 4),
+            (.pacingRate, \Raw.pacing_rate, 8), (.maxPacingRate, \Raw.max_pacing_rate, 8),
+            (.bytesAcked, \Raw.bytes_acked, 8), (.bytesReceived, \Raw.bytes_received, 8), (.segsOut, \Raw.segs_out, 4),
+            (.segsIn, \Raw.segs_in, 4), (.notsentBytes, \Raw.notsent_bytes, 4), (.minRtt, \Raw.min_rtt, 4),
+            (.dataSegsIn, \Raw.data_segs_in, 4), (.dataSegsOut, \Raw.data_segs_out, 4),
+            (.deliveryRate, \Raw.delivery_rate, 8), (.busyTime, \Raw.busy_time, 8),
+            (.rwndLimited, \Raw.rwnd_limited, 8), (.sndbufLimited, \Raw.sndbuf_limited, 8),
+            (.delivered, \Raw.delivered, 4), (.deliveredCe, \Raw.delivered_ce, 4), (.bytesSent, \Raw.bytes_sent, 8),
+            (.bytesRetrans, \Raw.bytes_retrans, 8), (.dsackDups, \Raw.dsack_dups, 4), (.reordSeen, \Raw.reord_seen, 4),
+            (.rcvOoopack, \Raw.rcv_ooopack, 4), (.sndWnd, \Raw.snd_wnd, 4), (.rcvWnd, \Raw.rcv_wnd, 4),
+            (.rehash, \Raw.rehash, 4), (.totalRto, \Raw.total_rto, 2), (.totalRtoRecoveries, \Raw.total_rto_recoveries, 2),
+            (.totalRtoTime, \Raw.total_rto_time, 4), (.receivedCe, \Raw.received_ce, 4),
+            (.deliveredE1Bytes, \Raw.delivered_e1_bytes, 4), (.deliveredE0Bytes, \Raw.delivered_e0_bytes, 4),
+            (.deliveredCeBytes, \Raw.delivered_ce_bytes, 4), (.receivedE1Bytes, \Raw.received_e1_bytes, 4),
+            (.receivedE0Bytes, \Raw.received_e0_bytes, 4), (.receivedCeBytes, \Raw.received_ce_bytes, 4),
+            (.accecnFailMode, \Raw.accecn_fail_mode, 2), (.accecnOptSeen, \Raw.accecn_opt_seen, 2),
+        ]
+        var raw = Raw()
+        withUnsafeMutableBytes(of: &raw) { bytes in
+            for index in bytes.indices { bytes[index] = UInt8(truncatingIfNeeded: index &* 7 &+ 3) }
+        }
+        let decoded = TCPInfo(kernel: raw)
+        let bytes = withUnsafeBytes(of: raw) { Array($0) }
+        func value(at offset: Int, size: Int) -> UInt64 {
+            (0..<size).reduce(UInt64(0)) { $0 | UInt64(bytes[offset + $1]) << (8 * UInt64($1)) }
+        }
+        for (field, keyPath, size) in members {
+            let offset = MemoryLayout<Raw>.offset(of: keyPath) ?? -1
+            #expect(decoded[field] == value(at: offset, size: size), "\(field.name) at offset \(offset)")
+        }
+        #expect(decoded[.state] == UInt64(bytes[0]))
+        #expect(decoded[.caState] == UInt64(bytes[1]))
+        #expect(decoded[.sndWscale] == UInt64(bytes[6] & 0x0f))
+        #expect(decoded[.rcvWscale] == UInt64(bytes[6] >> 4))
+        #expect(decoded[.deliveryRateAppLimited] == UInt64(bytes[7] & 1))
+        #expect(decoded[.fastopenClientFail] == UInt64((bytes[7] >> 1) & 3))
+        #expect(members.count + 6 == TCPInfoField.allCases.count)
+    }
+}

@@ -1,0 +1,70 @@
+import CTCPNotify
+import Foundation
+import Glibc
+import Synchronization
+import TCPNotifyBPF
+import TCPNotifyCore
+
+/// Loads the real program, attaches it to the test's own cgroup and collects notifications.
+final class WatchHarness {
+    let program: TCPNotifyProgram
+    let attachment: CgroupAttachment
+    let reader: RingBufferReader
+    let collected: Collected
+
+    final class Collected: Sendable {
+        let notifications = Mutex<[SocketNotification]>([])
+        func append(_ batch: [SocketNotification]) { notifications.withLock { $0 += batch } }
+        var all: [SocketNotification] { notifications.withLock { $0 } }
+    }
+
+    init(
+        cgroupPath: String, filter: String = "", rules: [String], tuples: [TupleEntry] = [],
+        ringBufferBytes: Int = 1 << 20, startReader: Bool = true
+    ) throws {
+        let configuration = WatchConfiguration(
+            filter: try FilterExpression.compile(filter), rules: try RuleExpression.compile(rules), tuples: tuples,
+            ringBufferBytes: ringBufferBytes)
+        program = try TCPNotifyProgram(configuration: configuration)
+        let collected = Collected()
+        self.collected = collected
+        reader = try program.makeReader { collected.append($0) }
+        if startReader { reader.start() }
+        attachment = try program.attach(cgroupPath: cgroupPath)
+    }
+
+    deinit {
+        attachment.detach()
+        reader.stop()
+    }
+
+    var notifications: [SocketNotification] { collected.all }
+
+    func notifications(cookie: UInt64) -> [SocketNotification] { collected.all.filter { $0.cookie == cookie } }
+
+    /// Waits for a notification matching `predicate`.
+    func waitFor(timeout: Double = 5, _ predicate: (SocketNotification) -> Bool) -> SocketNotification? {
+        var found: SocketNotification?
+        _ = eventually(timeout: timeout) {
+            found = collected.all.first(where: predicate)
+            return found != nil
+        }
+        return found
+    }
+
+    func ruleIndex(_ name: String) -> Int? { program.rules.rules.firstIndex { $0.name == name } }
+}
+
+/// Runs `body` on the current thread inside the named network namespace (`ip netns add NAME`), then
+/// returns the thread to its own namespace. Sockets made inside stay in that namespace.
+func inNetworkNamespace<T>(_ name: String, _ body: () throws -> T) throws -> T {
+    let original = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
+    guard original >= 0 else { throw SocketError("open own netns") }
+    defer { close(original) }
+    let target = open("/var/run/netns/\(name)", O_RDONLY | O_CLOEXEC)
+    guard target >= 0 else { throw SocketError("open netns \(name)") }
+    defer { close(target) }
+    guard CTCPNotify_enter_network_namespace(target) == 0 else { throw SocketError("setns \(name)") }
+    defer { _ = CTCPNotify_enter_network_namespace(original) }
+    return try body()
+}
