@@ -51,6 +51,7 @@ extension SocketNotification {
             rulesFired: raw.rules_fired,
             rulesTrue: raw.rules_true,
             ruleGeneration: raw.rule_generation,
+            callbackFlags: raw.callback_flags,
             oldState: raw.old_state,
             socketNotificationCount: raw.notifications,
             info: TCPInfo(kernel: raw.info)

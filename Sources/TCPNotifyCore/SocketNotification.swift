@@ -33,6 +33,8 @@ public struct SocketNotification: Sendable, Equatable {
     /// Bit i set: rule i holds at this event.
     public var rulesTrue: UInt32
     public var ruleGeneration: UInt32
+    /// The socket's sock_ops callback flags at the event (tcpnotify's bits OR'ed with other programs').
+    public var callbackFlags: UInt32
     /// For state changes and close: the state being left. `info.state` is the state entered.
     public var oldState: UInt8
     /// Notifications this socket has produced, this one included.
@@ -42,7 +44,7 @@ public struct SocketNotification: Sendable, Equatable {
     public init(
         trigger: Trigger, family: UInt8, local: Endpoint, remote: Endpoint, cookie: UInt64, cgroupID: UInt64,
         monotonicNanoseconds: UInt64, rulesFired: UInt32, rulesTrue: UInt32, ruleGeneration: UInt32,
-        oldState: UInt8, socketNotificationCount: UInt64, info: TCPInfo
+        callbackFlags: UInt32 = 0, oldState: UInt8, socketNotificationCount: UInt64, info: TCPInfo
     ) {
         self.trigger = trigger
         self.family = family
@@ -54,6 +56,7 @@ public struct SocketNotification: Sendable, Equatable {
         self.rulesFired = rulesFired
         self.rulesTrue = rulesTrue
         self.ruleGeneration = ruleGeneration
+        self.callbackFlags = callbackFlags
         self.oldState = oldState
         self.socketNotificationCount = socketNotificationCount
         self.info = info

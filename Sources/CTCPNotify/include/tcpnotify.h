@@ -311,7 +311,7 @@ struct tcpnotify_record {
     __u32 rules_fired;    /* rules that became true at this event (bit i = rule i) */
     __u32 rules_true;     /* rules true at this event */
     __u32 rule_generation;
-    __u32 pad1;
+    __u32 callback_flags; /* the socket's sock_ops callback flags: ours OR'ed with other programs' */
     __u64 timestamp_ns;   /* CLOCK_MONOTONIC */
     __u64 cookie;         /* socket cookie (SO_COOKIE) */
     __u64 cgroup_id;      /* cgroup v2 id of the socket */

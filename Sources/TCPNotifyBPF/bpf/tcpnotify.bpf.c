@@ -229,6 +229,7 @@ static __always_inline void tn_emit(struct bpf_sock_ops *skops, struct tcpnotify
     r->rules_fired = fired;
     r->rules_true = rules_true;
     r->rule_generation = generation;
+    r->callback_flags = skops->bpf_sock_ops_cb_flags;
     r->timestamp_ns = now;
     r->cookie = st->cookie;
     r->cgroup_id = st->cgroup_id;
