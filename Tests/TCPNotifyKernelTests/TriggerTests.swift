@@ -103,3 +103,26 @@ extension KernelSuite {
         }
     }
 }
+
+extension KernelSuite {
+    /// Another sock_ops program on the same cgroup keeps its callback flag: tcpnotify ORs its own bits in.
+    @Suite struct Coexistence {
+        @Test(.enabled(if: KernelGate.canRun))
+        func foreignCallbackFlagsSurvive() throws {
+            try KernelGate.require()
+            let cgroup = try TestCgroup(name: "coexist")
+            defer { cgroup.restore() }
+            let foreign = try ForeignSockOps(cgroupPath: cgroup.path) // attached first, runs first
+            let harness = try WatchHarness(cgroupPath: cgroup.path, rules: ["fin=state == FIN_WAIT1"])
+            let pair = try ConnectedPair.make()
+            let cookie = try pair.client.cookie()
+            try transfer(256 << 10, from: pair.client, to: pair.server)
+            try pair.client.shutdownWrite()
+            let record = try #require(harness.waitFor { $0.cookie == cookie })
+            let ours: UInt32 = 0x1 | 0x2 | 0x4 | 0x8 // RTO, RETRANS, STATE, RTT
+            #expect(record.callbackFlags & ForeignSockOps.flag != 0, "the other program's flag was cleared")
+            #expect(record.callbackFlags & ours == ours)
+            withExtendedLifetime(foreign) {}
+        }
+    }
+}
