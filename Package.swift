@@ -10,6 +10,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // YAML for `--config` files; only the command uses it.
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // libbpf from Debian's libbpf-dev.
@@ -31,6 +33,7 @@ let package = Package(
             dependencies: [
                 "TCPNotifyCore", "TCPNotifyBPF",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
         // Test-only network lab: namespaces, router, loss program. Also compiled BPF (loss.bpf.c).

@@ -109,3 +109,10 @@ int CTCPNotify_enter_network_namespace(int fd)
 {
     return setns(fd, CLONE_NEWNET) == 0 ? 0 : -errno;
 }
+
+int CTCPNotify_test_run(int prog_fd, void *ctx, unsigned int ctx_size)
+{
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = ctx, .ctx_size_in = ctx_size);
+    if (bpf_prog_test_run_opts(prog_fd, &opts) != 0) return -errno;
+    return (int)opts.retval;
+}

@@ -98,6 +98,11 @@ package enum MapAccess {
         if result != 0 { throw BPFError.libbpf(function: "bpf_map_update_elem(\(name))", errno: errno) }
     }
 
+    package static func delete<Key>(fd: Int32, key: Key) {
+        var key = key
+        _ = withUnsafePointer(to: &key) { bpf_map_delete_elem(fd, $0) }
+    }
+
     /// Sums a per-CPU array slot of u64 counters.
     package static func sumPerCPU(fd: Int32, index: UInt32, cpus: Int) -> UInt64 {
         var key = index

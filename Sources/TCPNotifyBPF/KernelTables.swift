@@ -33,29 +33,97 @@ enum KernelTables {
         return table
     }
 
-    static func rules(_ compiled: CompiledRules, generation: UInt32) -> tcpnotify_rule_table {
+    /// The rule table: operands deduplicated into slots (each computed once per event), terms pointing
+    /// at slots and windows, and per-rule controls with timer slots for `for`/`every` rules.
+    static func rules(_ compiled: CompiledRules, generation: UInt32) throws(BPFError) -> tcpnotify_rule_table {
         var table = tcpnotify_rule_table()
         table.generation = generation
-        let terms = compiled.terms.prefix(Int(TCPNOTIFY_MAX_RULE_TERMS))
-        let clauses = compiled.clauses.prefix(Int(TCPNOTIFY_MAX_RULE_CLAUSES))
-        table.rule_count = UInt32(min(compiled.rules.count, Int(TCPNOTIFY_MAX_RULES)))
+        guard compiled.rules.count <= Int(TCPNOTIFY_MAX_RULES), compiled.terms.count <= Int(TCPNOTIFY_MAX_RULE_TERMS),
+              compiled.clauses.count <= Int(TCPNOTIFY_MAX_RULE_CLAUSES),
+              compiled.windows.count <= Int(TCPNOTIFY_MAX_WINDOWS),
+              compiled.timedRules.count <= Int(TCPNOTIFY_MAX_TIMED_RULES) else {
+            throw BPFError.invalidArgument("the rules exceed the kernel table's limits")
+        }
+
+        var operands: [RuleOperand] = []
+        func slot(_ operand: RuleOperand) -> UInt8 {
+            if let index = operands.firstIndex(of: operand) { return UInt8(index) }
+            operands.append(operand)
+            return UInt8(operands.count - 1)
+        }
+        var windows: [tcpnotify_window] = []
+        for window in compiled.windows {
+            var entry = tcpnotify_window()
+            entry.width_ns = window.widthNanoseconds
+            entry.operand = slot(window.operand)
+            windows.append(entry)
+        }
+        var terms: [tcpnotify_rule_term] = []
+        for term in compiled.terms {
+            var entry = tcpnotify_rule_term()
+            entry.kind = term.kind.rawValue
+            entry.op = term.op.rawValue
+            entry.a = slot(term.operand)
+            entry.b = term.operand2.map(slot) ?? 0
+            if let window = term.window, let index = compiled.windows.firstIndex(of: window) {
+                entry.window = UInt8(index)
+            }
+            entry.value = term.value
+            terms.append(entry)
+        }
+        guard operands.count <= Int(TCPNOTIFY_MAX_OPERANDS) else {
+            throw BPFError.invalidArgument(
+                "the rules read \(operands.count) different fields; the kernel table holds at most \(TCPNOTIFY_MAX_OPERANDS)")
+        }
+
+        table.rule_count = UInt32(compiled.rules.count)
         table.term_count = UInt32(terms.count)
-        table.clause_count = UInt32(clauses.count)
+        table.clause_count = UInt32(compiled.clauses.count)
+        table.window_count = UInt32(windows.count)
+        table.operand_count = UInt32(operands.count)
+        table.timed_rule_count = UInt32(compiled.timedRules.count)
+        withUnsafeMutableBytes(of: &table.operands) { buffer in
+            let slots = buffer.bindMemory(to: UInt16.self)
+            for (index, operand) in operands.enumerated() { slots[index] = operand.kernelID }
+        }
         withUnsafeMutableBytes(of: &table.terms) { buffer in
             let slots = buffer.bindMemory(to: tcpnotify_rule_term.self)
-            for (index, term) in terms.enumerated() {
-                var slot = tcpnotify_rule_term()
-                slot.kind = UInt8(TCPNOTIFY_TERM_FIELD_CMP.rawValue)
-                slot.op = term.op.rawValue
-                slot.field = term.field.rawValue
-                slot.value = term.value
-                slots[index] = slot
-            }
+            for (index, term) in terms.enumerated() { slots[index] = term }
         }
         withUnsafeMutableBytes(of: &table.clauses) { buffer in
             let slots = buffer.bindMemory(to: tcpnotify_clause.self)
-            for (index, clause) in clauses.enumerated() { slots[index] = cClause(clause) }
+            for (index, clause) in compiled.clauses.enumerated() { slots[index] = cClause(clause) }
         }
+        withUnsafeMutableBytes(of: &table.windows) { buffer in
+            let slots = buffer.bindMemory(to: tcpnotify_window.self)
+            for (index, window) in windows.enumerated() { slots[index] = window }
+        }
+        var timedMask: UInt32 = 0, onceMask: UInt32 = 0
+        withUnsafeMutableBytes(of: &table.controls) { buffer in
+            let slots = buffer.bindMemory(to: tcpnotify_rule_control.self)
+            for (index, rule) in compiled.rules.enumerated() {
+                var control = tcpnotify_rule_control()
+                let bit = UInt32(1) << UInt32(index)
+                if rule.control.forMilliseconds > 0 { control.flags |= UInt8(TCPNOTIFY_RULE_FOR) }
+                if rule.control.everyMilliseconds > 0 { control.flags |= UInt8(TCPNOTIFY_RULE_EVERY) }
+                if rule.control.once {
+                    control.flags |= UInt8(TCPNOTIFY_RULE_ONCE)
+                    onceMask |= bit
+                }
+                if let timerSlot = compiled.timedRules.firstIndex(of: index) {
+                    control.timer_slot = UInt8(timerSlot)
+                    timedMask |= bit
+                }
+                control.for_ms = rule.control.forMilliseconds
+                control.every_ms = rule.control.everyMilliseconds
+                slots[index] = control
+            }
+        }
+        withUnsafeMutableBytes(of: &table.timed_rules) { buffer in
+            for (slot, rule) in compiled.timedRules.enumerated() { buffer[slot] = UInt8(rule) }
+        }
+        table.timed_mask = timedMask
+        table.once_mask = onceMask
         return table
     }
 

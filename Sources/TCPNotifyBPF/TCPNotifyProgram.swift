@@ -35,8 +35,9 @@ public struct WatchConfiguration: Sendable {
 public final class TCPNotifyProgram {
     let object: BPFObject
     public let configuration: WatchConfiguration
-    private var ruleGeneration: UInt32 = 1
-    private var activeRuleSlot: UInt32 = 0
+    public private(set) var ruleGeneration: UInt32 = 1
+    private var control = tcpnotify_control()
+    private var tuples: Set<TupleEntry>
     public private(set) var rules: CompiledRules
     private let cpuCount: Int
 
@@ -46,6 +47,7 @@ public final class TCPNotifyProgram {
         try Preflight.check()
         self.configuration = configuration
         self.rules = configuration.rules
+        self.tuples = Set(configuration.tuples)
         object = try BPFObject(embeddedBase64: BPFObject_tcpnotify.base64, name: "tcpnotify")
 
         var config = tcpnotify_config()
@@ -63,17 +65,37 @@ public final class TCPNotifyProgram {
         let cpus = Int(CTCPNotify_num_possible_cpus())
         cpuCount = cpus > 0 ? cpus : 1
 
-        let tuples = configuration.tuples
-        let filterTable = KernelTables.filter(
-            configuration.filter, useTuples: !tuples.isEmpty,
-            tuplesHaveWildcard: tuples.contains { $0.localPort == 0 })
-        try MapAccess.update(fd: object.mapFD("filter"), key: UInt32(0), value: filterTable, name: "filter")
         let tupleFD = try object.mapFD("filter_tuple")
-        for entry in tuples {
+        for entry in configuration.tuples {
             try MapAccess.update(fd: tupleFD, key: KernelTables.tupleKey(entry), value: UInt8(1), name: "filter_tuple")
         }
+        try writeFilter(configuration.filter, tuples: configuration.tuples, slot: 0)
         try writeRules(configuration.rules, slot: 0)
-        try MapAccess.update(fd: object.mapFD("control"), key: UInt32(0), value: tcpnotify_control(), name: "control")
+        try MapAccess.update(fd: object.mapFD("control"), key: UInt32(0), value: control, name: "control")
+    }
+
+    private func writeFilter(_ compiled: CompiledFilter, tuples: [TupleEntry], slot: UInt32) throws(BPFError) {
+        let table = KernelTables.filter(
+            compiled, useTuples: !tuples.isEmpty, tuplesHaveWildcard: tuples.contains { $0.localPort == 0 })
+        try MapAccess.update(fd: object.mapFD("filter"), key: slot, value: table, name: "filter")
+    }
+
+    /// Replaces the selection for connections established from now on (sockets already enrolled stay):
+    /// the tuple hash gets the difference, the filter goes into the idle slot, then the slots flip.
+    public func replaceSelection(filter compiled: CompiledFilter, tuples newTuples: [TupleEntry]) throws(BPFError) {
+        let tupleFD = try object.mapFD("filter_tuple")
+        let wanted = Set(newTuples)
+        for entry in wanted.subtracting(tuples) {
+            try MapAccess.update(fd: tupleFD, key: KernelTables.tupleKey(entry), value: UInt8(1), name: "filter_tuple")
+        }
+        let next = control.active_filter_slot ^ 1
+        try writeFilter(compiled, tuples: newTuples, slot: next)
+        control.active_filter_slot = next
+        try MapAccess.update(fd: object.mapFD("control"), key: UInt32(0), value: control, name: "control")
+        for entry in tuples.subtracting(wanted) {
+            MapAccess.delete(fd: tupleFD, key: KernelTables.tupleKey(entry))
+        }
+        tuples = wanted
     }
 
     static func ringSize(_ requested: Int) -> UInt32 {
@@ -84,7 +106,7 @@ public final class TCPNotifyProgram {
     }
 
     private func writeRules(_ compiled: CompiledRules, slot: UInt32) throws(BPFError) {
-        let table = KernelTables.rules(compiled, generation: ruleGeneration)
+        let table = try KernelTables.rules(compiled, generation: ruleGeneration)
         try MapAccess.update(fd: object.mapFD("rules"), key: slot, value: table, name: "rules")
     }
 
@@ -92,12 +114,10 @@ public final class TCPNotifyProgram {
     /// enrolled socket re-arms (its fired set refers to the old generation).
     public func replaceRules(_ compiled: CompiledRules) throws(BPFError) {
         ruleGeneration &+= 1
-        let next = activeRuleSlot ^ 1
+        let next = control.active_rule_slot ^ 1
         try writeRules(compiled, slot: next)
-        var control = tcpnotify_control()
         control.active_rule_slot = next
         try MapAccess.update(fd: object.mapFD("control"), key: UInt32(0), value: control, name: "control")
-        activeRuleSlot = next
         rules = compiled
     }
 

@@ -10,6 +10,10 @@ struct ExpressionToken: Sendable, Equatable {
         case not
         case leftParen
         case rightParen
+        /// Rule language only: the ',' between function arguments.
+        case comma
+        /// Rule language only: an arithmetic sign, '/', '+' or '*' (a '-' stays inside words).
+        case arithmetic
         case end
     }
 
@@ -35,11 +39,20 @@ struct ExpressionToken: Sendable, Equatable {
 /// A word is a run of letters, digits and `_ . : / [ ] * -`, which keeps addresses (`[::1]:443`,
 /// `10.0.0.0/8`), ports (`:443`) and names (`close-wait`) whole. Operators are runs of `= < > !`
 /// (or of `&`, `|`), so a typo like `=>` is reported as one unknown operator.
+///
+/// The rule dialect has arithmetic instead of addresses: `/`, `+` and `*` are signs of their own,
+/// `,` separates function arguments, and `%` belongs to words (`2%`). A `-` stays inside words
+/// because names use it (`close-wait`, `receiver-limited`); the rule parser splits `rtt-min_rtt`.
 enum ExpressionLexer {
+    enum Dialect: Sendable {
+        case filter
+        case rule
+    }
+
     /// Longer expressions are refused up front so no input can make the compilers slow.
     static let maximumLength = 16_384
 
-    static func tokenize(_ input: String) throws(ExpressionError) -> [ExpressionToken] {
+    static func tokenize(_ input: String, dialect: Dialect = .filter) throws(ExpressionError) -> [ExpressionToken] {
         let characters = Array(input)
         guard characters.count <= maximumLength else {
             throw ExpressionError(
@@ -58,8 +71,12 @@ enum ExpressionLexer {
                 tokens.append(ExpressionToken(kind: character == "(" ? .leftParen : .rightParen,
                                               text: String(character), offset: start, length: 1))
                 index += 1
-            } else if isWordCharacter(character) {
-                while index < characters.count, isWordCharacter(characters[index]) { index += 1 }
+            } else if dialect == .rule, character == "," || isArithmeticCharacter(character) {
+                tokens.append(ExpressionToken(kind: character == "," ? .comma : .arithmetic,
+                                              text: String(character), offset: start, length: 1))
+                index += 1
+            } else if isWordCharacter(character, dialect: dialect) {
+                while index < characters.count, isWordCharacter(characters[index], dialect: dialect) { index += 1 }
                 let text = String(characters[start..<index])
                 tokens.append(ExpressionToken(kind: keywordKind(text), text: text, offset: start, length: index - start))
             } else if isOperatorCharacter(character) {
@@ -84,15 +101,26 @@ enum ExpressionLexer {
         return tokens
     }
 
-    static func isWordCharacter(_ character: Character) -> Bool {
+    static func isWordCharacter(_ character: Character, dialect: Dialect = .filter) -> Bool {
         guard let ascii = character.asciiValue else { return false }
         switch ascii {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
              UInt8(ascii: "0")...UInt8(ascii: "9"):
             return true
+        case UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: ":"), UInt8(ascii: "["), UInt8(ascii: "]"),
+             UInt8(ascii: "-"):
+            return true
+        case UInt8(ascii: "/"), UInt8(ascii: "*"):
+            return dialect == .filter
+        case UInt8(ascii: "%"):
+            return dialect == .rule
         default:
-            return "_.:/[]*-".utf8.contains(ascii)
+            return false
         }
+    }
+
+    private static func isArithmeticCharacter(_ character: Character) -> Bool {
+        character == "/" || character == "+" || character == "*"
     }
 
     private static func isOperatorCharacter(_ character: Character) -> Bool {
@@ -100,7 +128,8 @@ enum ExpressionLexer {
     }
 
     private static func keywordKind(_ word: String) -> ExpressionToken.Kind {
-        switch word.lowercased() {
+        guard word.utf8.count <= 3 else { return .word }
+        return switch word.lowercased() {
         case "and": .and
         case "or": .or
         case "not": .not
@@ -131,12 +160,15 @@ struct ExpressionTokenCursor {
     private let tokens: [ExpressionToken]
     private(set) var index = 0
 
-    init(input: String) throws(ExpressionError) {
+    init(input: String, dialect: ExpressionLexer.Dialect = .filter) throws(ExpressionError) {
         self.input = input
-        self.tokens = try ExpressionLexer.tokenize(input)
+        self.tokens = try ExpressionLexer.tokenize(input, dialect: dialect)
     }
 
     var current: ExpressionToken { peek(0) }
+
+    /// The whole input is one word: where a rule preset's name would fit.
+    var isSingleWord: Bool { tokens.count == 2 && tokens[0].kind == .word }
 
     /// The token `offset` places ahead (clamped to the final `.end`).
     func peek(_ offset: Int) -> ExpressionToken {

@@ -104,6 +104,9 @@ struct LogicParser<Atom: Hashable & Sendable> {
     /// What may start an operand, for messages: "a field name, 'not' or '('".
     let operandDescription: String
     let parseLeaf: LeafParser
+    /// Lowercased words that end the expression at the top level (the rule language's `for`,
+    /// `every`, `once`); the caller parses what follows.
+    var stopWords: Set<String> = []
     private var depth = 0
 
     init(cursor: ExpressionTokenCursor, juxtapositionMeansAnd: Bool, operandDescription: String,
@@ -120,6 +123,8 @@ struct LogicParser<Atom: Hashable & Sendable> {
         let token = cursor.current
         switch token.kind {
         case .end:
+            return expression
+        case .word where stopWords.contains(token.text.lowercased()):
             return expression
         case .rightParen:
             throw cursor.error("unbalanced ')': there is no '(' to close", at: token)
@@ -182,6 +187,9 @@ struct LogicParser<Atom: Hashable & Sendable> {
             case .end:
                 throw cursor.error("unclosed '(': expected ')' before the end", at: token,
                                    hint: "add the missing ')'")
+            case .word where stopWords.contains(closing.text.lowercased()):
+                throw cursor.error("unexpected \(closing.quoted) inside parentheses; expected 'and', 'or' or ')'",
+                                   at: closing, hint: "'\(closing.text)' goes after the whole expression")
             default:
                 throw cursor.error("unexpected \(closing.quoted); expected 'and', 'or' or ')'", at: closing)
             }

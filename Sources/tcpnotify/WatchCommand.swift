@@ -13,11 +13,16 @@ struct WatchCommand: ParsableCommand {
             sport/dport with =, !=, <, <=, >, >= and :PORT, combined with and, or, not and parentheses. \
             src is the local end, dst the remote end. No filter: every TCP socket is a candidate.
 
-            --when EXPR is a rule over tcp_info fields (kernel names and units; see `tcpnotify fields`), \
-            e.g. 'rttvar > 10000 or total_retrans > 16'. Each top-level `or` alternative is a rule of its \
-            own; NAME=EXPR names a whole expression. Without --when the built-in rules apply \
-            (`tcpnotify rules`). A rule notifies when it becomes true for a socket and re-arms once it is \
-            false again. Sockets that notified get a final record when they close.
+            --when EXPR is a rule over tcp_info fields (see `tcpnotify fields`), with units \
+            (rtt > 50ms), derived metrics (retrans_rate > 1%), windows (increase(total_retrans, 1s) > 16) \
+            and controls (for 2s, every 10s, once); or a preset name (`tcpnotify rules --presets`). Each \
+            top-level `or` alternative is a rule of its own; NAME=EXPR names a whole expression. Without \
+            --when the built-in rules apply (`tcpnotify rules`). A rule notifies when it becomes true for \
+            a socket and re-arms once it is false again. Sockets that notified get a final record when \
+            they close.
+
+            --config FILE holds the filter, tuples file and rules in YAML; SIGHUP reloads it without \
+            losing the sockets already enrolled.
             """
     )
 
@@ -29,6 +34,9 @@ struct WatchCommand: ParsableCommand {
 
     @Option(name: .long, help: "File of exact 'LOCAL REMOTE' endpoint pairs to select (local port * = any).")
     var tuples: String?
+
+    @Option(name: .long, help: "YAML file with filter, tuples and rules; reloaded on SIGHUP.")
+    var config: String?
 
     @Option(name: .long, help: "cgroup v2 directory to attach to (default: the cgroup v2 root, i.e. the whole machine).")
     var cgroup: String?
@@ -53,50 +61,87 @@ struct WatchCommand: ParsableCommand {
             throw ValidationError("--ring-bytes must be between 4096 and 1 GiB")
         }
         if let duration, !(duration > 0) { throw ValidationError("--duration must be positive") }
+        if config != nil && (!filter.isEmpty || !when.isEmpty || tuples != nil) {
+            throw ValidationError("--config holds the filter, tuples and rules: give them there, not also on the command line")
+        }
     }
 
     func run() throws {
-        let compiledFilter: CompiledFilter
-        let compiledRules: CompiledRules
+        let inputs: WatchInputs
         do {
-            compiledFilter = try FilterExpression.compile(filter.joined(separator: " "))
+            inputs = try WatchInputs.load(
+                config: config, filter: filter.joined(separator: " "), rules: when, tuplesPath: tuples)
         } catch {
-            StandardError.write("tcpnotify: invalid filter: \(error)\n")
+            StandardError.write("tcpnotify: \(error.message)\n")
             throw ExitCode(2)
         }
-        do {
-            compiledRules = try RuleExpression.compile(when.isEmpty ? RuleExpression.defaultRules : when)
-        } catch {
-            StandardError.write("tcpnotify: invalid rule: \(error)\n")
-            throw ExitCode(2)
-        }
-        var tupleEntries: [TupleEntry] = []
-        if let tuples {
-            do {
-                let text = try String(contentsOfFile: tuples, encoding: .utf8)
-                tupleEntries = try TupleFile.parse(text)
-            } catch let error as TupleFileError {
-                StandardError.write("tcpnotify: \(tuples): \(error)\n")
-                throw ExitCode(2)
-            } catch {
-                StandardError.write("tcpnotify: cannot read --tuples file '\(tuples)': \(error.localizedDescription)\n")
-                throw ExitCode(2)
-            }
-        }
-
         let outputFormat = format ?? (isatty(1) != 0 ? .text : .json)
         let configuration = WatchConfiguration(
-            filter: compiledFilter, rules: compiledRules, tuples: tupleEntries, ringBufferBytes: ringBytes,
+            filter: inputs.filter, rules: inputs.rules, tuples: inputs.tuples, ringBufferBytes: ringBytes,
             notifyOnClose: !noCloseRecords)
         let session = WatchSession(
             configuration: configuration, cgroupPath: cgroup, format: outputFormat, verbose: verbose,
-            duration: duration)
+            duration: duration, configPath: config)
         do {
             try session.run()
         } catch {
             StandardError.write("tcpnotify: \(error)\n")
             throw ExitCode(1)
         }
+    }
+}
+
+/// The compiled filter, rules and tuples, from the command line or a config file.
+struct WatchInputs {
+    var filter: CompiledFilter
+    var rules: CompiledRules
+    var tuples: [TupleEntry]
+
+    struct Failure: Error {
+        let message: String
+    }
+
+    static func load(config: String?, filter: String, rules: [String], tuplesPath: String?) throws(Failure) -> WatchInputs {
+        if let config {
+            let file: ConfigFile
+            do {
+                file = try ConfigFile.load(path: config)
+            } catch {
+                throw Failure(message: "\(config): \(error)")
+            }
+            return try compile(filter: file.filter ?? "", rules: file.rules, tuplesPath: file.tuplesPath)
+        }
+        return try compile(filter: filter, rules: rules, tuplesPath: tuplesPath)
+    }
+
+    static func compile(filter: String, rules: [String], tuplesPath: String?) throws(Failure) -> WatchInputs {
+        let compiledFilter: CompiledFilter
+        let compiledRules: CompiledRules
+        do {
+            compiledFilter = try FilterExpression.compile(filter)
+        } catch {
+            throw Failure(message: "invalid filter: \(error)")
+        }
+        do {
+            compiledRules = try RuleExpression.compile(rules.isEmpty ? RuleExpression.defaultRules : rules)
+        } catch {
+            throw Failure(message: "invalid rule: \(error)")
+        }
+        var entries: [TupleEntry] = []
+        if let tuplesPath {
+            let text: String
+            do {
+                text = try String(contentsOfFile: tuplesPath, encoding: .utf8)
+            } catch {
+                throw Failure(message: "cannot read tuples file '\(tuplesPath)': \(error.localizedDescription)")
+            }
+            do {
+                entries = try TupleFile.parse(text)
+            } catch {
+                throw Failure(message: "\(tuplesPath): \(error)")
+            }
+        }
+        return WatchInputs(filter: compiledFilter, rules: compiledRules, tuples: entries)
     }
 }
 

@@ -12,6 +12,8 @@ struct WatchSession {
     let format: NotificationFormatter.Format
     let verbose: Bool
     let duration: Double?
+    /// Reloaded on SIGHUP, when given.
+    let configPath: String?
 
     func run() throws {
         // Block the stop signals in every thread (the reader inherits the mask) and wait for them here.
@@ -19,6 +21,7 @@ struct WatchSession {
         sigemptyset(&stopSignals)
         sigaddset(&stopSignals, SIGINT)
         sigaddset(&stopSignals, SIGTERM)
+        sigaddset(&stopSignals, SIGHUP)
         pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
         signal(SIGPIPE, SIG_IGN)
 
@@ -27,9 +30,14 @@ struct WatchSession {
         let formatter = NotificationFormatter(
             format: format, ruleNames: configuration.rules.rules.map(\.name),
             realtimeOffsetNanoseconds: WatchSession.realtimeOffsetNanoseconds())
+        let ruleNames = RuleNameBook(generation: program.ruleGeneration, rules: configuration.rules)
         let output = LineOutput()
         let reader = try program.makeReader { batch in
-            output.write(batch.map(formatter.line(for:)))
+            output.write(batch.map { notification in
+                var formatter = formatter
+                formatter.ruleNames = ruleNames.names(generation: notification.ruleGeneration)
+                return formatter.line(for: notification)
+            })
         }
         reader.start()
         let attachment = try program.attach(cgroupPath: attachPath)
@@ -37,7 +45,9 @@ struct WatchSession {
             "tcpnotify: watching cgroup \(attachPath) (link \(attachment.linkID)) with \(configuration.rules.rules.count) rule(s); "
                 + "SIGINT or SIGTERM stops\n")
 
-        waitForStop(stopSignals, output: output)
+        waitForStop(stopSignals, output: output) {
+            reload(program, ruleNames: ruleNames)
+        }
 
         attachment.detach()
         reader.stop()
@@ -47,7 +57,27 @@ struct WatchSession {
         output.write([formatter.line(for: statistics)])
     }
 
-    private func waitForStop(_ signals: sigset_t, output: LineOutput) {
+    /// SIGHUP: re-reads the config file; new rules re-arm every enrolled socket, the new selection applies
+    /// to connections established from now on. A bad file keeps the running configuration.
+    private func reload(_ program: TCPNotifyProgram, ruleNames: RuleNameBook) {
+        guard let configPath else {
+            StandardError.write("tcpnotify: SIGHUP ignored: no --config file to reload\n")
+            return
+        }
+        do {
+            let inputs = try WatchInputs.load(config: configPath, filter: "", rules: [], tuplesPath: nil)
+            try program.replaceSelection(filter: inputs.filter, tuples: inputs.tuples)
+            try program.replaceRules(inputs.rules)
+            ruleNames.record(generation: program.ruleGeneration, rules: inputs.rules)
+            StandardError.write("tcpnotify: reloaded \(configPath): \(inputs.rules.rules.count) rule(s)\n")
+        } catch let failure as WatchInputs.Failure {
+            StandardError.write("tcpnotify: reload failed, keeping the running configuration: \(failure.message)\n")
+        } catch {
+            StandardError.write("tcpnotify: reload failed, keeping the running configuration: \(error)\n")
+        }
+    }
+
+    private func waitForStop(_ signals: sigset_t, output: LineOutput, onReload: () -> Void) {
         var signals = signals
         let deadline = duration.map { Date().addingTimeInterval($0) }
         while true {
@@ -59,6 +89,7 @@ struct WatchSession {
             }
             let received = sigtimedwait(&signals, nil, &timeout)
             if received == SIGINT || received == SIGTERM { return }
+            if received == SIGHUP { onReload() }
             if output.isBroken { return } // stdout closed: nobody is listening
         }
     }
@@ -109,4 +140,21 @@ final class LineOutput: Sendable {
             }
         }
     }
+}
+
+/// Rule names by rule-table generation: records written just before a reload still carry the old
+/// generation and must be named by the old rules.
+final class RuleNameBook: Sendable {
+    private let names = Mutex<[UInt32: [String]]>([:])
+
+    init(generation: UInt32, rules: CompiledRules) { record(generation: generation, rules: rules) }
+
+    func record(generation: UInt32, rules: CompiledRules) {
+        names.withLock { book in
+            book[generation] = rules.rules.map(\.name)
+            if book.count > 8, let oldest = book.keys.min() { book[oldest] = nil }
+        }
+    }
+
+    func names(generation: UInt32) -> [String] { names.withLock { $0[generation] ?? [] } }
 }

@@ -55,16 +55,29 @@ struct SocketAddress {
 
 final class TCPSocket {
     let fd: Int32
+    private let owned: Bool
 
-    init(fd: Int32) { self.fd = fd }
+    init(fd: Int32) {
+        self.fd = fd
+        owned = true
+    }
+
+    /// A view of a descriptor owned elsewhere (not closed by this object), for another thread.
+    static func borrowing(_ fd: Int32) -> TCPSocket { TCPSocket(fd: fd, owned: false) }
+
+    private init(fd: Int32, owned: Bool) {
+        self.fd = fd
+        self.owned = owned
+    }
 
     init(domain: Int32) throws {
         let fd = socket(domain, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SocketError("socket") }
         self.fd = fd
+        owned = true
     }
 
-    deinit { close(fd) }
+    deinit { if owned { close(fd) } }
 
     func setOption(_ level: Int32, _ name: Int32, _ value: Int32) throws {
         var value = value

@@ -39,6 +39,10 @@ int CTCPNotify_prog_run_stats(int prog_fd, uint64_t *run_time_ns, uint64_t *run_
 /* The id of the link behind a link fd, or 0. */
 uint32_t CTCPNotify_link_id(int link_fd);
 
+/* BPF_PROG_TEST_RUN of a SEC("syscall") program with ctx in/out; returns the program's return value,
+ * or -errno if the run failed. */
+int CTCPNotify_test_run(int prog_fd, void *ctx, unsigned int ctx_size);
+
 /* 1 if fd is a directory of a cgroup v2 file system, 0 if not, -errno if it cannot tell. */
 int CTCPNotify_is_cgroup2(int fd);
 

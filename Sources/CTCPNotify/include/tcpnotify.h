@@ -255,36 +255,98 @@ _Static_assert(sizeof(struct tcpnotify_tuple_key) == 36, "tuple key layout");
 #define TCPNOTIFY_MAX_TUPLES 65536
 
 /* ---------------------------------------------------------------------------------------------------- */
-/* Rules: when an enrolled socket notifies. Terms compare one tcp_info field with a constant; clauses  */
-/* combine terms; a rule is true when any of its clauses is. Two table slots: user space writes the    */
-/* inactive one and then flips `active_slot` in the control map, so rules change while running.        */
+/* Rules: when an enrolled socket notifies. Terms compare a value computed from tcp_info fields with a  */
+/* constant; clauses combine terms; a rule is true when any of its clauses is. Each rule has a control */
+/* (edge by default; `for`, `every`, `once`). Two table slots: user space writes the inactive one and */
+/* then flips `active_rule_slot` in the control map, so rules change while running.                   */
 
 #define TCPNOTIFY_MAX_RULES 32
 #define TCPNOTIFY_MAX_RULE_TERMS 32
 #define TCPNOTIFY_MAX_RULE_CLAUSES 32
+#define TCPNOTIFY_MAX_WINDOWS 4        /* distinct (field, width) pairs used by increase()/rate() */
+#define TCPNOTIFY_WINDOW_SNAPSHOTS 4   /* snapshots per window, taken at least width/3 apart */
+#define TCPNOTIFY_MAX_TIMED_RULES 8    /* rules with `for` or `every` (they need per-socket timers) */
+#define TCPNOTIFY_MAX_OPERANDS 16      /* distinct fields the rules read: each is computed once per event */
+
+/* Operands beyond struct tcp_info (field ids from 128 on). */
+enum tcpnotify_virtual_field {
+    TCPNOTIFY_VFIELD_AGE_US = 128,     /* microseconds since the socket was enrolled (its lifetime) */
+};
 
 enum tcpnotify_term_kind {
-    TCPNOTIFY_TERM_FIELD_CMP = 0, /* field <op> value */
+    TCPNOTIFY_TERM_FIELD_CMP = 0, /* a <op> value */
+    TCPNOTIFY_TERM_RATIO = 1,     /* a / b in parts per million <op> value (0/0 = 0, x/0 = max) */
+    TCPNOTIFY_TERM_SUM = 2,       /* a + b (saturating) <op> value */
+    TCPNOTIFY_TERM_DIFF = 3,      /* a - b (0 when b > a) <op> value */
+    TCPNOTIFY_TERM_INCREASE = 4,  /* growth of window `window`'s field over its width <op> value */
+    TCPNOTIFY_TERM_RATE = 5,      /* that growth per second (growth * 1e9 / elapsed ns) <op> value */
 };
 
 struct tcpnotify_rule_term {
-    __u8 kind;   /* enum tcpnotify_term_kind */
-    __u8 op;     /* enum tcpnotify_op */
-    __u16 field; /* enum tcpnotify_field */
-    __u32 pad;
-    __u64 value; /* in the field's kernel unit */
+    __u8 kind;    /* enum tcpnotify_term_kind */
+    __u8 op;      /* enum tcpnotify_op */
+    __u8 a;       /* operand slot (index into the table's operands) */
+    __u8 b;       /* second operand slot, for RATIO, SUM and DIFF */
+    __u8 window;  /* INCREASE/RATE: index into the table's windows */
+    __u8 pad[3];
+    __u64 value;  /* in a's kernel unit; parts per million for RATIO; per second for RATE */
 };
 _Static_assert(sizeof(struct tcpnotify_rule_term) == 16, "rule term layout");
 
+/* A window over one field's history, shared by every term that names the same (field, width). */
+struct tcpnotify_window {
+    __u64 width_ns;
+    __u8 operand;   /* operand slot whose value the window follows */
+    __u8 pad[7];
+};
+_Static_assert(sizeof(struct tcpnotify_window) == 16, "window layout");
+
+#define TCPNOTIFY_RULE_FOR (1u << 0)   /* notify once the condition has held for for_ms */
+#define TCPNOTIFY_RULE_EVERY (1u << 1) /* while it holds, notify again every every_ms */
+#define TCPNOTIFY_RULE_ONCE (1u << 2)  /* notify at most once per socket (until the rules change) */
+
+struct tcpnotify_rule_control {
+    __u8 flags;       /* TCPNOTIFY_RULE_*; 0 = edge: notify when it becomes true, re-arm when false */
+    __u8 timer_slot;  /* FOR/EVERY: index of this rule's per-socket timers, < TCPNOTIFY_MAX_TIMED_RULES */
+    __u16 pad;
+    __u32 for_ms;
+    __u32 every_ms;
+    __u32 pad1;
+};
+_Static_assert(sizeof(struct tcpnotify_rule_control) == 16, "rule control layout");
+
 struct tcpnotify_rule_table {
-    __u32 generation;   /* bumped on every change; sockets re-arm when it differs from theirs */
+    __u32 generation;   /* bumped on every change; sockets reset their rule state when it differs */
     __u32 rule_count;
     __u32 term_count;
     __u32 clause_count;
+    __u32 window_count;
+    __u32 timed_rule_count;
+    __u32 timed_mask;   /* rules with FOR or EVERY */
+    __u32 once_mask;    /* rules with ONCE */
+    __u32 operand_count;
+    __u32 pad;
+    __u16 operands[TCPNOTIFY_MAX_OPERANDS]; /* enum tcpnotify_field or tcpnotify_virtual_field */
     struct tcpnotify_rule_term terms[TCPNOTIFY_MAX_RULE_TERMS];
     struct tcpnotify_clause clauses[TCPNOTIFY_MAX_RULE_CLAUSES];
+    struct tcpnotify_rule_control controls[TCPNOTIFY_MAX_RULES];
+    struct tcpnotify_window windows[TCPNOTIFY_MAX_WINDOWS];
+    __u8 timed_rules[TCPNOTIFY_MAX_TIMED_RULES]; /* timer slot -> rule index */
 };
-_Static_assert(sizeof(struct tcpnotify_rule_table) == 16 + 16 * 32 + 16 * 32, "rule table layout");
+_Static_assert(sizeof(struct tcpnotify_rule_table) == 40 + 2 * 16 + 16 * 32 + 16 * 32 + 16 * 32 + 16 * 4 + 8,
+               "rule table layout");
+
+/* One event of one socket for a test run of the rule evaluator (rules_eval.bpf.c through
+ * BPF_PROG_TEST_RUN): the same C code as the sock_ops program, fed with given field values. */
+struct tcpnotify_eval_request {
+    __u64 since_enrollment_ns;
+    __u32 reset;       /* in: 1 starts a fresh socket state */
+    __u32 rules_true;  /* out */
+    __u32 fired;       /* out */
+    __u32 pad;
+    __u64 values[TCPNOTIFY_FIELD_COUNT];
+};
+_Static_assert(sizeof(struct tcpnotify_eval_request) == 24 + 8 * 70, "eval request layout");
 
 /* ---------------------------------------------------------------------------------------------------- */
 /* Records pushed through the `events` ring buffer. */
@@ -328,16 +390,32 @@ _Static_assert(sizeof(struct tcpnotify_record) == 96 + 280, "record layout");
 /* ---------------------------------------------------------------------------------------------------- */
 /* Per-socket state in sk_storage (`sk_state`). Created only for enrolled sockets. */
 
+/* The recent history of one window's field: a ring of snapshots at least width/3 apart. */
+struct tcpnotify_window_state {
+    __u64 value[TCPNOTIFY_WINDOW_SNAPSHOTS];
+    __u32 at_ms[TCPNOTIFY_WINDOW_SNAPSHOTS]; /* ms since enrollment */
+    __u8 newest;   /* index of the newest snapshot */
+    __u8 count;    /* snapshots taken, up to TCPNOTIFY_WINDOW_SNAPSHOTS */
+    __u8 pad[6];
+};
+_Static_assert(sizeof(struct tcpnotify_window_state) == 56, "window state layout");
+
 struct tcpnotify_sk_state {
     __u64 cookie;
     __u64 cgroup_id;
     __u64 notifications;
-    __u32 rules_fired;      /* rules that notified and have not been false since (edge trigger) */
-    __u32 rule_generation;  /* generation rules_fired refers to */
+    __u64 enrolled_ns;      /* CLOCK_MONOTONIC at enrollment: the time base of the fields below */
+    __u32 rules_fired;      /* rules that notified in their current true period (edge trigger) */
+    __u32 rule_generation;  /* generation the rule state refers to */
+    __u32 once_fired;       /* ONCE rules that have notified */
+    __u32 holding;          /* FOR rules whose condition holds since since_ms */
+    __u32 since_ms[TCPNOTIFY_MAX_TIMED_RULES];
+    __u32 last_notified_ms[TCPNOTIFY_MAX_TIMED_RULES];
+    struct tcpnotify_window_state windows[TCPNOTIFY_MAX_WINDOWS];
     __u8 family;
     __u8 pad[7];
 };
-_Static_assert(sizeof(struct tcpnotify_sk_state) == 40, "socket state layout");
+_Static_assert(sizeof(struct tcpnotify_sk_state) == 48 + 32 * 2 + 56 * 4 + 8, "socket state layout");
 
 /* ---------------------------------------------------------------------------------------------------- */
 /* Counters in the per-CPU `stats` array, one slot each. Nothing is lost without a count here. */
@@ -370,8 +448,8 @@ _Static_assert(sizeof(struct tcpnotify_config) == 32, "config layout");
 
 /* Mutable control word (array map `control`, one element). */
 struct tcpnotify_control {
-    __u32 active_rule_slot;  /* 0 or 1: which entry of `rules` is live */
-    __u32 pad;
+    __u32 active_rule_slot;    /* 0 or 1: which entry of `rules` is live */
+    __u32 active_filter_slot;  /* 0 or 1: which entry of `filter` is live */
 };
 _Static_assert(sizeof(struct tcpnotify_control) == 8, "control layout");
 

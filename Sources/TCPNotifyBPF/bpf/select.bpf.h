@@ -6,23 +6,11 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include "tcpnotify.h"
+#include "compare.bpf.h"
 
 struct tn_endpoints {
     struct tcpnotify_tuple_key key; /* addresses as 16 bytes (IPv4 v4-mapped), ports host order */
 };
-
-static __always_inline int tn_compare(__u8 op, __u64 lhs, __u64 rhs)
-{
-    switch (op) {
-    case TCPNOTIFY_OP_EQ: return lhs == rhs;
-    case TCPNOTIFY_OP_NE: return lhs != rhs;
-    case TCPNOTIFY_OP_LT: return lhs < rhs;
-    case TCPNOTIFY_OP_LE: return lhs <= rhs;
-    case TCPNOTIFY_OP_GT: return lhs > rhs;
-    case TCPNOTIFY_OP_GE: return lhs >= rhs;
-    default: return 0;
-    }
-}
 
 /* addr within prefix/len, both 16 bytes, prefix already masked. */
 static __always_inline int tn_prefix_match(const __u8 *addr, const __u8 *prefix, __u32 len)

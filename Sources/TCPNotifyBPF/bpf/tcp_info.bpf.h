@@ -22,6 +22,8 @@
 /* Everything a field computation needs, gathered once per callback. */
 struct tn_source {
     struct tcp_sock *tp;
+    const __u64 *values;   /* instead of tp: field values given by a test run (TCPNOTIFY_FIELD_COUNT of them) */
+    __u64 age_us;          /* since enrollment: the TCPNOTIFY_VFIELD_AGE_US operand */
     __u32 now_jiffies;     /* tcp_jiffies32 */
     __u32 hz;
     __u32 srtt_us_x8;      /* srtt << 3 as the kernel will store it (RTT_CB passes the new one) */
@@ -250,6 +252,16 @@ static __noinline __u64 tn_field(const struct tn_source *s, __u32 field)
     case TCPNOTIFY_FIELD_ACCECN_OPT_SEEN: return tn_accecn_opt_seen(s);
     default: return 0;
     }
+}
+
+/* A rule operand: a tcp_info field, or a virtual one (ids from 128). */
+static __noinline __u64 tn_operand(const struct tn_source *s, __u32 id)
+{
+    if (!s) return 0;
+    if (id == TCPNOTIFY_VFIELD_AGE_US) return s->age_us;
+    if (id >= TCPNOTIFY_FIELD_COUNT) return 0;
+    if (s->values) return s->values[id];
+    return tn_field(s, id);
 }
 
 /* The whole tcp_info, as getsockopt(TCP_INFO) would return it now. */

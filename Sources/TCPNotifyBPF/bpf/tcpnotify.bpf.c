@@ -7,6 +7,7 @@
 #include "tcpnotify.h"
 #include "tcp_info.bpf.h"
 #include "select.bpf.h"
+#include "rules.bpf.h"
 
 #define TN_AF_INET 2
 #define TN_AF_INET6 10
@@ -38,7 +39,7 @@ struct {
 
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
-    __uint(max_entries, 1);
+    __uint(max_entries, 2); /* two slots, flipped by control.active_filter_slot */
     __type(key, __u32);
     __type(value, struct tcpnotify_filter);
 } filter SEC(".maps");
@@ -147,7 +148,10 @@ static __always_inline void tn_enroll(struct bpf_sock_ops *skops)
 {
     count(TCPNOTIFY_STAT_ESTABLISHED);
     __u32 zero = 0;
-    struct tcpnotify_filter *f = bpf_map_lookup_elem(&filter, &zero);
+    struct tcpnotify_control *ctl = bpf_map_lookup_elem(&control, &zero);
+    if (!ctl) return;
+    __u32 slot = ctl->active_filter_slot & 1;
+    struct tcpnotify_filter *f = bpf_map_lookup_elem(&filter, &slot);
     if (!f) return;
 
     struct tcpnotify_tuple_key key;
@@ -164,6 +168,7 @@ static __always_inline void tn_enroll(struct bpf_sock_ops *skops)
         return;
     }
     st->cookie = bpf_get_socket_cookie(skops);
+    st->enrolled_ns = bpf_ktime_get_ns();
     st->family = family;
     struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
     st->cgroup_id = tp ? tn_socket_cgroup_id(tp) : 0;
@@ -172,25 +177,6 @@ static __always_inline void tn_enroll(struct bpf_sock_ops *skops)
     int flags = skops->bpf_sock_ops_cb_flags | cfg.callback_flags;
     if (bpf_sock_ops_cb_flags_set(skops, flags) != 0) count(TCPNOTIFY_STAT_FLAG_FAILURES);
     count(TCPNOTIFY_STAT_ENROLLED);
-}
-
-static __always_inline __u32 tn_evaluate(const struct tcpnotify_rule_table *t, const struct tn_source *s)
-{
-    __u32 term_bits = 0;
-    for (__u32 i = 0; i < TCPNOTIFY_MAX_RULE_TERMS; i++) {
-        if (i >= t->term_count) break;
-        const struct tcpnotify_rule_term *term = &t->terms[i];
-        __u64 value = tn_field(s, term->field);
-        if (tn_compare(term->op, value, term->value)) term_bits |= 1u << i;
-    }
-    __u32 rules_true = 0;
-    for (__u32 i = 0; i < TCPNOTIFY_MAX_RULE_CLAUSES; i++) {
-        if (i >= t->clause_count) break;
-        const struct tcpnotify_clause *c = &t->clauses[i];
-        if ((term_bits & c->must_true) == c->must_true && !(term_bits & c->must_false))
-            rules_true |= 1u << (c->rule & 31);
-    }
-    return rules_true;
 }
 
 /* Wake the consumer at most once per interval, or when the backlog passes the watermark; in between,
@@ -302,14 +288,10 @@ static __always_inline void tn_check(struct bpf_sock_ops *skops, __u32 op)
     }
 
     count(TCPNOTIFY_STAT_RULE_EVALUATIONS);
-    if (st->rule_generation != t->generation) {
-        st->rule_generation = t->generation;
-        st->rules_fired = 0;
-    }
-    __u32 rules_true = tn_evaluate(t, &s);
-    __u32 fired = rules_true & ~st->rules_fired;
-    /* Edge trigger: a rule that is false again re-arms; one still true stays quiet. */
-    st->rules_fired = rules_true;
+    __u64 now_ns = bpf_ktime_get_ns();
+    s.age_us = (now_ns - st->enrolled_ns) / 1000;
+    __u32 rules_true = 0;
+    __u32 fired = tn_rules_step(t, st, &s, now_ns, &rules_true);
 
     int final_record = trigger == TCPNOTIFY_TRIGGER_CLOSE && cfg.notify_on_close && st->notifications > 0;
     if (fired || final_record) tn_emit(skops, st, &s, trigger, old_state, fired, rules_true, t->generation);
