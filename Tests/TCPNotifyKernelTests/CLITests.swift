@@ -107,3 +107,51 @@ extension KernelSuite {
         }
     }
 }
+
+extension KernelSuite {
+    /// `--config` and SIGHUP: new rules reach sockets enrolled before the reload; a bad file is refused
+    /// and the running configuration kept.
+    @Suite struct ConfigReload {
+        @Test(.enabled(if: KernelGate.canRun))
+        func sighupReplacesRulesWithoutLosingEnrolledSockets() throws {
+            try KernelGate.require()
+            let cgroup = try TestCgroup(name: "cli-reload")
+            defer { cgroup.restore() }
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("tcpnotify-\(getpid()).yaml").path
+            defer { unlink(path) }
+            try "filter: \"dst 127.0.0.1\"\nrules:\n  - \"never=state == LISTEN\"\n".write(toFile: path, atomically: true, encoding: .utf8)
+            let watch = try CLIProcess(
+                KernelSuite.CLI.tcpnotify(), ["watch", "--cgroup", cgroup.path, "--format", "json", "--config", path])
+            #expect(eventually(timeout: 10) { watch.standardError.contains("watching") }, "\(watch.standardError)")
+
+            let pair = try ConnectedPair.make() // enrolled under the first configuration
+            let cookie = try pair.client.cookie()
+            try transfer(256 << 10, from: pair.client, to: pair.server)
+
+            try "rules:\n  - nope=rtt >> 5\n".write(toFile: path, atomically: true, encoding: .utf8)
+            watch.signal(SIGHUP)
+            #expect(eventually { watch.standardError.contains("reload failed") }, "\(watch.standardError)")
+
+            try "filter: \"dst 127.0.0.1\"\nrules:\n  - {name: fin, when: \"state == FIN_WAIT1\"}\n".write(
+                toFile: path, atomically: true, encoding: .utf8)
+            watch.signal(SIGHUP)
+            #expect(eventually { watch.standardError.contains("reloaded") }, "\(watch.standardError)")
+            try pair.client.shutdownWrite()
+            let notified = eventually {
+                watch.jsonObjects.contains { ($0.object["rules"] as? [String]) == ["fin"] && ($0.object["cookie"] as? NSNumber)?.uint64Value == cookie }
+            }
+            #expect(notified, "the socket enrolled before the reload notifies under the new rule: \(watch.outputLines.map(\.text))")
+            watch.signal(SIGTERM)
+            #expect(watch.waitForExit() == 0)
+        }
+
+        @Test func badConfigFileIsRejectedWithExitCode2() throws {
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("tcpnotify-bad-\(getpid()).yaml").path
+            defer { unlink(path) }
+            try "filter: \"dport = :443\"\nrulez:\n  - bufferbloat\n".write(toFile: path, atomically: true, encoding: .utf8)
+            let result = try CLIProcess.run(KernelSuite.CLI.tcpnotify(), ["watch", "--config", path])
+            #expect(result.status == 2)
+            #expect(result.stderr.contains("rulez"), "\(result.stderr)")
+        }
+    }
+}
