@@ -122,6 +122,9 @@ enum KernelTables {
         withUnsafeMutableBytes(of: &table.timed_rules) { buffer in
             for (slot, rule) in compiled.timedRules.enumerated() { buffer[slot] = UInt8(rule) }
         }
+        if !compiled.windows.isEmpty || !compiled.timedRules.isEmpty || operands.contains(.age) {
+            table.flags |= UInt32(TCPNOTIFY_RULES_NEED_CLOCK)
+        }
         table.timed_mask = timedMask
         table.once_mask = onceMask
         return table

@@ -301,6 +301,9 @@ struct tcpnotify_window {
 };
 _Static_assert(sizeof(struct tcpnotify_window) == 16, "window layout");
 
+/* The table reads the clock (windows, for/every, age): only then does an event pay for it. */
+#define TCPNOTIFY_RULES_NEED_CLOCK (1u << 0)
+
 #define TCPNOTIFY_RULE_FOR (1u << 0)   /* notify once the condition has held for for_ms */
 #define TCPNOTIFY_RULE_EVERY (1u << 1) /* while it holds, notify again every every_ms */
 #define TCPNOTIFY_RULE_ONCE (1u << 2)  /* notify at most once per socket (until the rules change) */
@@ -325,7 +328,7 @@ struct tcpnotify_rule_table {
     __u32 timed_mask;   /* rules with FOR or EVERY */
     __u32 once_mask;    /* rules with ONCE */
     __u32 operand_count;
-    __u32 pad;
+    __u32 flags;        /* TCPNOTIFY_RULES_* */
     __u16 operands[TCPNOTIFY_MAX_OPERANDS]; /* enum tcpnotify_field or tcpnotify_virtual_field */
     struct tcpnotify_rule_term terms[TCPNOTIFY_MAX_RULE_TERMS];
     struct tcpnotify_clause clauses[TCPNOTIFY_MAX_RULE_CLAUSES];
@@ -421,16 +424,15 @@ _Static_assert(sizeof(struct tcpnotify_sk_state) == 48 + 32 * 2 + 56 * 4 + 8, "s
 /* Counters in the per-CPU `stats` array, one slot each. Nothing is lost without a count here. */
 
 enum tcpnotify_stat {
-    TCPNOTIFY_STAT_CALLBACKS = 0,        /* sock_ops invocations on enrolled sockets (rule checks) */
+    TCPNOTIFY_STAT_CALLBACKS = 0,        /* rule checks: RTT/RETRANS/RTO/STATE callbacks on enrolled sockets */
     TCPNOTIFY_STAT_ESTABLISHED = 1,      /* connections seen at establishment */
     TCPNOTIFY_STAT_ENROLLED = 2,         /* connections that matched the selection */
     TCPNOTIFY_STAT_NOTIFICATIONS = 3,    /* records written to the ring buffer */
     TCPNOTIFY_STAT_RING_DROPS = 4,       /* records lost: ring buffer full */
     TCPNOTIFY_STAT_STORAGE_FAILURES = 5, /* matching sockets not enrolled: sk_storage could not be created */
     TCPNOTIFY_STAT_FLAG_FAILURES = 6,    /* matching sockets whose callback flags could not be set */
-    TCPNOTIFY_STAT_RULE_EVALUATIONS = 7, /* rule table evaluations */
-    TCPNOTIFY_STAT_WAKEUPS = 8,          /* ring buffer wakeups forced */
-    TCPNOTIFY_STAT_COUNT = 9,
+    TCPNOTIFY_STAT_WAKEUPS = 7,          /* ring buffer wakeups forced */
+    TCPNOTIFY_STAT_COUNT = 8,
 };
 
 /* ---------------------------------------------------------------------------------------------------- */

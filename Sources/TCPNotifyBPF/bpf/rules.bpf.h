@@ -170,12 +170,14 @@ static __always_inline void tn_reset_rule_state(struct tcpnotify_sk_state *st, _
     __builtin_memset(st->windows, 0, sizeof(st->windows));
 }
 
-/* One evaluation at one event: returns the rules that notify; *rules_true_out gets those that hold. */
+/* One evaluation at one event: returns the rules that notify; *rules_true_out gets those that hold.
+ * now_ns matters only for tables with TCPNOTIFY_RULES_NEED_CLOCK (the caller may pass 0 otherwise). */
 static __always_inline __u32 tn_rules_step(const struct tcpnotify_rule_table *t, struct tcpnotify_sk_state *st,
                                            const struct tn_source *s, __u64 now_ns, __u32 *rules_true_out)
 {
     if (st->rule_generation != t->generation) tn_reset_rule_state(st, t->generation);
-    __u32 now_ms = (__u32)((now_ns - st->enrolled_ns) / 1000000ull);
+    __u32 now_ms = 0;
+    if (t->flags & TCPNOTIFY_RULES_NEED_CLOCK) now_ms = (__u32)((now_ns - st->enrolled_ns) / 1000000ull);
     struct tn_values values = {};
     tn_load_operands(t, s, &values);
     tn_update_windows(t, st, now_ms, &values);

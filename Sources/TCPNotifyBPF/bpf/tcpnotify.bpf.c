@@ -287,9 +287,11 @@ static __always_inline void tn_check(struct bpf_sock_ops *skops, __u32 op)
         return;
     }
 
-    count(TCPNOTIFY_STAT_RULE_EVALUATIONS);
-    __u64 now_ns = bpf_ktime_get_ns();
-    s.age_us = (now_ns - st->enrolled_ns) / 1000;
+    __u64 now_ns = 0;
+    if (t->flags & TCPNOTIFY_RULES_NEED_CLOCK) {
+        now_ns = bpf_ktime_get_ns();
+        s.age_us = (now_ns - st->enrolled_ns) / 1000;
+    }
     __u32 rules_true = 0;
     __u32 fired = tn_rules_step(t, st, &s, now_ns, &rules_true);
 
