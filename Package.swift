@@ -50,7 +50,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "TCPNotifyCoreTests", dependencies: ["TCPNotifyCore"]),
+        .testTarget(name: "TCPNotifyCoreTests", dependencies: ["TCPNotifyCore"], exclude: ["Fixtures"]),
         .testTarget(
             name: "TCPNotifyKernelTests",
             dependencies: ["TCPNotifyCore", "TCPNotifyBPF", "TCPNotifyLab", "CTCPNotify"]

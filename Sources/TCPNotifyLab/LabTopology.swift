@@ -30,6 +30,16 @@ public struct Bottleneck: Sendable, Equatable {
     }
 }
 
+/// A constant delay added in the router: packets between client and server detour through a TUN device
+/// where `tcpnotify-lab delay` holds each one for `millisecondsEachWay`, so the RTT grows by twice that.
+public struct PathDelay: Sendable, Equatable {
+    public var millisecondsEachWay: Double
+
+    public init(millisecondsEachWay: Double) {
+        self.millisecondsEachWay = millisecondsEachWay
+    }
+}
+
 /// Addresses and interface names of the lab: client —veth— router —veth— server.
 public enum LabAddress {
     public static let clientIPv4 = "10.77.1.1"
@@ -44,6 +54,11 @@ public enum LabAddress {
 
     /// The client's and the server's only interface (names are per namespace, so they never clash).
     public static let hostInterface = "eth0"
+
+    /// The router's TUN device that holds packets when the lab has a `PathDelay`.
+    public static let delayInterface = "delay0"
+    /// The routing table that sends forwarded packets into the delay device.
+    static let delayRoutingTable = "100"
 
     /// The router's interface toward `.client` or `.server`.
     public static func routerInterface(toward host: LabHost) -> String {

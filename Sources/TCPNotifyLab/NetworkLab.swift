@@ -32,10 +32,11 @@ public final class NetworkLab: Sendable {
     ///     `lossToward`; 0 attaches no filter.
     ///   - lossToward: `.server` (the default) drops client→server data; `.client` drops server→client data.
     ///   - bottleneck: a tbf rate limit on the router's egress toward one end host.
-    ///   - callerFilePath: locates the package, and so its `tcpnotify-lab` build, when loss is used.
+    ///   - delay: a constant delay in the router, both ways (a `tcpnotify-lab delay` process).
+    ///   - callerFilePath: locates the package, and so its `tcpnotify-lab` build, when loss or delay is used.
     public init(
         lossPercent: Double = 0, lossToward: LabHost = .server, bottleneck: Bottleneck? = nil,
-        callerFilePath: String = #filePath
+        delay: PathDelay? = nil, callerFilePath: String = #filePath
     ) throws {
         let number = Self.labsCreated.add(1, ordering: .relaxed).newValue
         name = "\(Self.namespacePrefix)\(getpid())-\(number)"
@@ -46,6 +47,7 @@ public final class NetworkLab: Sendable {
         do {
             try createTopology()
             if let bottleneck { try addBottleneck(bottleneck) }
+            if let delay { try addDelay(delay) }
             if lossPercent > 0 { try setLoss(LossSettings(dropPercent: lossPercent), toward: lossToward) }
         } catch {
             shutdown()
@@ -202,6 +204,36 @@ public final class NetworkLab: Sendable {
         try Self.run(["tc", "-n", namespace(.router), "qdisc", "add", "dev", try routerInterface(toward: bottleneck.toward),
                       "root", "tbf", "rate", "\(bottleneck.rateKbitPerSecond)kbit",
                       "burst", String(bottleneck.burstBytes), "limit", String(bottleneck.queueLimitBytes)])
+    }
+
+    /// Starts the delay process on a TUN device, then policy-routes everything the router forwards from
+    /// either end host into it; packets it writes back arrive on the TUN device and take the main table.
+    private func addDelay(_ delay: PathDelay) throws {
+        guard delay.millisecondsEachWay.isFinite, delay.millisecondsEachWay >= 0 else {
+            throw LabError.invalidArgument("delay \(delay.millisecondsEachWay) ms is not a non-negative number")
+        }
+        let router = namespace(.router), device = LabAddress.delayInterface, table = LabAddress.delayRoutingTable
+        try Self.ip(["-n", router, "tuntap", "add", "dev", device, "mode", "tun"])
+        let delayLine = try spawn(in: .router, [try LabBinary.locate(callerFilePath: callerFilePath), "delay",
+                                                "--dev", device, "--ms", String(delay.millisecondsEachWay)])
+        let deadline = Date().addingTimeInterval(5)
+        while !delayLine.stdout.contains("ready") {
+            guard delayLine.isRunning, Date() < deadline else {
+                throw LabError.commandFailed(command: delayLine.command, status: -1, stderr: "not ready: " + delayLine.stderr)
+            }
+            usleep(10_000)
+        }
+        // The packets coming back from the TUN device fail a strict reverse-path check.
+        try run(in: .router, ["sysctl", "-q", "-w", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0",
+                              "net.ipv4.conf.\(device).rp_filter=0"]).checked()
+        try Self.ip(["-n", router, "link", "set", device, "up"])
+        for family in ["-4", "-6"] {
+            for host in [LabHost.client, .server] {
+                try Self.ip(["-n", router, family, "rule", "add", "iif", LabAddress.routerInterface(toward: host),
+                             "lookup", table, "pref", "100"])
+            }
+            try Self.ip(["-n", router, family, "route", "add", "default", "dev", device, "table", table])
+        }
     }
 
     private static func ip(_ arguments: [String]) throws { try run(["ip"] + arguments) }

@@ -1,0 +1,52 @@
+/// The observation window and the thresholds of `BottleneckClassifier`. The defaults are explained, with
+/// the measurements behind them, in docs/diagnosis.md.
+public struct DiagnosisConfiguration: Sendable, Equatable {
+    /// Judge the flow on the deltas over this recent stretch of samples, never on lifetime totals.
+    public var windowNanoseconds: UInt64 = 3_000_000_000
+    /// Below this span between the window's first and last sample, the verdict is `insufficient-data`
+    /// (chrono stats move in 4 ms jiffies at HZ=250: a 1 s span keeps that error under 1 %).
+    public var minimumSpanNanoseconds: UInt64 = 1_000_000_000
+    /// Samples needed in the window, its baseline included.
+    public var minimumSamples = 3
+
+    /// A sender busy (data outstanding) less than this share of the window is application-limited.
+    public var minimumBusyShare = 0.5
+    /// rwnd_limited or sndbuf_limited at or above this share of the busy time decides the verdict. Not a
+    /// majority: BBR's pacing stops both chronos between paced sends, so a flow held back by its receiver
+    /// or its send buffer the whole time showed 35–48 % in the lab.
+    public var limitedShare = 0.3
+    /// Samples with a full peer window (see `DiagnosisMeasurements.windowBoundShare`), at or above this
+    /// share and with some rwnd_limited time, also make the flow receiver-window-limited.
+    public var windowBoundShare = 0.5
+    /// Samples whose delivery rate was application-limited, at or above this share, with data rarely
+    /// waiting unsent: a busy sender that still kept its window unfilled (long paths, paced writers).
+    public var rateSamplerAppLimitedShare = 0.6
+
+    /// Bufferbloat needs both an absolute queueing delay (srtt − min_rtt) and an RTT ratio: on
+    /// microsecond paths the ratio alone is huge without any queue.
+    public var bufferbloatQueueDelayMicroseconds = 10_000.0
+    public var bufferbloatRTTRatio = 2.0
+    /// Milder inflation is reported as the `rtt-inflation` signal.
+    public var inflationQueueDelayMicroseconds = 5_000.0
+    public var inflationRTTRatio = 1.5
+
+    /// Retransmitted bytes (DSACKed ones excluded) over sent bytes at which loss may be the bottleneck:
+    /// 0.5 % already holds CUBIC to about 20 Mbit/s on a 10 ms path.
+    public var lossRetransmitRate = 0.005
+    /// ...and at which the `retransmissions` signal is reported.
+    public var retransmitSignalRate = 0.001
+    /// Loss with at least this queueing delay (the larger of the two) is congestion at a full queue,
+    /// not a lossy path: random loss keeps the window too small to queue.
+    public var congestionQueueDelayFloorMicroseconds = 1_000.0
+    public var congestionQueueDelayShareOfMinRTT = 0.25
+
+    /// Shares of busy (or idle) time reported as pressure signals when they are not the verdict.
+    public var pressureShare = 0.1
+
+    public init() {}
+
+    public var windowSeconds: Double {
+        get { Double(windowNanoseconds) / 1e9 }
+        set { windowNanoseconds = UInt64(max(newValue, 0) * 1e9) }
+    }
+}

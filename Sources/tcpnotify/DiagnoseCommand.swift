@@ -1,0 +1,178 @@
+import ArgumentParser
+import Foundation
+import Glibc
+import TCPNotifyBPF
+import TCPNotifyCore
+
+struct DiagnoseCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "diagnose",
+        abstract: "Tell where each selected flow's bottleneck is, from the kernel's own tcp_info.",
+        discussion: """
+            Selects flows like `watch` (FILTER, ss style) and samples each one through the in-kernel rules: a \
+            record at most every 500 ms while the flow has TCP events, never by polling sockets. Each flow is \
+            judged on the deltas over its last --window seconds: busy, rwnd-limited and sndbuf-limited time, \
+            the rate sampler's application-limited mark, srtt against min_rtt, retransmitted bytes.
+
+            A verdict is printed per flow when it closes, and for every live flow when the command ends \
+            (SIGINT, SIGTERM or --for): application-limited, receiver-window-limited, send-buffer-limited, \
+            bufferbloat, packet-loss, network-limited, idle or insufficient-data, with a confidence, the \
+            evidence and secondary signals. docs/diagnosis.md explains each verdict.
+            """
+    )
+
+    @Argument(help: "Flow filter, ss style (e.g. 'dport = :5001').")
+    var filter: [String] = []
+
+    @Option(name: .customLong("for"),
+            help: ArgumentHelp("Stop after this long (10s, 500ms, 2m; default: until SIGINT or SIGTERM).", valueName: "duration"))
+    var duration: CommandDuration?
+
+    @Option(help: "cgroup v2 directory to attach to (default: the cgroup v2 root, i.e. the whole machine).")
+    var cgroup: String?
+
+    @Option(help: "Output format: json or text (default: json unless stdout is a terminal).")
+    var format: NotificationFormatter.Format?
+
+    @Option(help: ArgumentHelp("Judge each flow on its last this many seconds.", valueName: "seconds"))
+    var window: Double = 3
+
+    @Flag(help: "Print libbpf's messages to stderr.")
+    var verbose = false
+
+    /// One record per flow at most this often; a window of 3 s then holds about six samples.
+    static let samplingRule = "diagnose_sample=bytes_acked >= 0 every 500ms"
+
+    func validate() throws {
+        // Below a second the chrono stats' 4 ms jiffies make the shares noise (and the classifier wants a 1 s span).
+        if !(window >= 1 && window <= 3600) { throw ValidationError("--window must be between 1 and 3600 seconds") }
+    }
+
+    func run() throws {
+        let compiledFilter: CompiledFilter
+        do {
+            compiledFilter = try FilterExpression.compile(filter.joined(separator: " "))
+        } catch {
+            StandardError.write("tcpnotify: invalid filter: \(error)\n")
+            throw ExitCode(2)
+        }
+        let rules: CompiledRules
+        do {
+            rules = try RuleExpression.compile([Self.samplingRule])
+        } catch {
+            StandardError.write("tcpnotify: the sampling rule does not compile (\(error)); this build's rule language lacks `every`\n")
+            throw ExitCode(1)
+        }
+        var diagnosis = DiagnosisConfiguration()
+        diagnosis.windowSeconds = window
+        let session = DiagnoseSession(
+            configuration: WatchConfiguration(filter: compiledFilter, rules: rules), diagnosis: diagnosis,
+            cgroupPath: cgroup, format: format ?? (isatty(1) != 0 ? .text : .json),
+            durationSeconds: duration?.seconds, verbose: verbose)
+        do {
+            try session.run()
+        } catch {
+            StandardError.write("tcpnotify: \(error)\n")
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// One `diagnose` run: load, attach, feed every record into a `DiagnosisTracker`, print a flow's verdict
+/// when its close record arrives, and everyone else's when stopped; then the statistics line.
+struct DiagnoseSession {
+    let configuration: WatchConfiguration
+    let diagnosis: DiagnosisConfiguration
+    let cgroupPath: String?
+    let format: NotificationFormatter.Format
+    let durationSeconds: Double?
+    let verbose: Bool
+
+    func run() throws {
+        // Block the stop signals in every thread (the reader inherits the mask) and wait for them here.
+        var stopSignals = sigset_t()
+        sigemptyset(&stopSignals)
+        sigaddset(&stopSignals, SIGINT)
+        sigaddset(&stopSignals, SIGTERM)
+        pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
+        signal(SIGPIPE, SIG_IGN)
+
+        let attachPath = try cgroupPath ?? WatchSession.defaultCgroup()
+        let program = try TCPNotifyProgram(configuration: configuration, logLibbpf: verbose)
+        let tracker = DiagnosisTracker(configuration: diagnosis)
+        let formatter = DiagnosisFormatter(format: format)
+        // Text reports take several lines each: a blank line between them.
+        let render: @Sendable (DiagnosisReport) -> String = { [format] report in
+            format == .text ? formatter.text(for: report) + "\n" : formatter.text(for: report)
+        }
+        let output = LineOutput()
+        let reader = try program.makeReader { batch in
+            output.write(Self.closedFlowReports(batch, tracker: tracker).map(render))
+        }
+        reader.start()
+        let attachment = try program.attach(cgroupPath: attachPath)
+        StandardError.write(
+            "tcpnotify: diagnosing flows in cgroup \(attachPath) (link \(attachment.linkID)) over \(diagnosis.windowSeconds) s windows; "
+                + "SIGINT or SIGTERM stops\n")
+
+        waitForStop(stopSignals, output: output)
+
+        attachment.detach()
+        reader.stop()
+        let live = tracker.reports(nowMonotonicNanoseconds: Self.monotonicNanoseconds())
+        output.write(live.map(render))
+        var statistics = try program.kernelStatistics()
+        statistics.received = reader.receivedCount
+        statistics.userDrops = reader.malformedCount
+        output.write([NotificationFormatter(format: format, ruleNames: [], realtimeOffsetNanoseconds: 0).line(for: statistics)])
+    }
+
+    /// Records a batch; the flows it closed are reported and forgotten.
+    static func closedFlowReports(_ batch: [SocketNotification], tracker: DiagnosisTracker) -> [DiagnosisReport] {
+        var closed: [UInt64] = []
+        for notification in batch {
+            tracker.record(notification)
+            if notification.trigger == .close { closed.append(notification.cookie) }
+        }
+        defer { closed.forEach(tracker.forget(cookie:)) }
+        return closed.compactMap { tracker.report(cookie: $0) }
+    }
+
+    private func waitForStop(_ signals: sigset_t, output: LineOutput) {
+        var signals = signals
+        let deadline = durationSeconds.map { Date().addingTimeInterval($0) }
+        while true {
+            var timeout = timespec(tv_sec: 0, tv_nsec: 200_000_000)
+            if let deadline {
+                let left = deadline.timeIntervalSinceNow
+                if left <= 0 { return }
+                if left < 0.2 { timeout.tv_nsec = Int(left * 1e9) }
+            }
+            let received = sigtimedwait(&signals, nil, &timeout)
+            if received == SIGINT || received == SIGTERM { return }
+            if output.isBroken { return } // stdout closed: nobody is listening
+        }
+    }
+
+    /// CLOCK_MONOTONIC, the clock of record timestamps: flows silent for longer than the window are idle.
+    static func monotonicNanoseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+    }
+}
+
+/// A length of time on the command line: `10s`, `500ms`, `2m`, `1h`, or plain seconds.
+struct CommandDuration: ExpressibleByArgument {
+    let seconds: Double
+
+    init?(argument: String) {
+        let units: [(suffix: String, seconds: Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("", 1)]
+        for (suffix, scale) in units where argument.hasSuffix(suffix) {
+            guard let value = Double(argument.dropLast(suffix.count)), value > 0, value.isFinite else { continue }
+            seconds = value * scale
+            return
+        }
+        return nil
+    }
+}

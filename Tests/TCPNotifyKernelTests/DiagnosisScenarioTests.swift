@@ -1,0 +1,73 @@
+import Foundation
+import Glibc
+import TCPNotifyCore
+import TCPNotifyLab
+import Testing
+
+extension KernelSuite {
+    /// Each lab scenario twice over: its own getsockopt(TCP_INFO) series must carry the expected label
+    /// (ground truth, with the scenario's physical facts), and `tcpnotify diagnose`, watching the same flow
+    /// through the kernel program's records, must reach an accepted verdict when the flow closes.
+    @Suite struct DiagnosisScenarios {
+        static let commands = ["tc", "sysctl"]
+
+        @Test(.enabled(if: KernelGate.canRun(needing: DiagnosisScenarios.commands)), arguments: LabScenario.all)
+        func diagnoseAgreesWithGroundTruth(scenario: LabScenario) throws {
+            try KernelGate.require(needing: Self.commands)
+            let cgroup = try TestCgroup(name: "diagnose-\(scenario.name)")
+            defer { cgroup.restore() }
+            let diagnose = try CLIProcess(
+                KernelSuite.CLI.tcpnotify(),
+                ["diagnose", "--cgroup", cgroup.path, "--format", "json", "dport = :\(LabScenario.serverPort)"])
+            defer { diagnose.signal(SIGKILL) }
+            try #require(eventually(timeout: 10) { diagnose.standardError.contains("diagnosing") }, "\(diagnose.standardError)")
+
+            let run = try scenario.run()
+            #expect(run.failures.isEmpty, "\(run.failures.joined(separator: "\n"))")
+
+            let flow = "\(LabAddress.clientIPv4):\(LabScenario.clientPort)"
+            _ = eventually(timeout: 5) { Self.diagnosis(of: flow, in: diagnose) != nil }
+            diagnose.signal(SIGINT)
+            #expect(diagnose.waitForExit() == 0)
+            let reported = try #require(Self.diagnosis(of: flow, in: diagnose), "no diagnosis of \(flow): \(diagnose.outputLines.map(\.text))")
+            let verdict = reported["bottleneck"] as? String ?? "?"
+            let expectation = scenario.finalExpectation
+            #expect(TCPNotifyCore.Bottleneck(rawValue: verdict).map(expectation.accepts) == true,
+                    "tcpnotify diagnose said \(verdict) (\(reported["summary"] ?? "")), expected \(expectation)")
+
+            let truth = run.verdict
+            let settled = run.secondsToVerdict(expectation).map { String(format: "%.1f s", $0) } ?? "never"
+            print("diagnosis scenario \(scenario.name): expected \(expectation); ground truth \(truth?.bottleneck.rawValue ?? "?") "
+                + String(format: "(%.2f)", truth?.confidence ?? 0) + "; tcpnotify \(verdict) (\(reported["confidence"] ?? 0)); "
+                + "ground truth settled after \(settled); run " + String(format: "%.1f s", run.totalSeconds))
+        }
+
+        /// `--for` ends the command while the flow is still running: the live flow is reported then, judged on
+        /// its last 3 s, followed by the statistics line.
+        @Test(.enabled(if: KernelGate.canRun(needing: DiagnosisScenarios.commands)))
+        func liveFlowsAreReportedWhenTheCommandEnds() throws {
+            try KernelGate.require(needing: Self.commands)
+            let cgroup = try TestCgroup(name: "diagnose-live")
+            defer { cgroup.restore() }
+            let diagnose = try CLIProcess(
+                KernelSuite.CLI.tcpnotify(),
+                ["diagnose", "--cgroup", cgroup.path, "--format", "json", "--for", "4s", "dport = :\(LabScenario.serverPort)"])
+            defer { diagnose.signal(SIGKILL) }
+            try #require(eventually(timeout: 10) { diagnose.standardError.contains("diagnosing") }, "\(diagnose.standardError)")
+
+            _ = try LabScenario.receiverWindowLimited.run() // 5 s of traffic: still running when --for ends
+            #expect(diagnose.waitForExit() == 0)
+            let flow = "\(LabAddress.clientIPv4):\(LabScenario.clientPort)"
+            let objects = diagnose.jsonObjects.map(\.object)
+            let reported = try #require(Self.diagnosis(of: flow, in: diagnose), "\(diagnose.outputLines.map(\.text))")
+            #expect(reported["bottleneck"] as? String == "receiver-window-limited", "\(reported)")
+            #expect(objects.last?["type"] as? String == "stats")
+            #expect(objects.filter { $0["type"] as? String == "diagnosis" }.count == 1, "one line per flow")
+        }
+
+        /// The record whose `src` is `flow`, if diagnose printed one.
+        static func diagnosis(of flow: String, in process: CLIProcess) -> [String: Any]? {
+            process.jsonObjects.map(\.object).first { $0["type"] as? String == "diagnosis" && $0["src"] as? String == flow }
+        }
+    }
+}
