@@ -17,10 +17,11 @@ public struct NotificationFormatter: Sendable {
         self.realtimeOffsetNanoseconds = realtimeOffsetNanoseconds
     }
 
-    public func line(for notification: SocketNotification) -> String {
+    /// One output line; `diagnosis`, when given, is the flow's current verdict (`watch --diagnose`).
+    public func line(for notification: SocketNotification, diagnosis: Diagnosis? = nil) -> String {
         switch format {
-        case .json: jsonLine(for: notification)
-        case .text: textLine(for: notification)
+        case .json: jsonLine(for: notification, diagnosis: diagnosis)
+        case .text: textLine(for: notification) + (diagnosis.map { " bottleneck=\($0.bottleneck.rawValue)" } ?? "")
         }
     }
 
@@ -61,7 +62,7 @@ public struct NotificationFormatter: Sendable {
         return "\(micros / 1_000_000)." + String(repeating: "0", count: 6 - fraction.count) + fraction
     }
 
-    public func jsonLine(for notification: SocketNotification) -> String {
+    public func jsonLine(for notification: SocketNotification, diagnosis: Diagnosis? = nil) -> String {
         var writer = JSONWriter()
         writer.beginObject()
         writer.field("type", "notification")
@@ -80,6 +81,11 @@ public struct NotificationFormatter: Sendable {
             writer.field("old_state", TCPState(rawValue: notification.oldState)?.name ?? String(notification.oldState))
         }
         writer.field("socket_notifications", notification.socketNotificationCount)
+        if let diagnosis {
+            writer.beginObject("diagnosis")
+            DiagnosisFormatter.writeDiagnosis(diagnosis, to: &writer)
+            writer.endObject()
+        }
         NotificationFormatter.writeTCPInfo(notification.info, to: &writer)
         writer.endObject()
         return writer.text

@@ -53,6 +53,9 @@ struct WatchCommand: ParsableCommand {
     @Flag(name: .long, help: "No final record when a socket that notified closes.")
     var noCloseRecords = false
 
+    @Flag(name: .long, help: "Add each flow's current bottleneck verdict to its notifications (see `tcpnotify diagnose`).")
+    var diagnose = false
+
     @Flag(name: .long, help: "Print libbpf's messages to stderr.")
     var verbose = false
 
@@ -70,7 +73,8 @@ struct WatchCommand: ParsableCommand {
         let inputs: WatchInputs
         do {
             inputs = try WatchInputs.load(
-                config: config, filter: filter.joined(separator: " "), rules: when, tuplesPath: tuples)
+                config: config, filter: filter.joined(separator: " "), rules: when, tuplesPath: tuples,
+                diagnose: diagnose)
         } catch {
             StandardError.write("tcpnotify: \(error.message)\n")
             throw ExitCode(2)
@@ -81,7 +85,7 @@ struct WatchCommand: ParsableCommand {
             notifyOnClose: !noCloseRecords)
         let session = WatchSession(
             configuration: configuration, cgroupPath: cgroup, format: outputFormat, verbose: verbose,
-            duration: duration, configPath: config)
+            duration: duration, configPath: config, diagnose: diagnose)
         do {
             try session.run()
         } catch {
@@ -101,7 +105,9 @@ struct WatchInputs {
         let message: String
     }
 
-    static func load(config: String?, filter: String, rules: [String], tuplesPath: String?) throws(Failure) -> WatchInputs {
+    static func load(
+        config: String?, filter: String, rules: [String], tuplesPath: String?, diagnose: Bool
+    ) throws(Failure) -> WatchInputs {
         if let config {
             let file: ConfigFile
             do {
@@ -109,12 +115,14 @@ struct WatchInputs {
             } catch {
                 throw Failure(message: "\(config): \(error)")
             }
-            return try compile(filter: file.filter ?? "", rules: file.rules, tuplesPath: file.tuplesPath)
+            return try compile(filter: file.filter ?? "", rules: file.rules, tuplesPath: file.tuplesPath, diagnose: diagnose)
         }
-        return try compile(filter: filter, rules: rules, tuplesPath: tuplesPath)
+        return try compile(filter: filter, rules: rules, tuplesPath: tuplesPath, diagnose: diagnose)
     }
 
-    static func compile(filter: String, rules: [String], tuplesPath: String?) throws(Failure) -> WatchInputs {
+    /// `diagnose` adds the sampling rule of `tcpnotify diagnose` (last, so the user's rules keep their
+    /// indices); its records feed the verdicts and are not printed on their own.
+    static func compile(filter: String, rules: [String], tuplesPath: String?, diagnose: Bool) throws(Failure) -> WatchInputs {
         let compiledFilter: CompiledFilter
         let compiledRules: CompiledRules
         do {
@@ -123,7 +131,8 @@ struct WatchInputs {
             throw Failure(message: "invalid filter: \(error)")
         }
         do {
-            compiledRules = try RuleExpression.compile(rules.isEmpty ? RuleExpression.defaultRules : rules)
+            compiledRules = try RuleExpression.compile(
+                (rules.isEmpty ? RuleExpression.defaultRules : rules) + (diagnose ? [DiagnoseCommand.samplingRule] : []))
         } catch {
             throw Failure(message: "invalid rule: \(error)")
         }

@@ -14,6 +14,8 @@ struct WatchSession {
     let duration: Double?
     /// Reloaded on SIGHUP, when given.
     let configPath: String?
+    /// `--diagnose`: the last rule samples flows for the verdicts.
+    let diagnose: Bool
 
     func run() throws {
         // Block the stop signals in every thread (the reader inherits the mask) and wait for them here.
@@ -32,11 +34,15 @@ struct WatchSession {
             realtimeOffsetNanoseconds: WatchSession.realtimeOffsetNanoseconds())
         let ruleNames = RuleNameBook(generation: program.ruleGeneration, rules: configuration.rules)
         let output = LineOutput()
+        let diagnoses = diagnose ? DiagnosedOutput() : nil
         let reader = try program.makeReader { batch in
-            output.write(batch.map { notification in
+            output.write(batch.compactMap { notification in
                 var formatter = formatter
-                formatter.ruleNames = ruleNames.names(generation: notification.ruleGeneration)
-                return formatter.line(for: notification)
+                let names = ruleNames.names(generation: notification.ruleGeneration)
+                formatter.ruleNames = names
+                guard let diagnoses else { return formatter.line(for: notification) }
+                guard let shown = diagnoses.visible(notification, samplingRule: names.count - 1) else { return nil }
+                return formatter.line(for: shown, diagnosis: diagnoses.tracker.diagnosis(cookie: shown.cookie))
             })
         }
         reader.start()
@@ -65,7 +71,8 @@ struct WatchSession {
             return
         }
         do {
-            let inputs = try WatchInputs.load(config: configPath, filter: "", rules: [], tuplesPath: nil)
+            let inputs = try WatchInputs.load(
+                config: configPath, filter: "", rules: [], tuplesPath: nil, diagnose: diagnose)
             try program.replaceSelection(filter: inputs.filter, tuples: inputs.tuples)
             try program.replaceRules(inputs.rules)
             ruleNames.record(generation: program.ruleGeneration, rules: inputs.rules)
@@ -139,6 +146,26 @@ final class LineOutput: Sendable {
                 }
             }
         }
+    }
+}
+
+/// `watch --diagnose`: every record feeds the verdicts; a record is printed when a user rule fired, or at
+/// close for a flow that was printed before. The sampling rule itself never shows.
+final class DiagnosedOutput: Sendable {
+    let tracker = DiagnosisTracker()
+    private let printedFlows = Mutex<Set<UInt64>>([])
+
+    func visible(_ notification: SocketNotification, samplingRule: Int) -> SocketNotification? {
+        tracker.record(notification)
+        var shown = notification
+        if samplingRule >= 0 && samplingRule < 32 { shown.rulesFired &= ~(UInt32(1) << UInt32(samplingRule)) }
+        let show = printedFlows.withLock { flows -> Bool in
+            if notification.trigger == .close { return flows.remove(notification.cookie) != nil || shown.rulesFired != 0 }
+            if shown.rulesFired == 0 { return false }
+            flows.insert(notification.cookie)
+            return true
+        }
+        return show ? shown : nil
     }
 }
 

@@ -155,3 +155,35 @@ extension KernelSuite {
         }
     }
 }
+
+extension KernelSuite {
+    /// `watch --diagnose`: notifications carry the flow's verdict; the sampling records behind it do not
+    /// show on their own.
+    @Suite struct WatchDiagnose {
+        @Test(.enabled(if: KernelGate.canRun))
+        func notificationsCarryTheCurrentVerdict() throws {
+            try KernelGate.require()
+            let cgroup = try TestCgroup(name: "cli-diagnose")
+            defer { cgroup.restore() }
+            let watch = try CLIProcess(
+                KernelSuite.CLI.tcpnotify(),
+                ["watch", "--cgroup", cgroup.path, "--format", "json", "--diagnose", "--when", "fin=state == FIN_WAIT1"])
+            #expect(eventually(timeout: 10) { watch.standardError.contains("watching") }, "\(watch.standardError)")
+            let pair = try ConnectedPair.make()
+            let cookie = try pair.client.cookie()
+            let deadline = Date().addingTimeInterval(1.5)
+            while Date() < deadline { try transfer(1 << 20, from: pair.client, to: pair.server) }
+            try pair.client.shutdownWrite()
+            func isMine(_ object: [String: Any]) -> Bool { (object["cookie"] as? NSNumber)?.uint64Value == cookie }
+            #expect(eventually { watch.jsonObjects.contains { isMine($0.object) && $0.object["trigger"] as? String == "state" } })
+            watch.signal(SIGINT)
+            #expect(watch.waitForExit() == 0)
+            let lines = watch.jsonObjects.map(\.object).filter { $0["type"] as? String == "notification" }
+            #expect(lines.allSatisfy { ($0["rules"] as? [String])?.contains("diagnose_sample") == false })
+            let fin = lines.first { isMine($0) && ($0["rules"] as? [String]) == ["fin"] }
+            let diagnosis = fin?["diagnosis"] as? [String: Any]
+            #expect(diagnosis?["bottleneck"] is String, "the FIN_WAIT1 notification carries a verdict: \(String(describing: fin))")
+            #expect(lines.filter(isMine).count <= 2, "only the rule's notification and the close record: \(lines.filter(isMine).count)")
+        }
+    }
+}
