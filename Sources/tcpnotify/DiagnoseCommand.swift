@@ -89,13 +89,7 @@ struct DiagnoseSession {
     let verbose: Bool
 
     func run() throws {
-        // Block the stop signals in every thread (the reader inherits the mask) and wait for them here.
-        var stopSignals = sigset_t()
-        sigemptyset(&stopSignals)
-        sigaddset(&stopSignals, SIGINT)
-        sigaddset(&stopSignals, SIGTERM)
-        pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
-        signal(SIGPIPE, SIG_IGN)
+        let stopSignals = StopSignals(reload: false)
 
         let attachPath = try cgroupPath ?? WatchSession.defaultCgroup()
         let program = try TCPNotifyProgram(configuration: configuration, logLibbpf: verbose)
@@ -115,7 +109,7 @@ struct DiagnoseSession {
             "tcpnotify: diagnosing flows in cgroup \(attachPath) (link \(attachment.linkID)) over \(diagnosis.windowSeconds) s windows; "
                 + "SIGINT or SIGTERM stops\n")
 
-        waitForStop(stopSignals, output: output)
+        stopSignals.wait(duration: durationSeconds, output: output)
 
         attachment.detach()
         reader.stop()
@@ -136,22 +130,6 @@ struct DiagnoseSession {
         }
         defer { closed.forEach(tracker.forget(cookie:)) }
         return closed.compactMap { tracker.report(cookie: $0) }
-    }
-
-    private func waitForStop(_ signals: sigset_t, output: LineOutput) {
-        var signals = signals
-        let deadline = durationSeconds.map { Date().addingTimeInterval($0) }
-        while true {
-            var timeout = timespec(tv_sec: 0, tv_nsec: 200_000_000)
-            if let deadline {
-                let left = deadline.timeIntervalSinceNow
-                if left <= 0 { return }
-                if left < 0.2 { timeout.tv_nsec = Int(left * 1e9) }
-            }
-            let received = sigtimedwait(&signals, nil, &timeout)
-            if received == SIGINT || received == SIGTERM { return }
-            if output.isBroken { return } // stdout closed: nobody is listening
-        }
     }
 
     /// CLOCK_MONOTONIC, the clock of record timestamps: flows silent for longer than the window are idle.

@@ -18,14 +18,7 @@ struct WatchSession {
     let diagnose: Bool
 
     func run() throws {
-        // Block the stop signals in every thread (the reader inherits the mask) and wait for them here.
-        var stopSignals = sigset_t()
-        sigemptyset(&stopSignals)
-        sigaddset(&stopSignals, SIGINT)
-        sigaddset(&stopSignals, SIGTERM)
-        sigaddset(&stopSignals, SIGHUP)
-        pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
-        signal(SIGPIPE, SIG_IGN)
+        let stopSignals = StopSignals(reload: true)
 
         let attachPath = try cgroupPath ?? WatchSession.defaultCgroup()
         let program = try TCPNotifyProgram(configuration: configuration, logLibbpf: verbose)
@@ -51,7 +44,7 @@ struct WatchSession {
             "tcpnotify: watching cgroup \(attachPath) (link \(attachment.linkID)) with \(configuration.rules.rules.count) rule(s); "
                 + "SIGINT or SIGTERM stops\n")
 
-        waitForStop(stopSignals, output: output) {
+        stopSignals.wait(duration: duration, output: output) {
             reload(program, ruleNames: ruleNames)
         }
 
@@ -81,23 +74,6 @@ struct WatchSession {
             StandardError.write("tcpnotify: reload failed, keeping the running configuration: \(failure.message)\n")
         } catch {
             StandardError.write("tcpnotify: reload failed, keeping the running configuration: \(error)\n")
-        }
-    }
-
-    private func waitForStop(_ signals: sigset_t, output: LineOutput, onReload: () -> Void) {
-        var signals = signals
-        let deadline = duration.map { Date().addingTimeInterval($0) }
-        while true {
-            var timeout = timespec(tv_sec: 0, tv_nsec: 200_000_000)
-            if let deadline {
-                let left = deadline.timeIntervalSinceNow
-                if left <= 0 { return }
-                if left < 0.2 { timeout.tv_nsec = Int(left * 1e9) }
-            }
-            let received = sigtimedwait(&signals, nil, &timeout)
-            if received == SIGINT || received == SIGTERM { return }
-            if received == SIGHUP { onReload() }
-            if output.isBroken { return } // stdout closed: nobody is listening
         }
     }
 

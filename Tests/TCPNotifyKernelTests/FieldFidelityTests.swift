@@ -118,27 +118,13 @@ extension KernelSuite {
             let cgroup = try TestCgroup(name: "fidelity-loss")
             defer { cgroup.restore() }
             try expectRecordMatchesKernel("after losses", cgroup: cgroup, entering: .finWait1) {
-                let listener = try inNetworkNamespace(lab.serverNamespace) { () throws -> TCPSocket in
-                    let listener = try TCPSocket(domain: AF_INET)
-                    try listener.setOption(SOL_SOCKET, SO_REUSEADDR, 1)
-                    try listener.bind(SocketAddress("10.77.2.1", port: 0))
-                    guard listen(listener.fd, 8) == 0 else { throw SocketError("listen") }
-                    return listener
-                }
-                let port = try listener.localPort()
-                let client = try inNetworkNamespace(lab.clientNamespace) { () throws -> TCPSocket in
-                    let client = try TCPSocket(domain: AF_INET)
-                    try client.connect(SocketAddress("10.77.2.1", port: port))
-                    return client
-                }
-                let accepted = accept(listener.fd, nil, nil)
-                guard accepted >= 0 else { throw SocketError("accept") }
-                let server = TCPSocket(fd: accepted)
+                let connection = try LabConnection(across: lab)
+                let (client, server) = (connection.client, connection.server)
                 try transfer(2 << 20, from: client, to: server)
                 _ = eventually(timeout: 10) { ((try? client.tcpInfo()[.unacked]) ?? 1) == 0 }
                 let info = try client.tcpInfo()
                 #expect(info[.totalRetrans] > 0, "the lossy path should have caused retransmissions")
-                return (client, [listener, server])
+                return (client, connection)
             }
         }
     }

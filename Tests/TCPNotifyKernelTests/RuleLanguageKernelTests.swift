@@ -104,27 +104,13 @@ extension KernelSuite {
                 rules: ["lossy=retrans_rate > 1% and bytes_sent > 1MB", "old=age > 300ms", "inflated=queue_delay > 0"])
             let lossy = try #require(harness.ruleIndex("lossy"))
             let old = try #require(harness.ruleIndex("old"))
-            let listener = try inNetworkNamespace(lab.serverNamespace) { () throws -> TCPSocket in
-                let listener = try TCPSocket(domain: AF_INET)
-                try listener.bind(SocketAddress("10.77.2.1", port: 0))
-                guard listen(listener.fd, 8) == 0 else { throw SocketError("listen") }
-                return listener
-            }
-            let port = try listener.localPort()
             let connected = monotonicNanoseconds()
-            let client = try inNetworkNamespace(lab.clientNamespace) { () throws -> TCPSocket in
-                let client = try TCPSocket(domain: AF_INET)
-                try client.connect(SocketAddress("10.77.2.1", port: port))
-                return client
-            }
-            let accepted = accept(listener.fd, nil, nil)
-            guard accepted >= 0 else { throw SocketError("accept") }
-            let server = TCPSocket(fd: accepted)
+            let connection = try LabConnection(across: lab)
+            let (client, server) = (connection.client, connection.server)
             let cookie = try client.cookie()
             try transfer(8 << 20, from: client, to: server)
             // Keep events coming past 300 ms of age.
-            try pacedTransfer(ConnectedPair(client: client, server: server, listener: listener),
-                              chunkBytes: 16 << 10, intervalMilliseconds: 20, durationSeconds: 0.6)
+            try pacedTransfer(connection.pair, chunkBytes: 16 << 10, intervalMilliseconds: 20, durationSeconds: 0.6)
             let lossyRecord = try #require(harness.waitFor { $0.cookie == cookie && $0.rulesFired & (1 << UInt32(lossy)) != 0 })
             let retransmitted = Double(lossyRecord.info[.bytesRetrans]), sent = Double(lossyRecord.info[.bytesSent])
             #expect(retransmitted / sent > 0.01 && sent > 1e6, "the record shows what the kernel computed: \(retransmitted)/\(sent)")
@@ -133,7 +119,7 @@ extension KernelSuite {
             } else {
                 Issue.record("age > 300ms never fired over a transfer longer than that")
             }
-            withExtendedLifetime((listener, server)) {}
+            withExtendedLifetime(connection) {}
         }
     }
 
@@ -155,21 +141,8 @@ extension KernelSuite {
         func recordSeries() throws -> [(nanoseconds: UInt64, info: TCPInfo)] {
             let lab = try NetworkLab(lossPercent: 2)
             defer { lab.shutdown() }
-            let listener = try inNetworkNamespace(lab.serverNamespace) { () throws -> TCPSocket in
-                let listener = try TCPSocket(domain: AF_INET)
-                try listener.bind(SocketAddress("10.77.2.1", port: 0))
-                guard listen(listener.fd, 8) == 0 else { throw SocketError("listen") }
-                return listener
-            }
-            let port = try listener.localPort()
-            let client = try inNetworkNamespace(lab.clientNamespace) { () throws -> TCPSocket in
-                let client = try TCPSocket(domain: AF_INET)
-                try client.connect(SocketAddress("10.77.2.1", port: port))
-                return client
-            }
-            let accepted = accept(listener.fd, nil, nil)
-            guard accepted >= 0 else { throw SocketError("accept") }
-            let server = TCPSocket(fd: accepted)
+            let connection = try LabConnection(across: lab)
+            let (client, server) = (connection.client, connection.server)
             let start = monotonicNanoseconds()
             let (senderFD, receiverFD) = (client.fd, server.fd)
             let sender = Thread {

@@ -2,6 +2,7 @@ import CTCPNotify
 import Foundation
 import Glibc
 import Synchronization
+import TCPNotifyLab
 import TCPNotifyBPF
 import TCPNotifyCore
 
@@ -67,4 +68,33 @@ func inNetworkNamespace<T>(_ name: String, _ body: () throws -> T) throws -> T {
     guard CTCPNotify_enter_network_namespace(target) == 0 else { throw SocketError("setns \(name)") }
     defer { _ = CTCPNotify_enter_network_namespace(original) }
     return try body()
+}
+
+/// A TCP connection across the lab's router: the listener in the server namespace, the client in the
+/// client namespace. The sockets belong to this process's cgroup, like any it creates.
+struct LabConnection {
+    let listener: TCPSocket
+    let client: TCPSocket
+    let server: TCPSocket
+
+    init(across lab: NetworkLab) throws {
+        listener = try inNetworkNamespace(lab.serverNamespace) { () throws -> TCPSocket in
+            let listener = try TCPSocket(domain: AF_INET)
+            try listener.setOption(SOL_SOCKET, SO_REUSEADDR, 1)
+            try listener.bind(SocketAddress("10.77.2.1", port: 0))
+            guard listen(listener.fd, 8) == 0 else { throw SocketError("listen") }
+            return listener
+        }
+        let port = try listener.localPort()
+        client = try inNetworkNamespace(lab.clientNamespace) { () throws -> TCPSocket in
+            let client = try TCPSocket(domain: AF_INET)
+            try client.connect(SocketAddress("10.77.2.1", port: port))
+            return client
+        }
+        let accepted = accept(listener.fd, nil, nil)
+        guard accepted >= 0 else { throw SocketError("accept") }
+        server = TCPSocket(fd: accepted)
+    }
+
+    var pair: ConnectedPair { ConnectedPair(client: client, server: server, listener: listener) }
 }
