@@ -254,8 +254,9 @@ static __noinline __u64 tn_field(const struct tn_source *s, __u32 field)
     }
 }
 
-/* A rule operand: a tcp_info field, or a virtual one (ids from 128). */
-static __noinline __u64 tn_operand(const struct tn_source *s, __u32 id)
+/* A rule operand: a tcp_info field, or a virtual one (ids from 128). Inlined into its single call site
+ * (the operand loop); tn_field stays a subprogram so its big switch is emitted once. */
+static __always_inline __u64 tn_operand(const struct tn_source *s, __u32 id)
 {
     if (!s) return 0;
     if (id == TCPNOTIFY_VFIELD_AGE_US) return s->age_us;
