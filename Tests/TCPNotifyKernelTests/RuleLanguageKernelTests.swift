@@ -182,6 +182,7 @@ extension KernelSuite {
                     mismatches.append("event \(index) at \(sample.nanoseconds / 1_000_000) ms: reference \(expected), kernel \(actual)")
                 }
             }
+            print("rule differential: \(series.count) recorded events, \(firedTotal) notifications, \(mismatches.count) mismatches")
             #expect(mismatches.isEmpty, "\(mismatches.count) of \(series.count) events differ: \(mismatches.prefix(5))")
             #expect(firedTotal > 0, "the series must make some rules fire")
         }
