@@ -60,7 +60,7 @@ struct DiagnoseCommand: ParsableCommand {
         do {
             rules = try RuleExpression.compile([Self.samplingRule])
         } catch {
-            StandardError.write("tcpnotify: the sampling rule does not compile (\(error)); this build's rule language lacks `every`\n")
+            StandardError.write("tcpnotify: internal error: the sampling rule '\(Self.samplingRule)' does not compile: \(error)\n")
             throw ExitCode(1)
         }
         var diagnosis = DiagnosisConfiguration()
