@@ -59,15 +59,8 @@ final class WatchHarness {
 /// Runs `body` on the current thread inside the named network namespace (`ip netns add NAME`), then
 /// returns the thread to its own namespace. Sockets made inside stay in that namespace.
 func inNetworkNamespace<T>(_ name: String, _ body: () throws -> T) throws -> T {
-    let original = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
-    guard original >= 0 else { throw SocketError("open own netns") }
-    defer { close(original) }
-    let target = open("/var/run/netns/\(name)", O_RDONLY | O_CLOEXEC)
-    guard target >= 0 else { throw SocketError("open netns \(name)") }
-    defer { close(target) }
-    guard CTCPNotify_enter_network_namespace(target) == 0 else { throw SocketError("setns \(name)") }
-    defer { _ = CTCPNotify_enter_network_namespace(original) }
-    return try body()
+    guard let namespace = NetworkNamespaces.at(path: "/var/run/netns/\(name)") else { throw SocketError("open netns \(name)") }
+    return try NetworkNamespaces.run(in: namespace, body)
 }
 
 /// A TCP connection across the lab's router: the listener in the server namespace, the client in the
