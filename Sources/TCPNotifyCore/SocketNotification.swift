@@ -5,6 +5,12 @@ public enum Trigger: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case rto = 3
     case state = 4
     case close = 5
+    /// The periodic sweep over enrolled sockets, for conditions no TCP event reports (stalls).
+    case sweep = 6
+    /// `tcpnotify snapshot`: the socket's state now, no rule involved.
+    case snapshot = 7
+    /// `--mode poll`: found by a sock_diag poll in user space.
+    case poll = 8
 
     public var description: String {
         switch self {
@@ -13,6 +19,9 @@ public enum Trigger: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .rto: "rto"
         case .state: "state"
         case .close: "close"
+        case .sweep: "sweep"
+        case .snapshot: "snapshot"
+        case .poll: "poll"
         }
     }
 }

@@ -364,6 +364,9 @@ enum tcpnotify_trigger {
     TCPNOTIFY_TRIGGER_RTO = 3,
     TCPNOTIFY_TRIGGER_STATE = 4,
     TCPNOTIFY_TRIGGER_CLOSE = 5,
+    TCPNOTIFY_TRIGGER_SWEEP = 6,    /* the periodic sweep over enrolled sockets (stalls, silence) */
+    TCPNOTIFY_TRIGGER_SNAPSHOT = 7, /* `tcpnotify snapshot`: no rule, the socket's tcp_info now */
+    TCPNOTIFY_TRIGGER_POLL = 8,     /* user-space polling through sock_diag (--mode poll) */
 };
 
 struct tcpnotify_record {
