@@ -59,6 +59,13 @@ struct WatchCommand: ParsableCommand {
     @Flag(name: .long, help: "Print libbpf's messages to stderr.")
     var verbose = false
 
+    @Option(name: .long, help: ArgumentHelp(
+        "auto (BPF, or sock_diag polling when BPF cannot be used), bpf, or poll.", valueName: "mode"))
+    var mode: String = WatchMode.auto.rawValue
+
+    @Option(name: .long, help: ArgumentHelp("Poll interval for --mode poll (100ms, 1s, 2m).", valueName: "duration"))
+    var interval: String = "1s"
+
     func validate() throws {
         if ringBytes < 4096 || ringBytes > 1 << 30 {
             throw ValidationError("--ring-bytes must be between 4096 and 1 GiB")
@@ -79,6 +86,13 @@ struct WatchCommand: ParsableCommand {
             StandardError.write("tcpnotify: \(error.message)\n")
             throw ExitCode(2)
         }
+        let watchMode: WatchMode, intervalNanoseconds: UInt64
+        do {
+            (watchMode, intervalNanoseconds) = try WatchModeRunner.parse(mode: mode, interval: interval, diagnose: diagnose)
+        } catch {
+            StandardError.write("tcpnotify: \(error.message)\n")
+            throw ExitCode(2)
+        }
         let outputFormat = format ?? (isatty(1) != 0 ? .text : .json)
         let configuration = WatchConfiguration(
             filter: inputs.filter, rules: inputs.rules, tuples: inputs.tuples, ringBufferBytes: ringBytes,
@@ -87,7 +101,8 @@ struct WatchCommand: ParsableCommand {
             configuration: configuration, cgroupPath: cgroup, format: outputFormat, verbose: verbose,
             duration: duration, configPath: config, diagnose: diagnose)
         do {
-            try session.run()
+            try WatchModeRunner(mode: watchMode, intervalText: interval, bpf: session, notifyOnClose: !noCloseRecords)
+                .run(intervalNanoseconds: intervalNanoseconds)
         } catch {
             StandardError.write("tcpnotify: \(error)\n")
             throw ExitCode(1)
