@@ -7,11 +7,17 @@ let package = Package(
         .executable(name: "tcpnotify", targets: ["tcpnotify"]),
         .library(name: "TCPNotifyCore", targets: ["TCPNotifyCore"]),
         .library(name: "TCPNotifyBPF", targets: ["TCPNotifyBPF"]),
+        // For applications that embed tcpnotify: subscribe to a running `tcpnotify serve`.
+        .library(name: "TCPNotifyClient", targets: ["TCPNotifyClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // YAML for `--config` files; only the command uses it.
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        // `tcpnotify serve`: the daemon's lifecycle, logs and subscriber socket.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // libbpf from Debian's libbpf-dev.
@@ -30,12 +36,19 @@ let package = Package(
         .plugin(name: "BPFCompiler", capability: .buildTool()),
         // The polling fallback: netlink sock_diag dumps and the rules evaluated in user space.
         .target(name: "TCPNotifyPoll", dependencies: ["CTCPNotify", "TCPNotifyCore", "TCPNotifyBPF"]),
+        // The subscriber side of `tcpnotify serve`: plain sockets and a thread, no server packages.
+        .target(name: "TCPNotifyClient", dependencies: ["TCPNotifyCore"]),
         .executableTarget(
             name: "tcpnotify",
             dependencies: [
-                "TCPNotifyCore", "TCPNotifyBPF", "TCPNotifyPoll",
+                "TCPNotifyCore", "TCPNotifyBPF", "TCPNotifyPoll", "TCPNotifyClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         // Test-only network lab: namespaces, router, loss program. Also compiled BPF (loss.bpf.c).
@@ -55,7 +68,7 @@ let package = Package(
         .testTarget(name: "TCPNotifyCoreTests", dependencies: ["TCPNotifyCore"], exclude: ["Fixtures"]),
         .testTarget(
             name: "TCPNotifyKernelTests",
-            dependencies: ["TCPNotifyCore", "TCPNotifyBPF", "TCPNotifyLab", "CTCPNotify", "TCPNotifyPoll"]
+            dependencies: ["TCPNotifyCore", "TCPNotifyBPF", "TCPNotifyLab", "CTCPNotify", "TCPNotifyPoll", "TCPNotifyClient"]
         ),
     ]
 )

@@ -3,15 +3,15 @@ import TCPNotifyCore
 
 /// Converts the compiled Swift filter and rules into the C tables of tcpnotify.h.
 enum KernelTables {
-    static func filter(_ compiled: CompiledFilter, useTuples: Bool, tuplesHaveWildcard: Bool) -> tcpnotify_filter {
+    /// The shared filter table: every subscriber's clauses, tagged with the subscribers they select for.
+    static func filter(_ shared: SharedTables, tuplesHaveWildcard: Bool) -> tcpnotify_filter {
         var table = tcpnotify_filter()
         var flags: UInt32 = 0
-        if compiled.matchAll { flags |= UInt32(TCPNOTIFY_FILTER_MATCH_ALL) }
-        if useTuples { flags |= UInt32(TCPNOTIFY_FILTER_USE_TUPLES) }
         if tuplesHaveWildcard { flags |= UInt32(TCPNOTIFY_FILTER_TUPLE_WILDCARD_SPORT) }
         table.flags = flags
-        let predicates = compiled.predicates.prefix(Int(TCPNOTIFY_MAX_FILTER_PREDICATES))
-        let clauses = compiled.clauses.prefix(Int(TCPNOTIFY_MAX_FILTER_CLAUSES))
+        table.tuple_subscribers = shared.tupleSubscribers
+        let predicates = shared.predicates.prefix(Int(TCPNOTIFY_MAX_FILTER_PREDICATES))
+        let clauses = shared.filterClauses.prefix(Int(TCPNOTIFY_MAX_FILTER_CLAUSES))
         table.predicate_count = UInt32(predicates.count)
         table.clause_count = UInt32(clauses.count)
         withUnsafeMutableBytes(of: &table.predicates) { buffer in
@@ -28,16 +28,26 @@ enum KernelTables {
         }
         withUnsafeMutableBytes(of: &table.clauses) { buffer in
             let slots = buffer.bindMemory(to: tcpnotify_clause.self)
-            for (index, clause) in clauses.enumerated() { slots[index] = cClause(clause) }
+            for (index, tagged) in clauses.enumerated() {
+                var clause = cClause(tagged.clause)
+                clause.subscribers = tagged.subscribers
+                slots[index] = clause
+            }
         }
         return table
     }
 
     /// The rule table: operands deduplicated into slots (each computed once per event), terms pointing
     /// at slots and windows, and per-rule controls with timer slots for `for`/`every` rules.
-    static func rules(_ compiled: CompiledRules, generation: UInt32) throws(BPFError) -> tcpnotify_rule_table {
+    static func rules(_ compiled: CompiledRules, subscriberRules: [UInt32], generation: UInt32) throws(BPFError)
+        -> tcpnotify_rule_table
+    {
         var table = tcpnotify_rule_table()
         table.generation = generation
+        withUnsafeMutableBytes(of: &table.subscriber_rules) { buffer in
+            let slots = buffer.bindMemory(to: UInt32.self)
+            for (slot, rules) in subscriberRules.prefix(slots.count).enumerated() { slots[slot] = rules }
+        }
         guard compiled.rules.count <= Int(TCPNOTIFY_MAX_RULES), compiled.terms.count <= Int(TCPNOTIFY_MAX_RULE_TERMS),
               compiled.clauses.count <= Int(TCPNOTIFY_MAX_RULE_CLAUSES),
               compiled.windows.count <= Int(TCPNOTIFY_MAX_WINDOWS),

@@ -56,6 +56,7 @@ extension SocketNotification {
             socketNotificationCount: raw.notifications,
             info: TCPInfo(kernel: raw.info)
         )
+        subscribers = raw.subscribers
     }
 }
 

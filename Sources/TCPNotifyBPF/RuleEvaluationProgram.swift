@@ -12,7 +12,7 @@ package final class RuleEvaluationProgram {
         object = try BPFObject(embeddedBase64: BPFObject_rules_eval.base64, name: "rules_eval")
         try object.load()
         programFD = try object.programFD("rules_eval")
-        let table = try KernelTables.rules(rules, generation: 1)
+        let table = try KernelTables.rules(rules, subscriberRules: [], generation: 1)
         try MapAccess.update(fd: object.mapFD("rules"), key: UInt32(0), value: table, name: "rules")
     }
 

@@ -39,8 +39,16 @@ extension TCPNotifyProgram {
 
     /// Enrolls every selected socket that is already established, in each namespace (call after
     /// `attach`, so a connection established meanwhile is enrolled by one path or the other).
-    public func enrollExisting(in namespaces: [NetworkNamespace]) throws(BPFError) -> ExistingEnrollment {
+    /// `subscribers` limits it to some subscribers (a joining one): sockets enrolled already for others
+    /// get their bits added. `enrolled` counts sockets enrolled or added to.
+    public func enrollExisting(in namespaces: [NetworkNamespace], subscribers: UInt32 = .max) throws(BPFError)
+        -> ExistingEnrollment
+    {
         let start = DispatchTime.now().uptimeNanoseconds
+        if control.enroll_subscribers != subscribers {
+            control.enroll_subscribers = subscribers
+            try MapAccess.update(fd: object.mapFD("control"), key: UInt32(0), value: control, name: "control")
+        }
         let before = try kernelStatistics()
         let link = try iteratorLink("enroll_existing")
         defer { bpf_link__destroy(link) }
@@ -74,6 +82,24 @@ extension TCPNotifyProgram {
         if fd < 0 { throw BPFError.libbpf(function: "bpf_iter_create(sweep_enrolled)", errno: -fd) }
         defer { close(fd) }
         _ = try Self.readAll(fd: fd, program: "sweep_enrolled")
+    }
+
+    /// Clears departed subscribers' bits from every enrolled socket (`forget_subscribers`, a walk of the
+    /// sk_state map): a subscriber reusing the slot later must not inherit their sockets.
+    func forget(subscribers: UInt32) throws(BPFError) {
+        control.forget_subscribers = subscribers
+        try MapAccess.update(fd: object.mapFD("control"), key: UInt32(0), value: control, name: "control")
+        let program = try object.program("forget_subscribers")
+        guard let link = CTCPNotify_attach_iter(program, try object.mapFD("sk_state")) else {
+            throw BPFError.attach(program: "forget_subscribers", target: "sk_state map iterator", errno: errno)
+        }
+        defer { bpf_link__destroy(link) }
+        let fd = CTCPNotify_iter_create(link)
+        if fd < 0 { throw BPFError.libbpf(function: "bpf_iter_create(forget_subscribers)", errno: -fd) }
+        defer { close(fd) }
+        _ = try Self.readAll(fd: fd, program: "forget_subscribers")
+        control.forget_subscribers = 0
+        try MapAccess.update(fd: object.mapFD("control"), key: UInt32(0), value: control, name: "control")
     }
 
     /// Every selected socket's tcp_info now (listeners excepted), from each namespace.

@@ -15,6 +15,9 @@ public struct WatchConfiguration: Sendable {
     public var wakeupWatermarkBytes: UInt64
     /// A final record at close for every socket that notified.
     public var notifyOnClose: Bool
+    /// The filter, tuples and rules are subscriber 0's (`watch`). False: nobody is subscribed at the
+    /// start (`serve` without a config file); subscribers come and go through `apply(_:)`.
+    public var subscribesSlotZero = true
 
     public init(
         filter: CompiledFilter, rules: CompiledRules, tuples: [TupleEntry] = [],
@@ -40,7 +43,11 @@ public final class TCPNotifyProgram {
     /// The sweep's map-iterator link, made at the first sweep.
     var sweepLink: OpaquePointer?
     private var tuples: Set<TupleEntry>
-    public private(set) var rules: CompiledRules
+    /// Who is subscribed, and the shared tables merged from them (what the kernel has now).
+    public private(set) var subscriptions = SubscriptionSet()
+    public private(set) var tables = SharedTables()
+    /// The merged rule table: `watch`'s own rules, with the same indices.
+    public var rules: CompiledRules { tables.rules }
     private let cpuCount: Int
 
     /// Which programs of the object a use needs: verifying the others would only slow the start.
@@ -53,7 +60,7 @@ public final class TCPNotifyProgram {
         var skippedPrograms: [String] {
             switch self {
             case .watch: ["snapshot_sockets"]
-            case .snapshot: ["sockops_main", "enroll_existing", "sweep_enrolled"]
+            case .snapshot: ["sockops_main", "enroll_existing", "sweep_enrolled", "forget_subscribers"]
             }
         }
     }
@@ -63,8 +70,14 @@ public final class TCPNotifyProgram {
         LibbpfLog.install(echo: logLibbpf)
         try Preflight.check()
         self.configuration = configuration
-        self.rules = configuration.rules
         self.tuples = Set(configuration.tuples)
+        if configuration.subscribesSlotZero {
+            subscriptions[0] = Subscription(
+                filter: configuration.filter, rules: configuration.rules, usesTuples: !configuration.tuples.isEmpty)
+        }
+        tables = try Self.merge(subscriptions)
+        // The first enrollment pass takes every subscriber; a joining one later narrows it to itself.
+        control.enroll_subscribers = UInt32.max
         object = try BPFObject(embeddedBase64: BPFObject_tcpnotify.base64, name: "tcpnotify")
 
         var config = tcpnotify_config()
@@ -87,8 +100,8 @@ public final class TCPNotifyProgram {
         for entry in configuration.tuples {
             try MapAccess.update(fd: tupleFD, key: KernelTables.tupleKey(entry), value: UInt8(1), name: "filter_tuple")
         }
-        try writeFilter(configuration.filter, tuples: configuration.tuples, slot: 0)
-        try writeRules(configuration.rules, slot: 0)
+        try writeFilter(tables, slot: 0)
+        try writeRules(tables, slot: 0)
         try MapAccess.update(fd: object.mapFD("control"), key: UInt32(0), value: control, name: "control")
     }
 
@@ -96,28 +109,37 @@ public final class TCPNotifyProgram {
         if let sweepLink { bpf_link__destroy(sweepLink) }
     }
 
-    private func writeFilter(_ compiled: CompiledFilter, tuples: [TupleEntry], slot: UInt32) throws(BPFError) {
-        let table = KernelTables.filter(
-            compiled, useTuples: !tuples.isEmpty, tuplesHaveWildcard: tuples.contains { $0.localPort == 0 })
+    private func writeFilter(_ shared: SharedTables, slot: UInt32) throws(BPFError) {
+        let table = KernelTables.filter(shared, tuplesHaveWildcard: tuples.contains { $0.localPort == 0 })
         try MapAccess.update(fd: object.mapFD("filter"), key: slot, value: table, name: "filter")
     }
 
-    /// Replaces the selection for connections established from now on (sockets already enrolled stay):
-    /// the tuple hash gets the difference, the filter goes into the idle slot, then the slots flip.
+    static func merge(_ subscriptions: SubscriptionSet) throws(BPFError) -> SharedTables {
+        do {
+            return try subscriptions.tables()
+        } catch {
+            throw BPFError.invalidArgument(error.message)
+        }
+    }
+
+    /// Replaces subscriber 0's selection for connections established from now on (sockets already
+    /// enrolled stay): the tuple hash gets the difference, the filter goes into the idle slot, then the
+    /// slots flip.
     public func replaceSelection(filter compiled: CompiledFilter, tuples newTuples: [TupleEntry]) throws(BPFError) {
         let tupleFD = try object.mapFD("filter_tuple")
         let wanted = Set(newTuples)
         for entry in wanted.subtracting(tuples) {
             try MapAccess.update(fd: tupleFD, key: KernelTables.tupleKey(entry), value: UInt8(1), name: "filter_tuple")
         }
-        let next = control.active_filter_slot ^ 1
-        try writeFilter(compiled, tuples: newTuples, slot: next)
-        control.active_filter_slot = next
-        try MapAccess.update(fd: object.mapFD("control"), key: UInt32(0), value: control, name: "control")
-        for entry in tuples.subtracting(wanted) {
+        let previous = tuples
+        var next = subscriptions
+        next[0] = Subscription(
+            filter: compiled, rules: subscriptions[0]?.rules ?? configuration.rules, usesTuples: !newTuples.isEmpty)
+        tuples = wanted
+        try apply(next)
+        for entry in previous.subtracting(wanted) {
             MapAccess.delete(fd: tupleFD, key: KernelTables.tupleKey(entry))
         }
-        tuples = wanted
     }
 
     static func ringSize(_ requested: Int) -> UInt32 {
@@ -127,20 +149,48 @@ public final class TCPNotifyProgram {
         return UInt32(size)
     }
 
-    private func writeRules(_ compiled: CompiledRules, slot: UInt32) throws(BPFError) {
-        let table = try KernelTables.rules(compiled, generation: ruleGeneration)
+    private func writeRules(_ shared: SharedTables, slot: UInt32) throws(BPFError) {
+        let table = try KernelTables.rules(shared.rules, subscriberRules: shared.subscriberRules, generation: ruleGeneration)
         try MapAccess.update(fd: object.mapFD("rules"), key: slot, value: table, name: "rules")
     }
 
-    /// Replaces the rules while attached: writes the idle slot, then flips the live one. Every
-    /// enrolled socket re-arms (its fired set refers to the old generation).
+    /// Replaces subscriber 0's rules while attached: writes the idle slot, then flips the live one.
+    /// Every enrolled socket re-arms (its fired set refers to the old generation).
     public func replaceRules(_ compiled: CompiledRules) throws(BPFError) {
-        ruleGeneration &+= 1
-        let next = control.active_rule_slot ^ 1
-        try writeRules(compiled, slot: next)
-        control.active_rule_slot = next
-        try MapAccess.update(fd: object.mapFD("control"), key: UInt32(0), value: control, name: "control")
-        rules = compiled
+        var next = subscriptions
+        next[0] = Subscription(
+            filter: subscriptions[0]?.filter ?? configuration.filter, rules: compiled,
+            usesTuples: subscriptions[0]?.usesTuples ?? !tuples.isEmpty)
+        try apply(next, forceNewRules: true)
+    }
+
+    /// Makes the kernel tables those of `next`: subscribers join, leave or change. Nothing changes when
+    /// the subscribers together exceed a shared limit (`BPFError.invalidArgument` names it).
+    ///
+    /// The rule table goes first, so a subscriber's rules are in place before any socket carries its
+    /// bit; a new rule table re-arms every enrolled socket. A subscriber that left has its bit cleared
+    /// from every enrolled socket (`forget_subscribers`), so its slot can be reused safely. Call
+    /// `enrollExisting(in:subscribers:)` afterwards for a joining subscriber's existing connections.
+    public func apply(_ next: SubscriptionSet, forceNewRules: Bool = false) throws(BPFError) {
+        let nextTables = try Self.merge(next)
+        let left = subscriptions.mask & ~next.mask
+        if forceNewRules || nextTables.rules != tables.rules || nextTables.subscriberRules != tables.subscriberRules {
+            ruleGeneration &+= 1
+            let slot = control.active_rule_slot ^ 1
+            try writeRules(nextTables, slot: slot)
+            control.active_rule_slot = slot
+            try MapAccess.update(fd: object.mapFD("control"), key: UInt32(0), value: control, name: "control")
+        }
+        if nextTables.predicates != tables.predicates || nextTables.filterClauses != tables.filterClauses
+            || nextTables.tupleSubscribers != tables.tupleSubscribers {
+            let slot = control.active_filter_slot ^ 1
+            try writeFilter(nextTables, slot: slot)
+            control.active_filter_slot = slot
+            try MapAccess.update(fd: object.mapFD("control"), key: UInt32(0), value: control, name: "control")
+        }
+        subscriptions = next
+        tables = nextTables
+        if left != 0 { try forget(subscribers: left) }
     }
 
     /// Attaches to a cgroup v2 directory through a bpf_link: the kernel detaches it when the last fd

@@ -49,6 +49,8 @@ public struct SocketNotification: Sendable, Equatable {
     /// Notifications this socket has produced, this one included.
     public var socketNotificationCount: UInt64
     public var info: TCPInfo
+    /// The subscribers that selected the socket (bit i = subscriber slot i; `watch` is subscriber 0).
+    public var subscribers: UInt32 = 1
 
     public init(
         trigger: Trigger, family: UInt8, local: Endpoint, remote: Endpoint, cookie: UInt64, cgroupID: UInt64,

@@ -1,11 +1,11 @@
 import ArgumentParser
 
 @main
-struct TCPNotifyCommand: ParsableCommand {
+struct TCPNotifyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tcpnotify",
         abstract: "Push notifications of TCP trouble from the kernel: selected sockets, rules checked in eBPF.",
-        subcommands: [WatchCommand.self, SnapshotCommand.self, DiagnoseCommand.self, FieldsCommand.self, RulesCommand.self],
+        subcommands: [WatchCommand.self, ServeCommand.self, SubscribeCommand.self, SnapshotCommand.self, DiagnoseCommand.self, FieldsCommand.self, RulesCommand.self],
         defaultSubcommand: WatchCommand.self
     )
 }

@@ -11,14 +11,16 @@ import Testing
         #expect(MemoryLayout<tcpnotify_record>.size == 376)
         #expect(MemoryLayout<tcpnotify_record>.offset(of: \tcpnotify_record.info) == 96)
         #expect(MemoryLayout<tcpnotify_filter>.size == 16 + 24 * 32 + 16 * 32)
-        #expect(MemoryLayout<tcpnotify_rule_table>.size == 40 + 2 * 16 + 16 * 32 * 3 + 16 * 4 + 8)
+        #expect(MemoryLayout<tcpnotify_rule_table>.size == 40 + 2 * 16 + 16 * 32 * 3 + 16 * 4 + 8 + 4 * 32)
         #expect(MemoryLayout<tcpnotify_rule_term>.size == 16)
         #expect(MemoryLayout<tcpnotify_rule_control>.size == 16)
         #expect(MemoryLayout<tcpnotify_window_state>.size == 56)
         #expect(MemoryLayout<tcpnotify_eval_request>.size == 24 + 8 * 70)
         #expect(MemoryLayout<tcpnotify_tuple_key>.size == 36)
         #expect(MemoryLayout<tcpnotify_config>.size == 32)
-        #expect(MemoryLayout<tcpnotify_sk_state>.size == 344)
+        #expect(MemoryLayout<tcpnotify_sk_state>.size == 352)
+        #expect(MemoryLayout<tcpnotify_control>.size == 24)
+        #expect(MemoryLayout<tcpnotify_record>.offset(of: \tcpnotify_record.subscribers) == 92)
     }
 
     @Test func fieldIdentifiersMatchTheCatalog() {

@@ -197,8 +197,14 @@ enum tcpnotify_op {
 
 /* ---------------------------------------------------------------------------------------------------- */
 /* Selection: which sockets are enrolled. Evaluated once per connection at establishment.               */
-/* The expression is compiled to predicates (one bit each) and a disjunction of clauses: a socket       */
-/* matches when, for some clause, every must_true predicate holds and no must_false predicate does.     */
+/* The expression is compiled to predicates (one bit each) and a disjunction of clauses: a clause holds */
+/* when every must_true predicate holds and no must_false predicate does.                               */
+/* Subscribers (`tcpnotify serve`; `watch` is subscriber 0) share one table: each clause is tagged with  */
+/* the subscribers whose filter it belongs to, and a socket's subscriber mask is the OR of the tags of   */
+/* the clauses that hold. A socket is enrolled when that mask is not zero. The 32 predicates and 32      */
+/* clauses are shared by all subscribers.                                                               */
+
+#define TCPNOTIFY_MAX_SUBSCRIBERS 32
 
 #define TCPNOTIFY_MAX_FILTER_PREDICATES 32
 #define TCPNOTIFY_MAX_FILTER_CLAUSES 32
@@ -225,19 +231,18 @@ struct tcpnotify_clause {
     __u32 must_true;  /* bitmask over predicates or terms */
     __u32 must_false;
     __u32 rule;       /* rule tables: index of the rule this clause belongs to; filters: unused */
-    __u32 pad;
+    __u32 subscribers;/* filters: the subscribers this clause selects for (bit i = slot i); rules: unused */
 };
 _Static_assert(sizeof(struct tcpnotify_clause) == 16, "clause layout");
 
-#define TCPNOTIFY_FILTER_MATCH_ALL (1u << 0)   /* no expression: every socket passes it */
-#define TCPNOTIFY_FILTER_USE_TUPLES (1u << 1)  /* the socket must also be in filter_tuple */
+/* A subscriber without an expression has one clause with no literals (it always holds). */
 #define TCPNOTIFY_FILTER_TUPLE_WILDCARD_SPORT (1u << 2) /* filter_tuple has entries with local port 0 */
 
 struct tcpnotify_filter {
     __u32 flags;
     __u32 predicate_count;
     __u32 clause_count;
-    __u32 pad;
+    __u32 tuple_subscribers; /* these subscribers also require the socket to be in filter_tuple */
     struct tcpnotify_filter_predicate predicates[TCPNOTIFY_MAX_FILTER_PREDICATES];
     struct tcpnotify_clause clauses[TCPNOTIFY_MAX_FILTER_CLAUSES];
 };
@@ -335,8 +340,12 @@ struct tcpnotify_rule_table {
     struct tcpnotify_rule_control controls[TCPNOTIFY_MAX_RULES];
     struct tcpnotify_window windows[TCPNOTIFY_MAX_WINDOWS];
     __u8 timed_rules[TCPNOTIFY_MAX_TIMED_RULES]; /* timer slot -> rule index */
+    /* The rules each subscriber owns (bit i = rule i). A socket notifies only for the rules of its
+     * subscribers; it recomputes that mask when the table's generation changes. */
+    __u32 subscriber_rules[TCPNOTIFY_MAX_SUBSCRIBERS];
 };
-_Static_assert(sizeof(struct tcpnotify_rule_table) == 40 + 2 * 16 + 16 * 32 + 16 * 32 + 16 * 32 + 16 * 4 + 8,
+_Static_assert(sizeof(struct tcpnotify_rule_table) ==
+                   40 + 2 * 16 + 16 * 32 + 16 * 32 + 16 * 32 + 16 * 4 + 8 + 4 * TCPNOTIFY_MAX_SUBSCRIBERS,
                "rule table layout");
 
 /* One event of one socket for a test run of the rule evaluator (rules_eval.bpf.c through
@@ -388,7 +397,7 @@ struct tcpnotify_record {
     __u8 remote_addr[16];
     __u16 local_port;     /* host order */
     __u16 remote_port;    /* host order */
-    __u32 pad2;
+    __u32 subscribers;    /* the socket's subscribers (bit i = slot i); user space picks who gets it */
     struct tcpnotify_tcp_info info;
 };
 _Static_assert(sizeof(struct tcpnotify_record) == 96 + 280, "record layout");
@@ -419,9 +428,12 @@ struct tcpnotify_sk_state {
     __u32 last_notified_ms[TCPNOTIFY_MAX_TIMED_RULES];
     struct tcpnotify_window_state windows[TCPNOTIFY_MAX_WINDOWS];
     __u8 family;
-    __u8 pad[7];
+    __u8 pad[3];
+    __u32 subscribers;      /* who selected this socket (bit i = slot i); 0: nobody any more */
+    __u32 rule_mask;        /* rules of those subscribers, for rule_generation: nothing else is emitted */
+    __u32 pad2;
 };
-_Static_assert(sizeof(struct tcpnotify_sk_state) == 48 + 32 * 2 + 56 * 4 + 8, "socket state layout");
+_Static_assert(sizeof(struct tcpnotify_sk_state) == 48 + 32 * 2 + 56 * 4 + 16, "socket state layout");
 
 /* ---------------------------------------------------------------------------------------------------- */
 /* Counters in the per-CPU `stats` array, one slot each. Nothing is lost without a count here. */
@@ -436,7 +448,8 @@ enum tcpnotify_stat {
     TCPNOTIFY_STAT_FLAG_FAILURES = 6,    /* matching sockets whose callback flags could not be set */
     TCPNOTIFY_STAT_WAKEUPS = 7,          /* ring buffer wakeups forced */
     TCPNOTIFY_STAT_EXISTING_SEEN = 8,    /* full TCP sockets the enrollment iterator visited */
-    TCPNOTIFY_STAT_EXISTING_ENROLLED = 9,/* existing sockets it enrolled (also counted in ENROLLED) */
+    TCPNOTIFY_STAT_EXISTING_ENROLLED = 9,/* existing sockets it enrolled (also counted in ENROLLED), or to which
+                                          * it added a joining subscriber's bit (not counted in ENROLLED) */
     TCPNOTIFY_STAT_SWEPT = 10,           /* rule checks made by the periodic sweep */
     TCPNOTIFY_STAT_COUNT = 11,
 };
@@ -460,9 +473,11 @@ struct tcpnotify_control {
     __u32 active_filter_slot;  /* 0 or 1: which entry of `filter` is live */
     __u32 scope_all_cgroups;   /* 1: the enrollment iterator takes sockets of every cgroup (attached at the
                                 * root); 0: only those whose cgroup id is in `scope_cgroups` */
+    __u32 enroll_subscribers;  /* the enrollment iterator adds only these subscribers' bits (a joining one) */
+    __u32 forget_subscribers;  /* the forget iterator clears these bits from every enrolled socket */
     __u32 pad;
 };
-_Static_assert(sizeof(struct tcpnotify_control) == 16, "control layout");
+_Static_assert(sizeof(struct tcpnotify_control) == 24, "control layout");
 
 /* The most cgroups below an attach point that the enrollment iterator can tell apart. */
 #define TCPNOTIFY_MAX_SCOPE_CGROUPS 65536

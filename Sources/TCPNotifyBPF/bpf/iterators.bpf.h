@@ -3,6 +3,7 @@
  *  - sweep_enrolled (iter/bpf_sk_storage_map): checks the rules of every enrolled socket, for conditions
  *    that no TCP event reports (a silent peer, a window stuck at zero). It walks the sk_state map, so it
  *    costs nothing per unenrolled socket.
+ *  - forget_subscribers (iter/bpf_sk_storage_map): clears departed subscribers' bits from enrolled sockets.
  *  - snapshot_sockets (iter/tcp): writes a record of every selected socket to the iterator's reader.
  * iter/tcp sees one network namespace: user space opens one iterator per namespace. */
 #ifndef TCPNOTIFY_ITERATORS_BPF_H
@@ -64,11 +65,8 @@ static __always_inline void tn_socket_endpoints(struct sock_common *skc, struct 
     *family = (__u8)fam;
 }
 
-static __always_inline int tn_in_scope(struct tcp_sock *tp)
+static __always_inline int tn_in_scope(const struct tcpnotify_control *ctl, struct tcp_sock *tp)
 {
-    __u32 zero = 0;
-    struct tcpnotify_control *ctl = bpf_map_lookup_elem(&control, &zero);
-    if (!ctl) return 0;
     if (ctl->scope_all_cgroups) return 1;
     __u64 id = tn_socket_cgroup_id(tp);
     return bpf_map_lookup_elem(&scope_cgroups, &id) != 0;
@@ -83,21 +81,35 @@ int enroll_existing(struct bpf_iter__tcp *ctx)
     if (!tp) return 0; /* time-wait and request sockets have no tcp_sock */
     count(TCPNOTIFY_STAT_EXISTING_SEEN);
     if (!tn_watched_state(skc->skc_state)) return 0;
-    if (!tn_in_scope(tp)) return 0;
+    __u32 zero = 0;
+    struct tcpnotify_control *ctl = bpf_map_lookup_elem(&control, &zero);
+    if (!ctl) return 0;
+    if (!tn_in_scope(ctl, tp)) return 0;
 
     struct tcpnotify_tuple_key key;
     __u8 family = 0;
     tn_socket_endpoints(skc, &key, &family);
-    if (!tn_selected(&key)) return 0;
+    /* Only the subscribers being enrolled now (all at start; a joining one later). */
+    __u32 subscribers = tn_selected(&key) & ctl->enroll_subscribers;
+    if (!subscribers) return 0;
 
     struct sock *sk = (struct sock *)tp;
-    if (bpf_sk_storage_get(&sk_state, sk, 0, 0)) return 0; /* sock_ops enrolled it meanwhile */
-    struct tcpnotify_sk_state *st = bpf_sk_storage_get(&sk_state, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+    struct tcpnotify_sk_state *st = bpf_sk_storage_get(&sk_state, sk, 0, 0);
+    if (st) {
+        /* Enrolled already (by sock_ops, or for other subscribers): add the new ones' bits. */
+        if ((st->subscribers | subscribers) == st->subscribers) return 0;
+        st->subscribers |= subscribers;
+        struct tcpnotify_rule_table *t = tn_live_rules();
+        if (t) st->rule_mask = tn_rule_mask(t, st->subscribers);
+        count(TCPNOTIFY_STAT_EXISTING_ENROLLED);
+        return 0;
+    }
+    st = bpf_sk_storage_get(&sk_state, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
     if (!st) {
         count(TCPNOTIFY_STAT_STORAGE_FAILURES);
         return 0;
     }
-    tn_start_state(st, bpf_get_socket_cookie(sk), family, tp);
+    tn_start_state(st, bpf_get_socket_cookie(sk), family, tp, subscribers);
 
     /* The iterator holds the socket lock. OR our bits into the shared word, as sock_ops does. */
     int flags = tp->bpf_sock_ops_cb_flags | cfg.callback_flags;
@@ -119,7 +131,7 @@ int sweep_enrolled(struct bpf_iter__bpf_sk_storage_map *ctx)
     /* ctx->value is a plain buffer the verifier will not index by rule slot; the map lookup gives the
      * same entry as a map value. */
     struct tcpnotify_sk_state *st = bpf_sk_storage_get(&sk_state, sk, 0, 0);
-    if (!st) return 0;
+    if (!st || !st->subscribers) return 0;
     struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
     if (!tp) return 0;
     __u8 state = tp->inet_conn.icsk_inet.sk.__sk_common.skc_state;
@@ -136,8 +148,10 @@ int sweep_enrolled(struct bpf_iter__bpf_sk_storage_map *ctx)
     s.state = state;
     __u64 now_ns = bpf_ktime_get_ns();
     s.age_us = (now_ns - st->enrolled_ns) / 1000;
+    if (st->rule_generation != t->generation) st->rule_mask = tn_rule_mask(t, st->subscribers);
     __u32 rules_true = 0;
-    __u32 fired = tn_rules_step(t, st, &s, now_ns, &rules_true);
+    __u32 fired = tn_rules_step(t, st, &s, now_ns, &rules_true) & st->rule_mask;
+    rules_true &= st->rule_mask;
     if (!fired) return 0;
 
     struct tcpnotify_record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
@@ -154,6 +168,24 @@ int sweep_enrolled(struct bpf_iter__bpf_sk_storage_map *ctx)
                         &family);
     bpf_ringbuf_submit(r, tn_wakeup_flags(now_ns));
     count(TCPNOTIFY_STAT_NOTIFICATIONS);
+    return 0;
+}
+
+/* A subscriber left: clear its bit from every enrolled socket, so that a later subscriber reusing the
+ * slot never receives notifications for sockets it did not select. Walks only the sk_state map. */
+SEC("iter/bpf_sk_storage_map")
+int forget_subscribers(struct bpf_iter__bpf_sk_storage_map *ctx)
+{
+    struct sock *sk = ctx->sk;
+    if (!sk || !ctx->value) return 0;
+    struct tcpnotify_sk_state *st = bpf_sk_storage_get(&sk_state, sk, 0, 0);
+    if (!st) return 0;
+    __u32 zero = 0;
+    struct tcpnotify_control *ctl = bpf_map_lookup_elem(&control, &zero);
+    if (!ctl || !(st->subscribers & ctl->forget_subscribers)) return 0;
+    st->subscribers &= ~ctl->forget_subscribers;
+    struct tcpnotify_rule_table *t = tn_live_rules();
+    if (t) st->rule_mask = tn_rule_mask(t, st->subscribers);
     return 0;
 }
 

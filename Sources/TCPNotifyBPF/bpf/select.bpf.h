@@ -1,5 +1,5 @@
-/* Selection: does a new connection match the compiled filter (and the exact-tuple list)?
- * Runs once per connection, at establishment; the verdict lives on as the socket's sk_storage. */
+/* Selection: which subscribers' filters (and exact-tuple lists) take a new connection?
+ * Runs once per connection, at establishment; the verdict lives on in the socket's sk_storage. */
 #ifndef TCPNOTIFY_SELECT_BPF_H
 #define TCPNOTIFY_SELECT_BPF_H
 
@@ -37,27 +37,29 @@ static __always_inline int tn_predicate_holds(const struct tcpnotify_filter_pred
     }
 }
 
-/* DNF: some clause has all its must_true bits and none of its must_false bits. */
-static __always_inline int tn_clauses_hold(const struct tcpnotify_clause *clauses, __u32 count, __u32 bits)
+/* The subscribers whose filter takes the socket: the OR of the tags of the clauses that hold (DNF: a
+ * clause holds when it has all its must_true bits and none of its must_false bits). */
+static __always_inline __u32 tn_clause_subscribers(const struct tcpnotify_clause *clauses, __u32 count, __u32 bits)
 {
+    __u32 subscribers = 0;
     for (__u32 i = 0; i < TCPNOTIFY_MAX_FILTER_CLAUSES; i++) {
         if (i >= count) break;
         const struct tcpnotify_clause *c = &clauses[i];
-        if ((bits & c->must_true) == c->must_true && !(bits & c->must_false)) return 1;
+        if ((bits & c->must_true) == c->must_true && !(bits & c->must_false)) subscribers |= c->subscribers;
     }
-    return 0;
+    return subscribers;
 }
 
-static __noinline int tn_filter_matches(const struct tcpnotify_filter *f, const struct tcpnotify_tuple_key *k)
+/* The subscriber mask the filter gives this connection (0: not selected). */
+static __noinline __u32 tn_filter_subscribers(const struct tcpnotify_filter *f, const struct tcpnotify_tuple_key *k)
 {
     if (!f || !k) return 0;
-    if (f->flags & TCPNOTIFY_FILTER_MATCH_ALL) return 1;
     __u32 bits = 0;
     for (__u32 i = 0; i < TCPNOTIFY_MAX_FILTER_PREDICATES; i++) {
         if (i >= f->predicate_count) break;
         if (tn_predicate_holds(&f->predicates[i], k)) bits |= 1u << i;
     }
-    return tn_clauses_hold(f->clauses, f->clause_count, bits);
+    return tn_clause_subscribers(f->clauses, f->clause_count, bits);
 }
 
 #endif

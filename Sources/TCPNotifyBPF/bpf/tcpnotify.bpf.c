@@ -144,8 +144,8 @@ static __always_inline __u64 tn_socket_cgroup_id(struct tcp_sock *tp)
     return kn ? kn->id : 0;
 }
 
-/* Does the live selection (filter, then the exact-tuple list) take this connection? */
-static __always_inline int tn_selected(struct tcpnotify_tuple_key *key)
+/* The subscribers whose live selection (filter, then their exact-tuple list) takes this connection. */
+static __always_inline __u32 tn_selected(struct tcpnotify_tuple_key *key)
 {
     __u32 zero = 0;
     struct tcpnotify_control *ctl = bpf_map_lookup_elem(&control, &zero);
@@ -153,18 +153,31 @@ static __always_inline int tn_selected(struct tcpnotify_tuple_key *key)
     __u32 slot = ctl->active_filter_slot & 1;
     struct tcpnotify_filter *f = bpf_map_lookup_elem(&filter, &slot);
     if (!f) return 0;
-    if (!tn_filter_matches(f, key)) return 0;
-    if ((f->flags & TCPNOTIFY_FILTER_USE_TUPLES) && !tn_tuple_listed(key, f->flags)) return 0;
-    return 1;
+    __u32 subscribers = tn_filter_subscribers(f, key);
+    __u32 need_tuple = subscribers & f->tuple_subscribers;
+    if (need_tuple && !tn_tuple_listed(key, f->flags)) subscribers &= ~need_tuple;
+    return subscribers;
 }
 
 static __always_inline void tn_start_state(struct tcpnotify_sk_state *st, __u64 cookie, __u8 family,
-                                           struct tcp_sock *tp)
+                                           struct tcp_sock *tp, __u32 subscribers)
 {
     st->cookie = cookie;
     st->enrolled_ns = bpf_ktime_get_ns();
     st->family = family;
     st->cgroup_id = tp ? tn_socket_cgroup_id(tp) : 0;
+    st->subscribers = subscribers;
+    /* rule_generation stays 0 (tables start at 1): the first check computes rule_mask. */
+}
+
+/* The rules a socket's subscribers own. Branch-free: it adds no verifier states. Runs only when the
+ * rule table's generation changed (or the subscribers did), never per event. */
+static __always_inline __u32 tn_rule_mask(const struct tcpnotify_rule_table *t, __u32 subscribers)
+{
+    __u32 mask = 0;
+    for (__u32 i = 0; i < TCPNOTIFY_MAX_SUBSCRIBERS; i++)
+        mask |= t->subscriber_rules[i] & (0u - ((subscribers >> i) & 1));
+    return mask;
 }
 
 static __always_inline void tn_enroll(struct bpf_sock_ops *skops)
@@ -173,7 +186,8 @@ static __always_inline void tn_enroll(struct bpf_sock_ops *skops)
     struct tcpnotify_tuple_key key;
     __u8 family = 0;
     tn_endpoints(skops, &key, &family);
-    if (!tn_selected(&key)) return;
+    __u32 subscribers = tn_selected(&key);
+    if (!subscribers) return;
 
     struct bpf_sock *sk = skops->sk;
     if (!sk) return;
@@ -182,7 +196,7 @@ static __always_inline void tn_enroll(struct bpf_sock_ops *skops)
         count(TCPNOTIFY_STAT_STORAGE_FAILURES);
         return;
     }
-    tn_start_state(st, bpf_get_socket_cookie(skops), family, bpf_skc_to_tcp_sock(sk));
+    tn_start_state(st, bpf_get_socket_cookie(skops), family, bpf_skc_to_tcp_sock(sk), subscribers);
 
     /* The flags word is shared with every other sock_ops program: OR ours in, never clear theirs. */
     int flags = skops->bpf_sock_ops_cb_flags | cfg.callback_flags;
@@ -230,6 +244,7 @@ static __always_inline void tn_record_socket(struct tcpnotify_record *r, const s
     r->cookie = st->cookie;
     r->cgroup_id = st->cgroup_id;
     r->notifications = st->notifications;
+    r->subscribers = st->subscribers;
 }
 
 static __always_inline void tn_emit(struct bpf_sock_ops *skops, struct tcpnotify_sk_state *st,
@@ -274,6 +289,7 @@ static __always_inline void tn_check(struct bpf_sock_ops *skops, __u32 op)
     if (!sk) return;
     struct tcpnotify_sk_state *st = bpf_sk_storage_get(&sk_state, sk, 0, 0);
     if (!st) return; /* not ours: another program set this socket's flags */
+    if (!st->subscribers) return; /* every subscriber that selected it has left */
     count(TCPNOTIFY_STAT_CALLBACKS);
 
     struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
@@ -321,8 +337,11 @@ static __always_inline void tn_check(struct bpf_sock_ops *skops, __u32 op)
         now_ns = bpf_ktime_get_ns();
         s.age_us = (now_ns - st->enrolled_ns) / 1000;
     }
+    if (st->rule_generation != t->generation) st->rule_mask = tn_rule_mask(t, st->subscribers);
     __u32 rules_true = 0;
-    __u32 fired = tn_rules_step(t, st, &s, now_ns, &rules_true);
+    /* Only the socket's subscribers' rules notify: no record is built that nobody wants. */
+    __u32 fired = tn_rules_step(t, st, &s, now_ns, &rules_true) & st->rule_mask;
+    rules_true &= st->rule_mask;
 
     int final_record = trigger == TCPNOTIFY_TRIGGER_CLOSE && cfg.notify_on_close && st->notifications > 0;
     if (fired || final_record) tn_emit(skops, st, &s, trigger, old_state, fired, rules_true, t->generation);

@@ -1,0 +1,374 @@
+import Foundation
+import Glibc
+import TCPNotifyCore
+
+/// A subscription to a running `tcpnotify serve`: the daemon watches the sockets `filter` selects and
+/// sends this subscriber, and only it, a notification each time one of `rules` becomes true.
+///
+///     let subscription = try await TCPNotifySubscription.connect(filter: "dport = :443", rules: ["rtt > 50ms"])
+///     for try await event in subscription {
+///         if case .notification(let n) = event.kind { print(n.src, n.rules, n.tcpInfo["rtt"] ?? 0) }
+///     }
+///
+/// Reading is backpressured: when the application does not keep up, the daemon's bounded queue for this
+/// subscriber overflows, and a `.dropped` event says how many notifications were lost (the daemon and
+/// its other subscribers are never slowed). Iteration ends when the daemon stops (`.end`) or the
+/// subscription is cancelled.
+public final class TCPNotifySubscription: AsyncSequence, Sendable {
+    public typealias Element = SubscriptionEvent
+
+    /// The daemon's number for this subscriber, and the names its rules notify under.
+    public let subscriber: Int
+    public let ruleNames: [String]
+    /// The filter as the daemon understood it (canonical text; empty selects every socket).
+    public let filter: String
+    /// Existing connections the subscription took over when it started.
+    public let existingEnrolled: UInt64
+    private let owner: ChannelOwner
+    private var channel: LineChannel { owner.channel }
+
+    private init(subscriber: Int, ruleNames: [String], filter: String, existingEnrolled: UInt64, channel: LineChannel) {
+        self.subscriber = subscriber
+        self.ruleNames = ruleNames
+        self.filter = filter
+        self.existingEnrolled = existingEnrolled
+        self.owner = ChannelOwner(channel)
+    }
+
+    /// Connects to the daemon's Unix socket and subscribes. Throws `SubscriptionError.refused` with the
+    /// daemon's message for a filter or rule it does not accept.
+    public static func connect(
+        socketPath: String = SubscriberProtocol.defaultSocketPath, filter: String = "", rules: [String] = [],
+        bufferedLines: Int = 1024
+    ) async throws -> TCPNotifySubscription {
+        let fd = try connectUnix(path: socketPath)
+        let channel = LineChannel(fd: fd, limit: bufferedLines)
+        channel.start()
+        do {
+            try channel.send(SubscriberProtocol.subscribeLine(filter: filter, rules: rules))
+            guard let first = try await channel.next() else {
+                throw SubscriptionError.disconnected("the daemon closed the connection before answering")
+            }
+            let reply: JSONValue
+            do {
+                reply = try JSONValue.parse(first)
+            } catch {
+                throw SubscriptionError.protocolViolation("unexpected reply: \(first)")
+            }
+            switch reply["type"]?.stringValue {
+            case "subscribed":
+                return TCPNotifySubscription(
+                    subscriber: Int(reply["subscriber"]?.integerValue ?? -1),
+                    ruleNames: reply["rules"]?.arrayValue?.compactMap(\.stringValue) ?? [],
+                    filter: reply["filter"]?.stringValue ?? filter,
+                    existingEnrolled: reply["existing_enrolled"]?.unsignedValue ?? 0,
+                    channel: channel)
+            case "error":
+                throw SubscriptionError.refused(reply["message"]?.stringValue ?? first)
+            default:
+                throw SubscriptionError.protocolViolation("unexpected reply: \(first)")
+            }
+        } catch {
+            channel.cancel()
+            throw error
+        }
+    }
+
+    /// Asks the daemon for this subscriber's counters; the answer arrives as a `.stats` event.
+    public func requestStatistics() throws { try channel.send("{\"type\":\"stats\"}") }
+
+    /// Stops the subscription: the daemon removes this subscriber's selections.
+    public func cancel() { channel.cancel() }
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let owner: ChannelOwner
+
+        public mutating func next() async throws -> SubscriptionEvent? {
+            guard let line = try await owner.channel.next() else { return nil }
+            return SubscriptionEvent(line: line)
+        }
+    }
+
+    /// Iterators keep the subscription alive: it ends when the subscription and its iterators are gone.
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(owner: owner) }
+
+    private static func connectUnix(path: String) throws -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SubscriptionError.connect(path: path, errno: errno) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        guard path.utf8.count < capacity else {
+            close(fd)
+            throw SubscriptionError.connect(path: path, errno: ENAMETOOLONG)
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            for (index, byte) in path.utf8.enumerated() { buffer[index] = byte }
+        }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard result == 0 else {
+            let code = errno
+            close(fd)
+            throw SubscriptionError.connect(path: path, errno: code)
+        }
+        return fd
+    }
+}
+
+public enum SubscriptionError: Error, Sendable, CustomStringConvertible {
+    case connect(path: String, errno: Int32)
+    /// The daemon refused the request (an invalid filter or rule, a shared limit, no free slot).
+    case refused(String)
+    case disconnected(String)
+    case protocolViolation(String)
+
+    public var description: String {
+        switch self {
+        case .connect(let path, let code):
+            var text = "cannot connect to \(path): \(String(cString: strerror(code)))"
+            if code == ENOENT || code == ECONNREFUSED { text += " (is `tcpnotify serve` running? --socket names another path)" }
+            if code == EACCES { text += " (the socket is for root and the daemon's group)" }
+            return text
+        case .refused(let message): return message
+        case .disconnected(let message): return message
+        case .protocolViolation(let message): return message
+        }
+    }
+}
+
+/// One line from the daemon, decoded.
+public struct SubscriptionEvent: Sendable {
+    public enum Kind: Sendable {
+        case notification(TCPNotification)
+        /// `count` notifications were lost here because this subscriber read too slowly; `total` so far.
+        case dropped(count: UInt64, total: UInt64)
+        case stats(delivered: UInt64, dropped: UInt64)
+        /// The daemon is shutting down (`reason`); no more lines follow.
+        case end(reason: String)
+        case error(String)
+        /// A line of a type this library does not know (a newer daemon).
+        case other
+    }
+
+    public let kind: Kind
+    /// The line exactly as the daemon sent it (for notifications: as `tcpnotify watch --format json` prints them).
+    public let line: String
+
+    init(line: String) {
+        self.line = line
+        guard let value = try? JSONValue.parse(line) else {
+            kind = .other
+            return
+        }
+        switch value["type"]?.stringValue {
+        case "notification": kind = TCPNotification(value).map { .notification($0) } ?? .other
+        case "dropped": kind = .dropped(count: value["count"]?.unsignedValue ?? 0, total: value["total"]?.unsignedValue ?? 0)
+        case "stats": kind = .stats(delivered: value["delivered"]?.unsignedValue ?? 0, dropped: value["dropped"]?.unsignedValue ?? 0)
+        case "end": kind = .end(reason: value["reason"]?.stringValue ?? "")
+        case "error": kind = .error(value["message"]?.stringValue ?? line)
+        default: kind = .other
+        }
+    }
+}
+
+/// A notification line, decoded: the socket, the event, the rules that notified and its tcp_info.
+public struct TCPNotification: Sendable, Equatable {
+    /// Wall-clock seconds, and the kernel's CLOCK_MONOTONIC at the event.
+    public var timestamp: Double
+    public var monotonicNanoseconds: UInt64
+    /// rtt, retrans, rto, state, close or sweep.
+    public var trigger: String
+    /// This subscriber's names of the rules that notify now (empty for a close record).
+    public var rules: [String]
+    /// Local and remote ends (`addr:port`, `[v6]:port`).
+    public var src: String
+    public var dst: String
+    public var family: String
+    public var cookie: UInt64
+    public var cgroupID: UInt64
+    /// State and close triggers: the state left.
+    public var oldState: String?
+    public var socketNotifications: UInt64
+    /// tcp_info's numeric fields by kernel name (`rtt` in µs, `total_retrans`, ...).
+    public var tcpInfo: [String: UInt64]
+    /// `tcp_info.state` and `tcp_info.ca_state` as names (ESTABLISHED, Open, ...).
+    public var state: String
+    public var caState: String
+
+    init?(_ value: JSONValue) {
+        guard let trigger = value["trigger"]?.stringValue, let src = value["src"]?.stringValue,
+              let dst = value["dst"]?.stringValue, let info = value["tcp_info"]?.objectMembers else { return nil }
+        self.trigger = trigger
+        self.src = src
+        self.dst = dst
+        timestamp = value["ts"]?.doubleValue ?? 0
+        monotonicNanoseconds = value["ts_mono_ns"]?.unsignedValue ?? 0
+        rules = value["rules"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        family = value["family"]?.stringValue ?? ""
+        cookie = value["cookie"]?.unsignedValue ?? 0
+        cgroupID = value["cgroup_id"]?.unsignedValue ?? 0
+        oldState = value["old_state"]?.stringValue
+        socketNotifications = value["socket_notifications"]?.unsignedValue ?? 0
+        var numbers: [String: UInt64] = [:]
+        var state = "", caState = ""
+        for (key, field) in info {
+            if let number = field.unsignedValue {
+                numbers[key] = number
+            } else if let text = field.stringValue {
+                if key == "state" { state = text }
+                if key == "ca_state" { caState = text }
+            }
+        }
+        tcpInfo = numbers
+        self.state = state
+        self.caState = caState
+    }
+}
+
+/// Cancels the connection once neither the subscription nor an iterator uses it.
+final class ChannelOwner: Sendable {
+    let channel: LineChannel
+    init(_ channel: LineChannel) { self.channel = channel }
+    deinit { channel.cancel() }
+}
+
+/// The connection's lines, read on a dedicated thread into a small bounded buffer. When the buffer is
+/// full the thread stops reading, so the daemon sees a slow reader (and counts drops for it) instead of
+/// this process growing without bound.
+final class LineChannel: @unchecked Sendable {
+    private let fd: Int32
+    private let limit: Int
+    private let condition = NSCondition()
+    // Guarded by `condition`.
+    private var lines: [String] = []
+    private var head = 0
+    private var finished = false
+    private var failure: Error?
+    private var waiter: CheckedContinuation<String?, Error>?
+    private var cancelled = false
+
+    init(fd: Int32, limit: Int) {
+        self.fd = fd
+        self.limit = max(limit, 1)
+    }
+
+    func start() {
+        let thread = Thread { [self] in readLoop() }
+        thread.name = "tcpnotify-subscription"
+        thread.start()
+    }
+
+    func send(_ line: String) throws {
+        var text = line
+        text += "\n"
+        try text.withUTF8 { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = Glibc.send(fd, buffer.baseAddress! + offset, buffer.count - offset, Int32(MSG_NOSIGNAL))
+                if written < 0 && errno == EINTR { continue }
+                guard written > 0 else { throw SubscriptionError.disconnected("cannot send to the daemon: \(String(cString: strerror(errno)))") }
+                offset += written
+            }
+        }
+    }
+
+    func cancel() {
+        condition.lock()
+        let first = !cancelled
+        cancelled = true
+        condition.broadcast()
+        condition.unlock()
+        // Wakes the reader thread; it closes the descriptor when it leaves.
+        if first { shutdown(fd, Int32(SHUT_RDWR)) }
+    }
+
+    func next() async throws -> String? {
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<String?, Error>) in
+                condition.lock()
+                if head < lines.count {
+                    let line = lines[head]
+                    head += 1
+                    if head == lines.count {
+                        lines.removeAll(keepingCapacity: true)
+                        head = 0
+                    }
+                    condition.broadcast()
+                    condition.unlock()
+                    continuation.resume(returning: line)
+                } else if finished || cancelled {
+                    let failure = cancelled ? nil : self.failure
+                    condition.unlock()
+                    if let failure { continuation.resume(throwing: failure) } else { continuation.resume(returning: nil) }
+                } else {
+                    waiter = continuation
+                    condition.unlock()
+                }
+            }
+        } onCancel: {
+            cancel()
+            condition.lock()
+            let waiting = waiter
+            waiter = nil
+            condition.unlock()
+            waiting?.resume(returning: nil)
+        }
+    }
+
+    private func deliver(_ line: String) {
+        condition.lock()
+        while lines.count - head >= limit && !cancelled { condition.wait() }
+        if cancelled {
+            condition.unlock()
+            return
+        }
+        if let waiting = waiter {
+            waiter = nil
+            condition.unlock()
+            waiting.resume(returning: line)
+            return
+        }
+        lines.append(line)
+        condition.unlock()
+    }
+
+    private func finish(_ error: Error?) {
+        condition.lock()
+        finished = true
+        failure = error
+        let waiting = waiter
+        waiter = nil
+        condition.unlock()
+        if let waiting {
+            if let error { waiting.resume(throwing: error) } else { waiting.resume(returning: nil) }
+        }
+    }
+
+    private func readLoop() {
+        defer { close(fd) }
+        var pending: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 {
+                condition.lock()
+                let wasCancelled = cancelled
+                condition.unlock()
+                finish(count < 0 && !wasCancelled
+                    ? SubscriptionError.disconnected("connection to the daemon failed: \(String(cString: strerror(errno)))") : nil)
+                return
+            }
+            var start = 0
+            for index in 0..<count where chunk[index] == UInt8(ascii: "\n") {
+                pending.append(contentsOf: chunk[start..<index])
+                deliver(String(decoding: pending, as: UTF8.self))
+                pending.removeAll(keepingCapacity: true)
+                start = index + 1
+            }
+            pending.append(contentsOf: chunk[start..<count])
+        }
+    }
+}

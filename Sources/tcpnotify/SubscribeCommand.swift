@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import Glibc
+import TCPNotifyBPF
+import TCPNotifyClient
+import TCPNotifyCore
+
+/// `tcpnotify subscribe`: a subscriber of a running `tcpnotify serve`, printing its notifications as
+/// the JSON lines `watch --format json` prints.
+struct SubscribeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "subscribe",
+        abstract: "Subscribe to a running `tcpnotify serve` and print this subscription's notifications.",
+        discussion: """
+            FILTER and --when are those of `watch`. The daemon merges them into the kernel tables it \
+            shares with its other subscribers, enrolls the matching existing connections, and sends this \
+            subscriber only its own notifications. A `dropped` line says how many were lost because this \
+            process read too slowly. SIGINT or SIGTERM unsubscribes.
+            """
+    )
+
+    @Argument(help: "Socket filter, ss style (e.g. 'dst 10.0.0.0/8 and dport = :443').")
+    var filter: [String] = []
+
+    @Option(name: .long, help: "A rule (repeatable); none: the built-in rules.")
+    var when: [String] = []
+
+    @Option(name: .long, help: "The daemon's Unix socket.")
+    var socket: String = SubscriberProtocol.defaultSocketPath
+
+    func run() async throws {
+        signal(SIGPIPE, SIG_IGN)
+        let subscription: TCPNotifySubscription
+        do {
+            subscription = try await TCPNotifySubscription.connect(
+                socketPath: socket, filter: filter.joined(separator: " "), rules: when)
+        } catch let error as SubscriptionError {
+            StandardError.write("tcpnotify: \(error)\n")
+            if case .refused = error { throw ExitCode(2) }
+            throw ExitCode(1)
+        }
+        StandardError.write(
+            "tcpnotify: subscribed as subscriber \(subscription.subscriber) with \(subscription.ruleNames.count) rule(s); "
+                + "\(subscription.existingEnrolled) existing connection(s) enrolled\n")
+        // SIGINT/SIGTERM end the subscription cleanly (the daemon drops our selections).
+        let stop = StopOnSignal(subscription)
+        defer { stop.cancel() }
+        let output = LineOutput()
+        for try await event in subscription {
+            output.write([event.line])
+            if output.isBroken { break }
+            if case .end = event.kind { break }
+        }
+    }
+}
+
+/// Cancels a subscription on SIGINT or SIGTERM.
+final class StopOnSignal: @unchecked Sendable {
+    private let sources: [DispatchSourceSignal]
+
+    init(_ subscription: TCPNotifySubscription) {
+        sources = [SIGINT, SIGTERM].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { subscription.cancel() }
+            source.resume()
+            return source
+        }
+    }
+
+    func cancel() { sources.forEach { $0.cancel() } }
+}

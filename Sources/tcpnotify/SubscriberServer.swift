@@ -1,0 +1,196 @@
+import Foundation
+import Glibc
+import Logging
+import NIOCore
+import NIOPosix
+import TCPNotifyCore
+
+/// Splits the byte stream into request lines; a line that grows past the protocol's limit without a
+/// newline is refused (the handler replies and closes).
+final class RequestLineDecoder: ByteToMessageDecoder {
+    typealias InboundOut = [UInt8]
+
+    struct TooLong: Error {}
+
+    func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        if let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
+            let length = newline - buffer.readerIndex
+            var line = buffer.readBytes(length: length) ?? []
+            buffer.moveReaderIndex(forwardBy: 1)
+            if line.last == UInt8(ascii: "\r") { line.removeLast() }
+            context.fireChannelRead(wrapInboundOut(line))
+            return .continue
+        }
+        if buffer.readableBytes > SubscriberProtocol.maxRequestBytes { throw TooLong() }
+        return .needMoreData
+    }
+
+    func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        while try decode(context: context, buffer: &buffer) == .continue {}
+        return .needMoreData
+    }
+}
+
+/// One subscriber connection: requests in, replies and (through its `SubscriberSink`) notifications out.
+final class SubscriberConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = [UInt8]
+    typealias OutboundOut = ByteBuffer
+
+    private let hub: SubscriptionHub
+    private var sink: SubscriberSink?
+    private var subscribing = false
+    private var active = true
+
+    init(hub: SubscriptionHub) { self.hub = hub }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let line = unwrapInboundIn(data)
+        if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return } // blank lines are keep-alives
+        switch SubscriberProtocol.parse(line) {
+        case .failure(let error):
+            reply(context: context, SubscriberProtocol.errorLine(error.message), close: error.closesConnection)
+        case .success(.stats):
+            guard let sink else {
+                reply(context: context, SubscriberProtocol.statsLine(subscriber: nil, delivered: 0, dropped: 0, queuedBytes: 0))
+                return
+            }
+            let counters = sink.counters
+            reply(context: context, SubscriberProtocol.statsLine(
+                subscriber: sink.slot, delivered: counters.delivered, dropped: counters.dropped, queuedBytes: counters.queuedBytes))
+        case .success(.subscribe(let filter, let rules)):
+            guard sink == nil, !subscribing else {
+                reply(context: context, SubscriberProtocol.errorLine("already subscribed: one subscription per connection"))
+                return
+            }
+            subscribing = true
+            let channel = context.channel
+            let hub = self.hub
+            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            context.eventLoop.makeFutureWithTask {
+                await hub.subscribe(filter: filter, rules: rules, channel: channel)
+            }.whenComplete { result in
+                let handler = loopBound.value
+                handler.subscribing = false
+                switch result {
+                case .success(.success(let joined)):
+                    guard handler.active else {
+                        Task { await hub.unsubscribe(joined.sink) } // left while joining
+                        return
+                    }
+                    handler.sink = joined.sink
+                    hub.logger.info("subscriber joined", metadata: [
+                        "subscriber": "\(joined.sink.slot)", "filter": "\(joined.filter)", "rules": "\(joined.ruleNames)",
+                        "existing_enrolled": "\(joined.existingEnrolled)",
+                    ])
+                    joined.sink.start(first: SubscriberProtocol.subscribedLine(
+                        subscriber: joined.sink.slot, filter: joined.filter, rules: joined.ruleNames,
+                        existingEnrolled: joined.existingEnrolled))
+                case .success(.failure(let error)):
+                    handler.write(channel: channel, SubscriberProtocol.errorLine(error.message), close: false)
+                case .failure(let error):
+                    handler.write(channel: channel, SubscriberProtocol.errorLine("\(error)"), close: false)
+                }
+            }
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { sink?.drain() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        active = false
+        if let sink {
+            self.sink = nil
+            let hub = self.hub
+            Task { await hub.unsubscribe(sink) }
+        }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if error is RequestLineDecoder.TooLong {
+            reply(context: context, SubscriberProtocol.errorLine(
+                "request longer than \(SubscriberProtocol.maxRequestBytes) bytes"), close: true)
+        } else {
+            context.close(promise: nil)
+        }
+    }
+
+    private func reply(context: ChannelHandlerContext, _ line: String, close: Bool = false) {
+        write(channel: context.channel, line, close: close)
+    }
+
+    private func write(channel: Channel, _ line: String, close: Bool) {
+        var buffer = channel.allocator.buffer(capacity: line.utf8.count + 1)
+        buffer.writeString(line)
+        buffer.writeInteger(UInt8(ascii: "\n"))
+        let written = channel.writeAndFlush(buffer)
+        if close { written.whenComplete { _ in channel.close(promise: nil) } }
+    }
+}
+
+/// The Unix socket subscribers connect to.
+enum SubscriberSocket {
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// Binds `path` readable and writable by root and `group` only (mode 0660; 0600 without a group).
+    /// Refuses to take over a socket another daemon still answers on.
+    static func bind(path: String, group: gid_t?, hub: SubscriptionHub, eventLoops: EventLoopGroup,
+                     logger: Logger) async throws -> Channel {
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty && !FileManager.default.fileExists(atPath: directory) {
+            guard mkdir(directory, 0o755) == 0 || errno == EEXIST else {
+                throw Failure(description: "cannot create \(directory): \(String(cString: strerror(errno)))")
+            }
+        }
+        if FileManager.default.fileExists(atPath: path) {
+            if isAnswering(path) { throw Failure(description: "another process is listening on \(path)") }
+        }
+        let bootstrap = ServerBootstrap(group: eventLoops)
+            .serverChannelOption(.backlog, value: 64)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 << 10, high: 256 << 10))
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RequestLineDecoder()))
+                    try channel.pipeline.syncOperations.addHandler(SubscriberConnectionHandler(hub: hub))
+                }
+            }
+        // The socket must never be reachable by others, not even between bind and chmod: bind under a
+        // umask that leaves only the owner (nothing else in the process creates files meanwhile).
+        let previous = umask(0o177)
+        let channel: Channel
+        do {
+            channel = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
+        } catch {
+            umask(previous)
+            throw Failure(description: "cannot listen on \(path): \(error)")
+        }
+        umask(previous)
+        if let group {
+            guard chown(path, 0, group) == 0, chmod(path, 0o660) == 0 else {
+                let message = String(cString: strerror(errno))
+                try? await channel.close()
+                throw Failure(description: "cannot give \(path) to group \(group): \(message)")
+            }
+        }
+        return channel
+    }
+
+    private static func isAnswering(_ path: String) -> Bool {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            for (index, byte) in path.utf8.prefix(buffer.count - 1).enumerated() { buffer[index] = byte }
+        }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        } == 0
+    }
+}
