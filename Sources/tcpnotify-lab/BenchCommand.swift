@@ -103,7 +103,8 @@ struct IdleConnectionsCommand: ParsableCommand {
         abstract: "Hold N established idle loopback connections until SIGTERM (the benchmark's helper).",
         discussion: """
             --matched of them go to 127.0.0.1:BASE, the rest to BASE+1, BASE+2, ... (20,000 per port). Prints one \
-            JSON line when they are all up; raises RLIMIT_NOFILE to fit 2N descriptors.
+            JSON line when they are all up; raises RLIMIT_NOFILE to fit 2N descriptors (within the hard limit \
+            unless it has CAP_SYS_RESOURCE).
             """)
 
     @Option(help: "Connections to hold.")
@@ -115,6 +116,9 @@ struct IdleConnectionsCommand: ParsableCommand {
     @Option(help: "First listener port (keep it below the ephemeral range, 32768).")
     var basePort: UInt16 = 21_000
 
+    @Option(help: "Loopback address to listen on and connect to (several helpers use 127.0.0.1, 127.0.0.2, ...).")
+    var address: String = "127.0.0.1"
+
     func validate() throws {
         guard count > 0, matched >= 0 else { throw ValidationError("--count must be positive, --matched not negative") }
         guard Int(basePort) + count / IdleConnections.connectionsPerPort + 2 < 32_768 else {
@@ -123,6 +127,11 @@ struct IdleConnectionsCommand: ParsableCommand {
     }
 
     func run() throws {
-        try IdleConnections(count: count, matchedCount: matched, basePort: basePort).run()
+        let octets = address.split(separator: ".").compactMap { UInt32($0) }
+        guard octets.count == 4, octets.allSatisfy({ $0 < 256 }), octets[0] == 127 else {
+            throw ValidationError("--address must be an IPv4 loopback address (127.x.y.z)")
+        }
+        let host = octets.reduce(0) { $0 << 8 | $1 }
+        try IdleConnections(count: count, matchedCount: matched, basePort: basePort, address: host).run()
     }
 }

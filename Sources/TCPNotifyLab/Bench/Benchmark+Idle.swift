@@ -34,17 +34,8 @@ extension Benchmark {
             let basePort = Self.idleBasePort + UInt16(index * 10)
             let matched = max(1, size / 100)
             progress("   holding \(size) idle connections (\(matched) to :\(basePort))")
-            let helper = try BenchProcess(
-                [settings.labPath, "idle-connections", "--count", "\(size)", "--matched", "\(matched)", "--base-port", "\(basePort)"],
-                cgroup: environment.childrenCgroup)
-            defer { helper.stop(signal: SIGTERM, graceSeconds: 30) }
-            let deadline = Date().addingTimeInterval(300)
-            while helper.isRunning && Date() < deadline && !helper.otherStdoutLines.contains(where: { $0.contains("\"ready\"") }) {
-                BenchClock.sleep(seconds: 0.05)
-            }
-            guard helper.otherStdoutLines.contains(where: { $0.contains("\"ready\"") }) else {
-                throw LabError.commandFailed(command: helper.command, status: helper.stop().status, stderr: helper.stderr)
-            }
+            let helper = try holdIdleConnections(count: size, matched: matched, basePort: basePort)
+            defer { helper.stop() }
 
             if doIdle {
                 try measureIdle(size: size, basePort: basePort, section: &idle, progress: progress)
@@ -70,6 +61,32 @@ extension Benchmark {
             sections.append(enrollment)
             enrollmentTargets()
         }
+    }
+
+    /// Starts `idle-connections` helpers in the children cgroup (as many as the descriptor limit needs,
+    /// each on its own loopback address, same ports) and waits until all their connections are up.
+    func holdIdleConnections(count: Int, matched: Int, basePort: UInt16) throws -> IdleConnectionGroup {
+        let helperCount = (count + IdleConnections.maximumPerProcess - 1) / IdleConnections.maximumPerProcess
+        let group = IdleConnectionGroup()
+        for index in 0..<helperCount {
+            let share = count / helperCount + (index < count % helperCount ? 1 : 0)
+            let matchedShare = matched / helperCount + (index < matched % helperCount ? 1 : 0)
+            group.helpers.append(try BenchProcess(
+                [settings.labPath, "idle-connections", "--count", "\(share)", "--matched", "\(matchedShare)",
+                 "--base-port", "\(basePort)", "--address", "127.0.0.\(index + 1)"],
+                cgroup: environment.childrenCgroup))
+        }
+        let deadline = Date().addingTimeInterval(300)
+        for helper in group.helpers {
+            while helper.isRunning && Date() < deadline && !helper.otherStdoutLines.contains(where: { $0.contains("\"ready\"") }) {
+                BenchClock.sleep(seconds: 0.05)
+            }
+            guard helper.otherStdoutLines.contains(where: { $0.contains("\"ready\"") }) else {
+                group.stop()
+                throw LabError.commandFailed(command: helper.command, status: helper.stop().status, stderr: helper.stderr)
+            }
+        }
+        return group
     }
 
     private func measureIdle(size: Int, basePort: UInt16, section: inout BenchSection, progress: (String) -> Void) throws {
@@ -194,6 +211,17 @@ extension Benchmark {
             if !features.enrollsExisting { memory.met = nil; memory.note = "nothing enrolled by this build" }
         }
         addTarget(memory)
+    }
+}
+
+/// The helpers holding one set of idle connections.
+final class IdleConnectionGroup {
+    var helpers: [BenchProcess] = []
+
+    /// SIGTERM: each helper resets its connections (RST, no TIME_WAIT) and exits.
+    func stop() {
+        for helper in helpers { helper.signal(SIGTERM) }
+        for helper in helpers { helper.stop(signal: SIGTERM, graceSeconds: 30) }
     }
 }
 

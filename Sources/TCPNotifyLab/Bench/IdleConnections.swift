@@ -4,21 +4,36 @@ import Glibc
 /// Holds N established, idle loopback connections (both ends, 2N descriptors) for the benchmark, in a
 /// process of their own so their descriptors and setup do not count against the benchmark.
 ///
-/// Client sockets connect to 127.0.0.1: `matchedCount` of them to `basePort` (the port the benchmark's
-/// filter selects), the rest spread over `basePort + 1 ...`, at most `connectionsPerPort` per port because
-/// one source address has only ~28k ephemeral ports per destination. Keep the ports below the ephemeral
-/// range (32768+) so accepted sockets (sport = listener port, dport = ephemeral) never match a
-/// `dport` filter.
+/// Client sockets connect to `address` (a loopback address): `matchedCount` of them to `basePort` (the
+/// port the benchmark's filter selects), the rest spread over `basePort + 1 ...`, at most
+/// `connectionsPerPort` per port because one source address has only ~28k ephemeral ports per destination.
+/// Keep the ports below the ephemeral range (32768+) so accepted sockets (sport = listener port,
+/// dport = ephemeral) never match a `dport` filter.
+///
+/// One process holds at most `maximumPerProcess` connections: RLIMIT_NOFILE cannot be raised past its hard
+/// limit without CAP_SYS_RESOURCE (20,000 on the project's machines), so larger sets take several helpers,
+/// each listening on its own loopback address (127.0.0.K).
 public struct IdleConnections {
     public let count: Int
     public let matchedCount: Int
     public let basePort: UInt16
+    /// Host byte order, e.g. 0x7f000001.
+    public let address: UInt32
     public static let connectionsPerPort = 20_000
 
-    public init(count: Int, matchedCount: Int, basePort: UInt16) {
+    /// What fits in the current hard RLIMIT_NOFILE (two descriptors per connection, plus slack).
+    public static var maximumPerProcess: Int {
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        let descriptors = Int(min(limit.rlim_max, 1_000_000)) // RLIM_INFINITY is UInt64.max
+        return max(1, (descriptors - 200) / 2)
+    }
+
+    public init(count: Int, matchedCount: Int, basePort: UInt16, address: UInt32 = 0x7f00_0001) {
         self.count = count
         self.matchedCount = min(matchedCount, count)
         self.basePort = basePort
+        self.address = address
     }
 
     /// Listener ports used: `basePort` (matched) and the unmatched ones after it.
@@ -35,7 +50,7 @@ public struct IdleConnections {
         let started = Date()
         let portRange = Self.ports(count: count, matchedCount: matchedCount, basePort: basePort)
         var listeners: [UInt16: Int32] = [:]
-        for port in portRange { listeners[port] = try Self.listen(port: port) }
+        for port in portRange { listeners[port] = try Self.listen(port: port, address: address) }
         var clients: [Int32] = []
         var servers: [Int32] = []
         clients.reserveCapacity(count)
@@ -44,7 +59,7 @@ public struct IdleConnections {
         for index in 0..<count {
             let port = index < matchedCount
                 ? basePort : basePort + 1 + UInt16((index - matchedCount) / Self.connectionsPerPort)
-            clients.append(try Self.connect(port: port))
+            clients.append(try Self.connect(port: port, address: address))
             pendingByPort[port, default: 0] += 1
             // Accept before the backlog (4096, somaxconn) fills, or connect() would stall on SYN retries.
             if pendingByPort[port]! >= 1_000 || index == count - 1 {
@@ -89,44 +104,48 @@ public struct IdleConnections {
         }
     }
 
-    static func loopback(port: UInt16) -> sockaddr_in {
+    static func loopback(port: UInt16, address host: UInt32 = 0x7f00_0001) -> sockaddr_in {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        address.sin_addr.s_addr = host.bigEndian
         return address
     }
 
-    static func listen(port: UInt16, backlog: Int32 = 4096) throws -> Int32 {
+    static func listen(port: UInt16, address host: UInt32 = 0x7f00_0001, backlog: Int32 = 4096) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw LabError.invalidArgument("socket: \(ErrnoText.describe(errno))") }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var address = loopback(port: port)
+        var address = loopback(port: port, address: host)
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard bound == 0, Glibc.listen(fd, backlog) == 0 else {
             let code = errno
             close(fd)
-            throw LabError.invalidArgument("listen on 127.0.0.1:\(port): \(ErrnoText.describe(code))")
+            throw LabError.invalidArgument("listen on \(Self.text(host)):\(port): \(ErrnoText.describe(code))")
         }
         return fd
     }
 
-    static func connect(port: UInt16) throws -> Int32 {
+    static func connect(port: UInt16, address host: UInt32 = 0x7f00_0001) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw LabError.invalidArgument("socket: \(ErrnoText.describe(errno))") }
-        var address = loopback(port: port)
+        var address = loopback(port: port, address: host)
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else {
             let code = errno
             close(fd)
-            throw LabError.invalidArgument("connect to 127.0.0.1:\(port): \(ErrnoText.describe(code))")
+            throw LabError.invalidArgument("connect to \(Self.text(host)):\(port): \(ErrnoText.describe(code))")
         }
         return fd
+    }
+
+    static func text(_ host: UInt32) -> String {
+        "\(host >> 24).\((host >> 16) & 0xff).\((host >> 8) & 0xff).\(host & 0xff)"
     }
 
     /// The local port of a socket.
