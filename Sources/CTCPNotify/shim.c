@@ -41,6 +41,16 @@ struct bpf_link *CTCPNotify_attach_cgroup(struct bpf_program *prog, int cgroup_f
     return bpf_program__attach_cgroup(prog, cgroup_fd);
 }
 
+struct bpf_link *CTCPNotify_attach_iter(struct bpf_program *prog, int map_fd)
+{
+    if (map_fd < 0) return bpf_program__attach_iter(prog, NULL);
+    union bpf_iter_link_info info;
+    memset(&info, 0, sizeof info);
+    info.map.map_fd = map_fd;
+    LIBBPF_OPTS(bpf_iter_attach_opts, opts, .link_info = &info, .link_info_len = sizeof info);
+    return bpf_program__attach_iter(prog, &opts);
+}
+
 int CTCPNotify_iter_create(struct bpf_link *link)
 {
     int fd = bpf_iter_create(bpf_link__fd(link));

@@ -65,7 +65,8 @@ public final class BPFObject {
         guard result < 0 else { return }
         let code = -result
         let log = LibbpfLog.take().suffix(60).joined(separator: "\n")
-        if code == EPERM || code == EACCES {
+        // The verifier refuses with EACCES too: only without a verifier log is it about privileges.
+        if code == EPERM || (code == EACCES && !log.contains("PROG LOAD LOG")) {
             throw BPFError.permissionDenied(
                 what: "loading BPF programs", needs: "CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN (or CAP_SYS_ADMIN)")
         }

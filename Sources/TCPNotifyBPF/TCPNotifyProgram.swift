@@ -36,7 +36,9 @@ public final class TCPNotifyProgram {
     let object: BPFObject
     public let configuration: WatchConfiguration
     public private(set) var ruleGeneration: UInt32 = 1
-    private var control = tcpnotify_control()
+    var control = tcpnotify_control()
+    /// The sweep's map-iterator link, made at the first sweep.
+    var sweepLink: OpaquePointer?
     private var tuples: Set<TupleEntry>
     public private(set) var rules: CompiledRules
     private let cpuCount: Int
@@ -72,6 +74,10 @@ public final class TCPNotifyProgram {
         try writeFilter(configuration.filter, tuples: configuration.tuples, slot: 0)
         try writeRules(configuration.rules, slot: 0)
         try MapAccess.update(fd: object.mapFD("control"), key: UInt32(0), value: control, name: "control")
+    }
+
+    deinit {
+        if let sweepLink { bpf_link__destroy(sweepLink) }
     }
 
     private func writeFilter(_ compiled: CompiledFilter, tuples: [TupleEntry], slot: UInt32) throws(BPFError) {
@@ -138,6 +144,11 @@ public final class TCPNotifyProgram {
         if CTCPNotify_is_cgroup2(cgroupFD) == 0 {
             throw BPFError.invalidArgument("'\(cgroupPath)' is not a cgroup v2 directory")
         }
+        let mountinfo = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+        let hierarchyRoot = CgroupMount.cgroup2MountPoint(mountinfo: mountinfo)
+        try setEnrollmentScope(
+            cgroupPath: cgroupPath,
+            isHierarchyRoot: hierarchyRoot.map { Self.sameFile($0, cgroupPath) } ?? false)
         let program = try object.program("sockops_main")
         guard let link = CTCPNotify_attach_cgroup(program, cgroupFD) else {
             let code = errno
@@ -147,6 +158,11 @@ public final class TCPNotifyProgram {
             throw BPFError.attach(program: "sockops_main", target: cgroupPath, errno: code)
         }
         return CgroupAttachment(link: link, path: cgroupPath)
+    }
+
+    static func sameFile(_ a: String, _ b: String) -> Bool {
+        var first = stat(), second = stat()
+        return stat(a, &first) == 0 && stat(b, &second) == 0 && first.st_dev == second.st_dev && first.st_ino == second.st_ino
     }
 
     /// Kernel-side counters (per-CPU, summed).
@@ -163,6 +179,9 @@ public final class TCPNotifyProgram {
         statistics.ringDrops = value(TCPNOTIFY_STAT_RING_DROPS)
         statistics.enrollFailures = value(TCPNOTIFY_STAT_STORAGE_FAILURES) + value(TCPNOTIFY_STAT_FLAG_FAILURES)
         statistics.wakeups = value(TCPNOTIFY_STAT_WAKEUPS)
+        statistics.existingVisited = value(TCPNOTIFY_STAT_EXISTING_SEEN)
+        statistics.existingEnrolled = value(TCPNOTIFY_STAT_EXISTING_ENROLLED)
+        statistics.sweepChecks = value(TCPNOTIFY_STAT_SWEPT)
         return statistics
     }
 

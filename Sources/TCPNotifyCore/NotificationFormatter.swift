@@ -40,13 +40,17 @@ public struct NotificationFormatter: Sendable {
             writer.field("user_drops", statistics.userDrops)
             writer.field("enroll_failures", statistics.enrollFailures)
             writer.field("wakeups", statistics.wakeups)
+            writer.field("existing_enrolled", statistics.existingEnrolled)
+            writer.field("sweeps", statistics.sweeps)
+            writer.field("sweep_checks", statistics.sweepChecks)
             writer.endObject()
             return writer.text
         case .text:
             return "stats: \(statistics.events) events, \(statistics.established) established, "
                 + "\(statistics.enrolled) enrolled, \(statistics.notifications) notifications, "
                 + "\(statistics.received) received, \(statistics.ringDrops) ring drops, "
-                + "\(statistics.userDrops) user drops, \(statistics.enrollFailures) enroll failures"
+                + "\(statistics.userDrops) user drops, \(statistics.enrollFailures) enroll failures, "
+                + "\(statistics.existingEnrolled) existing enrolled, \(statistics.sweeps) sweeps"
         }
     }
 
@@ -87,6 +91,26 @@ public struct NotificationFormatter: Sendable {
             writer.endObject()
         }
         NotificationFormatter.writeTCPInfo(notification.info, to: &writer)
+        writer.endObject()
+        return writer.text
+    }
+
+    /// One socket of `tcpnotify snapshot`: its identity, the network namespace it was found in (the
+    /// inode `ls -L /proc/PID/ns/net` shows) and its whole tcp_info.
+    public func snapshotLine(for socket: SocketNotification, networkNamespaceInode: UInt64) -> String {
+        guard format == .json else { return textLine(for: socket) }
+        var writer = JSONWriter()
+        writer.beginObject()
+        writer.field("type", "snapshot")
+        writer.rawField("ts", unixTimestamp(socket.monotonicNanoseconds))
+        writer.field("ts_mono_ns", socket.monotonicNanoseconds)
+        writer.field("src", socket.local.description)
+        writer.field("dst", socket.remote.description)
+        writer.field("family", socket.family == 10 ? "ipv6" : "ipv4")
+        writer.field("cookie", socket.cookie)
+        writer.field("cgroup_id", socket.cgroupID)
+        writer.field("netns", networkNamespaceInode)
+        NotificationFormatter.writeTCPInfo(socket.info, to: &writer)
         writer.endObject()
         return writer.text
     }

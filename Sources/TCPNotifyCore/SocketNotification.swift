@@ -93,6 +93,12 @@ public struct WatchStatistics: Sendable, Equatable {
     /// Records received but not delivered (malformed size, or a full delivery queue).
     public var userDrops: UInt64 = 0
     public var wakeups: UInt64 = 0
+    /// Sockets established before the start that the enrollment iterator visited and enrolled.
+    public var existingVisited: UInt64 = 0
+    public var existingEnrolled: UInt64 = 0
+    /// Periodic sweeps run, and the rule checks they made (one per enrolled socket per sweep).
+    public var sweeps: UInt64 = 0
+    public var sweepChecks: UInt64 = 0
 
     public init() {}
 }

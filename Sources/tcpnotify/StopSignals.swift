@@ -18,17 +18,32 @@ struct StopSignals {
     }
 
     /// Returns on SIGINT or SIGTERM, after `duration` seconds, or once stdout is gone; runs `onReload`
-    /// for each SIGHUP.
-    func wait(duration: Double?, output: LineOutput, onReload: () -> Void = {}) {
+    /// for each SIGHUP, and `onTick` every `tickSeconds` when given (on this thread, between signals).
+    func wait(duration: Double?, output: LineOutput, tickSeconds: Double? = nil, onTick: () -> Void = {},
+              onReload: () -> Void = {}) {
         var signals = signals
         let deadline = duration.map { Date().addingTimeInterval($0) }
+        var nextTick = tickSeconds.map { Date().addingTimeInterval($0) }
         while true {
-            var timeout = timespec(tv_sec: 0, tv_nsec: 200_000_000)
+            var wait = 0.2  // how often a closed stdout is noticed
             if let deadline {
                 let left = deadline.timeIntervalSinceNow
                 if left <= 0 { return }
-                if left < 0.2 { timeout.tv_nsec = Int(left * 1e9) }
+                wait = min(wait, left)
             }
+            if let tick = nextTick, let tickSeconds {
+                let left = tick.timeIntervalSinceNow
+                if left <= 0 {
+                    onTick()
+                    // Ticks keep their phase; a slow tick skips the missed ones rather than bunching them.
+                    var next = tick.addingTimeInterval(tickSeconds)
+                    while next.timeIntervalSinceNow <= 0 { next = next.addingTimeInterval(tickSeconds) }
+                    nextTick = next
+                    continue
+                }
+                wait = min(wait, left)
+            }
+            var timeout = timespec(tv_sec: Int(wait), tv_nsec: Int((wait - Double(Int(wait))) * 1e9))
             let received = sigtimedwait(&signals, nil, &timeout)
             if received == SIGINT || received == SIGTERM { return }
             if received == SIGHUP { onReload() }

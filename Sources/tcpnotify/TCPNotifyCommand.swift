@@ -5,7 +5,7 @@ struct TCPNotifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tcpnotify",
         abstract: "Push notifications of TCP trouble from the kernel: selected sockets, rules checked in eBPF.",
-        subcommands: [WatchCommand.self, FieldsCommand.self, RulesCommand.self, DiagnoseCommand.self],
+        subcommands: [WatchCommand.self, SnapshotCommand.self, DiagnoseCommand.self, FieldsCommand.self, RulesCommand.self],
         defaultSubcommand: WatchCommand.self
     )
 }

@@ -50,6 +50,12 @@ struct WatchCommand: ParsableCommand {
     @Option(name: .long, help: "Stop after this many seconds (default: run until SIGINT or SIGTERM).")
     var duration: Double?
 
+    @Flag(name: .long, help: "Watch only connections established from now on (skip enrolling existing sockets).")
+    var noExisting = false
+
+    @Option(name: .long, help: "Period of the in-kernel sweep that checks rules on silent sockets (stalls); 0 turns it off. It runs only when a rule reads a time-based field (last_ack_recv, probes, ...), a window, or uses for/every.")
+    var sweepInterval: String = "1s"
+
     @Flag(name: .long, help: "No final record when a socket that notified closes.")
     var noCloseRecords = false
 
@@ -64,6 +70,11 @@ struct WatchCommand: ParsableCommand {
             throw ValidationError("--ring-bytes must be between 4096 and 1 GiB")
         }
         if let duration, !(duration > 0) { throw ValidationError("--duration must be positive") }
+        do {
+            _ = try DurationOption.milliseconds(sweepInterval, allowZero: true)
+        } catch {
+            throw ValidationError("--sweep-interval: \(error)")
+        }
         if config != nil && (!filter.isEmpty || !when.isEmpty || tuples != nil) {
             throw ValidationError("--config holds the filter, tuples and rules: give them there, not also on the command line")
         }
@@ -83,9 +94,11 @@ struct WatchCommand: ParsableCommand {
         let configuration = WatchConfiguration(
             filter: inputs.filter, rules: inputs.rules, tuples: inputs.tuples, ringBufferBytes: ringBytes,
             notifyOnClose: !noCloseRecords)
-        let session = WatchSession(
+        var session = WatchSession(
             configuration: configuration, cgroupPath: cgroup, format: outputFormat, verbose: verbose,
             duration: duration, configPath: config, diagnose: diagnose)
+        session.enrollExisting = !noExisting
+        session.sweepIntervalMilliseconds = (try? DurationOption.milliseconds(sweepInterval, allowZero: true)) ?? 1000
         do {
             try session.run()
         } catch {

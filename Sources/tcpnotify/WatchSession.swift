@@ -16,6 +16,11 @@ struct WatchSession {
     let configPath: String?
     /// `--diagnose`: the last rule samples flows for the verdicts.
     let diagnose: Bool
+    /// Enroll the selected sockets established before the start (all network namespaces).
+    var enrollExisting = true
+    /// Period of the in-kernel sweep over enrolled sockets; 0 = never. It runs only when the rules
+    /// need it (`CompiledRules.needsSweep`).
+    var sweepIntervalMilliseconds: UInt64 = 1000
 
     func run() throws {
         let stopSignals = StopSignals(reload: true)
@@ -44,16 +49,54 @@ struct WatchSession {
             "tcpnotify: watching cgroup \(attachPath) (link \(attachment.linkID)) with \(configuration.rules.rules.count) rule(s); "
                 + "SIGINT or SIGTERM stops\n")
 
-        stopSignals.wait(duration: duration, output: output) {
-            reload(program, ruleNames: ruleNames)
-        }
+        if enrollExisting { enrollExistingSockets(program) }
+
+        var sweeps: UInt64 = 0
+        var sweepFailureReported = false
+        stopSignals.wait(
+            duration: duration, output: output, tickSeconds: sweepIntervalMilliseconds > 0 ? Double(sweepIntervalMilliseconds) / 1000 : nil,
+            onTick: {
+                // Rules can change on SIGHUP: check at each tick whether they need the sweep.
+                guard program.rules.needsSweep else { return }
+                do {
+                    try program.sweep()
+                    sweeps += 1
+                } catch {
+                    if !sweepFailureReported {
+                        StandardError.write("tcpnotify: the periodic sweep failed, stalls are seen only at TCP events: \(error)\n")
+                        sweepFailureReported = true
+                    }
+                }
+            },
+            onReload: { reload(program, ruleNames: ruleNames) })
 
         attachment.detach()
         reader.stop()
         var statistics = try program.kernelStatistics()
+        statistics.sweeps = sweeps
         statistics.received = reader.receivedCount
         statistics.userDrops = reader.malformedCount
         output.write([formatter.line(for: statistics)])
+    }
+
+    /// Enrolls the selected sockets that were established before the attachment, in every network
+    /// namespace. A kernel that cannot do it (before 6.12) is reported once; new connections are still watched.
+    private func enrollExistingSockets(_ program: TCPNotifyProgram) {
+        do {
+            let result = try program.enrollExisting(in: NetworkNamespaces.all())
+            let milliseconds = Double(result.elapsedNanoseconds) / 1e6
+            StandardError.write(
+                "tcpnotify: enrolled \(result.enrolled) existing socket(s) in \(result.namespaces) network namespace(s) in "
+                    + String(format: "%.1f", milliseconds) + " ms (\(result.visited) visited)\n")
+            for failure in result.failures.prefix(5) {
+                StandardError.write("tcpnotify: could not enroll existing sockets in \(failure)\n")
+            }
+            if result.failures.count > 5 {
+                StandardError.write("tcpnotify: ... and \(result.failures.count - 5) more namespace(s)\n")
+            }
+        } catch {
+            StandardError.write("tcpnotify: existing sockets are not enrolled, only new connections are watched: \(error)\n")
+        }
     }
 
     /// SIGHUP: re-reads the config file; new rules re-arm every enrolled socket, the new selection applies

@@ -21,6 +21,9 @@ struct bpf_object *CTCPNotify_open_object(const void *data, size_t size, const c
 /* bpf_prog_attach-free cgroup attachment via bpf_link (dies with the process's last fd). */
 struct bpf_link *CTCPNotify_attach_cgroup(struct bpf_program *prog, int cgroup_fd);
 
+/* Links an iter/ program (NULL plus errno on failure); map_fd >= 0 for a map iterator's map. */
+struct bpf_link *CTCPNotify_attach_iter(struct bpf_program *prog, int map_fd);
+
 /* Creates an iterator fd for an iter/ program's link and returns it (or -errno). */
 int CTCPNotify_iter_create(struct bpf_link *link);
 

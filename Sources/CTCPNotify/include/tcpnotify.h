@@ -435,7 +435,10 @@ enum tcpnotify_stat {
     TCPNOTIFY_STAT_STORAGE_FAILURES = 5, /* matching sockets not enrolled: sk_storage could not be created */
     TCPNOTIFY_STAT_FLAG_FAILURES = 6,    /* matching sockets whose callback flags could not be set */
     TCPNOTIFY_STAT_WAKEUPS = 7,          /* ring buffer wakeups forced */
-    TCPNOTIFY_STAT_COUNT = 8,
+    TCPNOTIFY_STAT_EXISTING_SEEN = 8,    /* full TCP sockets the enrollment iterator visited */
+    TCPNOTIFY_STAT_EXISTING_ENROLLED = 9,/* existing sockets it enrolled (also counted in ENROLLED) */
+    TCPNOTIFY_STAT_SWEPT = 10,           /* rule checks made by the periodic sweep */
+    TCPNOTIFY_STAT_COUNT = 11,
 };
 
 /* ---------------------------------------------------------------------------------------------------- */
@@ -455,7 +458,13 @@ _Static_assert(sizeof(struct tcpnotify_config) == 32, "config layout");
 struct tcpnotify_control {
     __u32 active_rule_slot;    /* 0 or 1: which entry of `rules` is live */
     __u32 active_filter_slot;  /* 0 or 1: which entry of `filter` is live */
+    __u32 scope_all_cgroups;   /* 1: the enrollment iterator takes sockets of every cgroup (attached at the
+                                * root); 0: only those whose cgroup id is in `scope_cgroups` */
+    __u32 pad;
 };
-_Static_assert(sizeof(struct tcpnotify_control) == 8, "control layout");
+_Static_assert(sizeof(struct tcpnotify_control) == 16, "control layout");
+
+/* The most cgroups below an attach point that the enrollment iterator can tell apart. */
+#define TCPNOTIFY_MAX_SCOPE_CGROUPS 65536
 
 #endif /* TCPNOTIFY_H */

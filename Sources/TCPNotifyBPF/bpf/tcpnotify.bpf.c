@@ -144,21 +144,36 @@ static __always_inline __u64 tn_socket_cgroup_id(struct tcp_sock *tp)
     return kn ? kn->id : 0;
 }
 
+/* Does the live selection (filter, then the exact-tuple list) take this connection? */
+static __always_inline int tn_selected(struct tcpnotify_tuple_key *key)
+{
+    __u32 zero = 0;
+    struct tcpnotify_control *ctl = bpf_map_lookup_elem(&control, &zero);
+    if (!ctl) return 0;
+    __u32 slot = ctl->active_filter_slot & 1;
+    struct tcpnotify_filter *f = bpf_map_lookup_elem(&filter, &slot);
+    if (!f) return 0;
+    if (!tn_filter_matches(f, key)) return 0;
+    if ((f->flags & TCPNOTIFY_FILTER_USE_TUPLES) && !tn_tuple_listed(key, f->flags)) return 0;
+    return 1;
+}
+
+static __always_inline void tn_start_state(struct tcpnotify_sk_state *st, __u64 cookie, __u8 family,
+                                           struct tcp_sock *tp)
+{
+    st->cookie = cookie;
+    st->enrolled_ns = bpf_ktime_get_ns();
+    st->family = family;
+    st->cgroup_id = tp ? tn_socket_cgroup_id(tp) : 0;
+}
+
 static __always_inline void tn_enroll(struct bpf_sock_ops *skops)
 {
     count(TCPNOTIFY_STAT_ESTABLISHED);
-    __u32 zero = 0;
-    struct tcpnotify_control *ctl = bpf_map_lookup_elem(&control, &zero);
-    if (!ctl) return;
-    __u32 slot = ctl->active_filter_slot & 1;
-    struct tcpnotify_filter *f = bpf_map_lookup_elem(&filter, &slot);
-    if (!f) return;
-
     struct tcpnotify_tuple_key key;
     __u8 family = 0;
     tn_endpoints(skops, &key, &family);
-    if (!tn_filter_matches(f, &key)) return;
-    if ((f->flags & TCPNOTIFY_FILTER_USE_TUPLES) && !tn_tuple_listed(&key, f->flags)) return;
+    if (!tn_selected(&key)) return;
 
     struct bpf_sock *sk = skops->sk;
     if (!sk) return;
@@ -167,11 +182,7 @@ static __always_inline void tn_enroll(struct bpf_sock_ops *skops)
         count(TCPNOTIFY_STAT_STORAGE_FAILURES);
         return;
     }
-    st->cookie = bpf_get_socket_cookie(skops);
-    st->enrolled_ns = bpf_ktime_get_ns();
-    st->family = family;
-    struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
-    st->cgroup_id = tp ? tn_socket_cgroup_id(tp) : 0;
+    tn_start_state(st, bpf_get_socket_cookie(skops), family, bpf_skc_to_tcp_sock(sk));
 
     /* The flags word is shared with every other sock_ops program: OR ours in, never clear theirs. */
     int flags = skops->bpf_sock_ops_cb_flags | cfg.callback_flags;
@@ -195,6 +206,32 @@ static __always_inline __u64 tn_wakeup_flags(__u64 now_ns)
     return BPF_RB_NO_WAKEUP;
 }
 
+/* Fills a notification record except its endpoints and socket identity (tn_record_socket). */
+static __always_inline void tn_fill_record(struct tcpnotify_record *r, const struct tn_source *s, __u8 trigger,
+                                           __u8 old_state, __u32 fired, __u32 rules_true, __u32 generation,
+                                           __u32 callback_flags, __u64 now)
+{
+    __builtin_memset(r, 0, sizeof(*r));
+    r->type = TCPNOTIFY_RECORD_NOTIFICATION;
+    r->size = sizeof(*r);
+    r->trigger = trigger;
+    r->old_state = old_state;
+    r->rules_fired = fired;
+    r->rules_true = rules_true;
+    r->rule_generation = generation;
+    r->callback_flags = callback_flags;
+    r->timestamp_ns = now;
+    tn_fill(&r->info, s);
+}
+
+static __always_inline void tn_record_socket(struct tcpnotify_record *r, const struct tcpnotify_sk_state *st)
+{
+    r->family = st->family;
+    r->cookie = st->cookie;
+    r->cgroup_id = st->cgroup_id;
+    r->notifications = st->notifications;
+}
+
 static __always_inline void tn_emit(struct bpf_sock_ops *skops, struct tcpnotify_sk_state *st,
                                     const struct tn_source *s, __u8 trigger, __u8 old_state,
                                     __u32 fired, __u32 rules_true, __u32 generation)
@@ -204,25 +241,12 @@ static __always_inline void tn_emit(struct bpf_sock_ops *skops, struct tcpnotify
         count(TCPNOTIFY_STAT_RING_DROPS);
         return;
     }
-    __builtin_memset(r, 0, sizeof(*r));
     __u64 now = bpf_ktime_get_ns();
     st->notifications += 1;
-    r->type = TCPNOTIFY_RECORD_NOTIFICATION;
-    r->size = sizeof(*r);
-    r->trigger = trigger;
-    r->family = st->family;
-    r->old_state = old_state;
-    r->rules_fired = fired;
-    r->rules_true = rules_true;
-    r->rule_generation = generation;
-    r->callback_flags = skops->bpf_sock_ops_cb_flags;
-    r->timestamp_ns = now;
-    r->cookie = st->cookie;
-    r->cgroup_id = st->cgroup_id;
-    r->notifications = st->notifications;
+    tn_fill_record(r, s, trigger, old_state, fired, rules_true, generation, skops->bpf_sock_ops_cb_flags, now);
+    tn_record_socket(r, st);
     __u8 family = 0;
     tn_endpoints(skops, (struct tcpnotify_tuple_key *)r->local_addr, &family);
-    tn_fill(&r->info, s);
     bpf_ringbuf_submit(r, tn_wakeup_flags(now));
     count(TCPNOTIFY_STAT_NOTIFICATIONS);
 }
@@ -235,6 +259,15 @@ _Static_assert(__builtin_offsetof(struct tcpnotify_record, remote_addr) ==
                    __builtin_offsetof(struct tcpnotify_record, local_addr) + 34,
                "the record's endpoint fields are laid out as struct tcpnotify_tuple_key");
 
+static __always_inline struct tcpnotify_rule_table *tn_live_rules(void)
+{
+    __u32 zero = 0;
+    struct tcpnotify_control *ctl = bpf_map_lookup_elem(&control, &zero);
+    if (!ctl) return 0;
+    __u32 slot = ctl->active_rule_slot & 1;
+    return bpf_map_lookup_elem(&rules, &slot);
+}
+
 static __always_inline void tn_check(struct bpf_sock_ops *skops, __u32 op)
 {
     struct bpf_sock *sk = skops->sk;
@@ -246,11 +279,7 @@ static __always_inline void tn_check(struct bpf_sock_ops *skops, __u32 op)
     struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
     if (!tp) return;
 
-    __u32 zero = 0;
-    struct tcpnotify_control *ctl = bpf_map_lookup_elem(&control, &zero);
-    if (!ctl) return;
-    __u32 slot = ctl->active_rule_slot & 1;
-    struct tcpnotify_rule_table *t = bpf_map_lookup_elem(&rules, &slot);
+    struct tcpnotify_rule_table *t = tn_live_rules();
     if (!t) return;
 
     struct tn_source s = {};
@@ -319,3 +348,5 @@ int sockops_main(struct bpf_sock_ops *skops)
     }
     return 1;
 }
+
+#include "iterators.bpf.h"

@@ -31,9 +31,16 @@ struct in6_addr {
     __u8 s6_addr[16];
 };
 
+/* In the kernel the address and port fields sit in anonymous unions; CO-RE finds them by name. */
 struct sock_common {
+    __u32 skc_daddr;          /* network order */
+    __u32 skc_rcv_saddr;      /* network order */
+    __u16 skc_dport;          /* network order */
+    __u16 skc_num;            /* host order */
     unsigned char skc_state;
     unsigned short skc_family;
+    struct in6_addr skc_v6_daddr;
+    struct in6_addr skc_v6_rcv_saddr;
 };
 
 struct sock {
@@ -146,6 +153,30 @@ struct tcp_sock {
     u16 timeout_rehash;
     u32 rcv_ooopack;
     u32 plb_rehash;
+    u8 bpf_sock_ops_cb_flags;
+};
+
+/* Iterator contexts (iter/tcp, iter/bpf_sk_storage_map). */
+struct seq_file;
+struct bpf_map;
+
+struct bpf_iter_meta {
+    struct seq_file *seq;
+    u64 session_id;
+    u64 seq_num;
+};
+
+struct bpf_iter__tcp {
+    struct bpf_iter_meta *meta;
+    struct sock_common *sk_common;
+    __u32 uid;
+};
+
+struct bpf_iter__bpf_sk_storage_map {
+    struct bpf_iter_meta *meta;
+    struct bpf_map *map;
+    struct sock *sk;
+    void *value;
 };
 
 #pragma clang attribute pop

@@ -1,0 +1,22 @@
+/// When rules need the periodic sweep: sock_ops callbacks fire only when TCP does something, so a rule
+/// that can become true while a socket is silent (a peer that vanished, a window stuck at zero, time
+/// passing) is checked by the sweep as well.
+extension CompiledRules {
+    /// Fields that move with time alone, or that describe a silence no TCP event interrupts.
+    public static let silenceFields: Set<TCPInfoField> = [
+        .lastDataSent, .lastAckSent, .lastDataRecv, .lastAckRecv, .probes, .backoff, .retransmits,
+        .notsentBytes, .sndWnd, .unacked,
+    ]
+
+    /// True if some rule reads a silence field or `age`, keeps a window, or waits (`for`, `every`).
+    public var needsSweep: Bool {
+        if !windows.isEmpty { return true }
+        if rules.contains(where: { $0.control.forMilliseconds > 0 || $0.control.everyMilliseconds > 0 }) { return true }
+        return operands.contains { operand in
+            switch operand {
+            case .age: true
+            case .field(let field): Self.silenceFields.contains(field)
+            }
+        }
+    }
+}
