@@ -56,7 +56,7 @@ extension Benchmark {
                 enrollment.notes.append("This build does not enroll existing sockets (no `enrolled ...` line): unverified.")
             }
             enrollment.notes.append("enroll ms = tcpnotify's own `enrolled N existing socket(s) in M network namespace(s) in X ms`; "
-                + "startup ms = from spawning tcpnotify to its `watching` line (load, verify, enroll, attach); "
+                + "startup ms = from spawning tcpnotify to its `enrolled` line (load, verify, attach, enroll); "
                 + "peak RSS = VmHWM 3 s after start (after a few sweeps).")
             sections.append(enrollment)
             enrollmentTargets()
@@ -162,7 +162,7 @@ extension Benchmark {
         let stats = stopWatcher(watcher)
         let line = EnrollmentLine(stderr: stderr)
         section.rows.append([
-            BenchFormat.number(Double(size)), line.map { "\($0.sockets)" } ?? "\(stats?["enrolled"] ?? 0)?",
+            BenchFormat.number(Double(size)), line.map { BenchFormat.number(Double($0.sockets)) } ?? "\(stats?["enrolled"] ?? 0)?",
             line.map { "\($0.namespaces)" } ?? "?", line.map { String(format: "%.1f", $0.milliseconds) } ?? "n/a",
             String(format: "%.0f", startupNanoseconds / 1e6), String(format: "%.1f", rss / 1_048_576),
         ])

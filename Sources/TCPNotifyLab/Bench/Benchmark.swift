@@ -108,13 +108,20 @@ public final class Benchmark: @unchecked Sendable {
         arguments += rules.flatMap { ["--when", $0] }
         arguments += ["--cgroup", environment.cgroupPath, "--format", "json", "--no-close-records"] + extra
         let watcher = try BenchProcess(arguments, cgroup: environment.childrenCgroup, onNotification: onNotification)
-        // Push prints "watching cgroup ..." once attached (after enrolling existing sockets); other modes
-        // print their own "tcpnotify: ..." line.
+        // Push prints "watching cgroup ..." once attached; other modes print their own "tcpnotify: ..." line.
         let deadline = Date().addingTimeInterval(120)
         while Date() < deadline && watcher.isRunning {
             let text = watcher.stderr
             if text.contains("watching") || text.contains("polling") { break }
             BenchClock.sleep(seconds: 0.005)
+        }
+        // Pre-existing sockets are enrolled after the attachment; its line ends the startup.
+        if features.enrollsExisting && !extra.contains("--no-existing") {
+            while Date() < deadline && watcher.isRunning {
+                let text = watcher.stderr
+                if text.contains("existing socket(s) in") || text.contains("existing sockets are not enrolled") { break }
+                BenchClock.sleep(seconds: 0.002)
+            }
         }
         guard watcher.isRunning else {
             throw LabError.commandFailed(command: arguments, status: watcher.stop().status, stderr: watcher.stderr)
