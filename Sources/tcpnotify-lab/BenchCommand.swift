@@ -46,6 +46,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print the results as JSON instead of tables.")
     var json = false
 
+    @Option(help: "Also write the JSON results to this file.")
+    var jsonFile: String?
+
     func validate() throws {
         guard duration > 0, datapathSeconds >= 1, throughputSeconds >= 1 else { throw ValidationError("durations must be positive") }
         guard (1...128).contains(flows) else { throw ValidationError("--flows must be within 1...128 (iperf3's limit)") }
@@ -93,6 +96,7 @@ struct BenchCommand: ParsableCommand {
         settings.callbackCostRuns = callbackCostRuns
         let benchmark = try Benchmark(settings: settings)
         let report = benchmark.run { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        if let jsonFile { try report.json().write(toFile: jsonFile, atomically: true, encoding: .utf8) }
         print(json ? report.json() : report.text())
     }
 }
