@@ -125,7 +125,7 @@ extension Benchmark {
             ["user_drops", BenchFormat.number(Double(userDrops))],
             ["unaccounted (written − read − user_drops)", "\(unaccounted)"],
             ["tcpnotify CPU, % of a core", String(format: "%.0f", cpu / (elapsedSeconds * 1e9) * 100)],
-            ["BPF run time, % of a core", String(format: "%.0f", bpf / (elapsedSeconds * 1e9) * 100)],
+            ["of which BPF run time (sweep), % of a core", String(format: "%.0f", bpf / (elapsedSeconds * 1e9) * 100)],
         ]
         section.figures = [
             "sweep_notifications_per_second": rate, "sweep_lines_read": Double(linesTotal),
