@@ -28,10 +28,12 @@ let package = Package(
             plugins: ["BPFCompiler"]
         ),
         .plugin(name: "BPFCompiler", capability: .buildTool()),
+        // The polling fallback: netlink sock_diag dumps and the rules evaluated in user space.
+        .target(name: "TCPNotifyPoll", dependencies: ["CTCPNotify", "TCPNotifyCore", "TCPNotifyBPF"]),
         .executableTarget(
             name: "tcpnotify",
             dependencies: [
-                "TCPNotifyCore", "TCPNotifyBPF",
+                "TCPNotifyCore", "TCPNotifyBPF", "TCPNotifyPoll",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
             ]
@@ -53,7 +55,7 @@ let package = Package(
         .testTarget(name: "TCPNotifyCoreTests", dependencies: ["TCPNotifyCore"], exclude: ["Fixtures"]),
         .testTarget(
             name: "TCPNotifyKernelTests",
-            dependencies: ["TCPNotifyCore", "TCPNotifyBPF", "TCPNotifyLab", "CTCPNotify"]
+            dependencies: ["TCPNotifyCore", "TCPNotifyBPF", "TCPNotifyLab", "CTCPNotify", "TCPNotifyPoll"]
         ),
     ]
 )

@@ -54,6 +54,11 @@ public final class BPFObject {
     }
 
     /// Wraps `bpf_map__set_max_entries` (for a ring buffer: its size in bytes, a power of two).
+    /// Leaves a program out of `load()` (its verification costs load time for nothing).
+    package func skipLoading(program programName: String) throws(BPFError) {
+        try BPFError.check(bpf_program__set_autoload(try program(programName), false), "bpf_program__set_autoload(\(programName))")
+    }
+
     package func setMaxEntries(map mapName: String, to entries: UInt32) throws(BPFError) {
         try BPFError.check(bpf_map__set_max_entries(try map(mapName), entries), "bpf_map__set_max_entries(\(mapName))")
     }

@@ -43,8 +43,23 @@ public final class TCPNotifyProgram {
     public private(set) var rules: CompiledRules
     private let cpuCount: Int
 
+    /// Which programs of the object a use needs: verifying the others would only slow the start.
+    public enum Purpose: Sendable {
+        /// sock_ops, the enrollment iterator and the sweep.
+        case watch
+        /// Only the snapshot iterator.
+        case snapshot
+
+        var skippedPrograms: [String] {
+            switch self {
+            case .watch: ["snapshot_sockets"]
+            case .snapshot: ["sockops_main", "enroll_existing", "sweep_enrolled"]
+            }
+        }
+    }
+
     /// Opens, configures and loads the program, then fills the selection and rule tables.
-    public init(configuration: WatchConfiguration, logLibbpf: Bool = false) throws(BPFError) {
+    public init(configuration: WatchConfiguration, logLibbpf: Bool = false, purpose: Purpose = .watch) throws(BPFError) {
         LibbpfLog.install(echo: logLibbpf)
         try Preflight.check()
         self.configuration = configuration
@@ -62,6 +77,7 @@ public final class TCPNotifyProgram {
         config.notify_on_close = configuration.notifyOnClose ? 1 : 0
         try object.setInitialValue(map: ".rodata.cfg", to: config)
         try object.setMaxEntries(map: "events", to: TCPNotifyProgram.ringSize(configuration.ringBufferBytes))
+        for name in purpose.skippedPrograms { try object.skipLoading(program: name) }
         try object.load()
 
         let cpus = Int(CTCPNotify_num_possible_cpus())

@@ -113,6 +113,9 @@ public enum RuleExpression {
         "rto_stall=retransmits >= 3",
         "high_rtt=rtt > 200ms",
         "rtt_jitter=rttvar > 50ms",
+        // Data outstanding and nothing heard for 5 s: a vanished peer or a black-holed path. Only the
+        // periodic sweep sees it between RTOs.
+        "silent_peer=last_ack_recv > 5s and unacked > 0",
     ]
 
     /// Compiles `--when` strings (each may start with `NAME=`, or be a preset) into one rule table.

@@ -46,7 +46,7 @@ struct SnapshotCommand: ParsableCommand {
             let program = try TCPNotifyProgram(
                 configuration: WatchConfiguration(
                     filter: inputs.filter, rules: inputs.rules, tuples: inputs.tuples, ringBufferBytes: 4096),
-                logLibbpf: verbose)
+                logLibbpf: verbose, purpose: .snapshot)
             let namespaces = ownNamespace ? Array(NetworkNamespaces.all().prefix(1)) : NetworkNamespaces.all()
             let result = try program.snapshot(in: namespaces)
             let formatter = NotificationFormatter(

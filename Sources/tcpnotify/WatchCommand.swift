@@ -65,13 +65,28 @@ struct WatchCommand: ParsableCommand {
     @Flag(name: .long, help: "Print libbpf's messages to stderr.")
     var verbose = false
 
+    @Option(name: .long, help: ArgumentHelp(
+        "auto (BPF, or sock_diag polling when BPF cannot be used), bpf, or poll.", valueName: "mode"))
+    var mode: String = WatchMode.auto.rawValue
+
+    @Option(name: .long, help: ArgumentHelp("Poll interval for --mode poll (100ms, 1s, 2m).", valueName: "duration"))
+    var interval: String = "1s"
+
+    /// `--sweep-interval`: a duration, or 0 for no sweep.
+    func sweepIntervalMilliseconds() throws(DurationText.Failure) -> UInt64 {
+        if sweepInterval == "0" { return 0 }
+        let milliseconds = try DurationText.nanoseconds(sweepInterval) / 1_000_000
+        guard milliseconds > 0 else { throw DurationText.Failure(message: "'\(sweepInterval)' is shorter than 1ms") }
+        return milliseconds
+    }
+
     func validate() throws {
         if ringBytes < 4096 || ringBytes > 1 << 30 {
             throw ValidationError("--ring-bytes must be between 4096 and 1 GiB")
         }
         if let duration, !(duration > 0) { throw ValidationError("--duration must be positive") }
         do {
-            _ = try DurationOption.milliseconds(sweepInterval, allowZero: true)
+            _ = try sweepIntervalMilliseconds()
         } catch {
             throw ValidationError("--sweep-interval: \(error)")
         }
@@ -90,6 +105,13 @@ struct WatchCommand: ParsableCommand {
             StandardError.write("tcpnotify: \(error.message)\n")
             throw ExitCode(2)
         }
+        let watchMode: WatchMode, intervalNanoseconds: UInt64
+        do {
+            (watchMode, intervalNanoseconds) = try WatchModeRunner.parse(mode: mode, interval: interval, diagnose: diagnose)
+        } catch {
+            StandardError.write("tcpnotify: \(error.message)\n")
+            throw ExitCode(2)
+        }
         let outputFormat = format ?? (isatty(1) != 0 ? .text : .json)
         let configuration = WatchConfiguration(
             filter: inputs.filter, rules: inputs.rules, tuples: inputs.tuples, ringBufferBytes: ringBytes,
@@ -98,9 +120,10 @@ struct WatchCommand: ParsableCommand {
             configuration: configuration, cgroupPath: cgroup, format: outputFormat, verbose: verbose,
             duration: duration, configPath: config, diagnose: diagnose)
         session.enrollExisting = !noExisting
-        session.sweepIntervalMilliseconds = (try? DurationOption.milliseconds(sweepInterval, allowZero: true)) ?? 1000
+        session.sweepIntervalMilliseconds = (try? sweepIntervalMilliseconds()) ?? 1000
         do {
-            try session.run()
+            try WatchModeRunner(mode: watchMode, intervalText: interval, bpf: session, notifyOnClose: !noCloseRecords)
+                .run(intervalNanoseconds: intervalNanoseconds)
         } catch {
             StandardError.write("tcpnotify: \(error)\n")
             throw ExitCode(1)

@@ -25,8 +25,13 @@ struct WatchSession {
     func run() throws {
         let stopSignals = StopSignals(reload: true)
 
-        let attachPath = try cgroupPath ?? WatchSession.defaultCgroup()
-        let program = try TCPNotifyProgram(configuration: configuration, logLibbpf: verbose)
+        let attachPath: String, program: TCPNotifyProgram
+        do {
+            attachPath = try cgroupPath ?? WatchSession.defaultCgroup()
+            program = try TCPNotifyProgram(configuration: configuration, logLibbpf: verbose)
+        } catch {
+            throw BPFUnavailable(reason: error)
+        }
         let formatter = NotificationFormatter(
             format: format, ruleNames: configuration.rules.rules.map(\.name),
             realtimeOffsetNanoseconds: WatchSession.realtimeOffsetNanoseconds())
@@ -44,7 +49,13 @@ struct WatchSession {
             })
         }
         reader.start()
-        let attachment = try program.attach(cgroupPath: attachPath)
+        let attachment: CgroupAttachment
+        do {
+            attachment = try program.attach(cgroupPath: attachPath)
+        } catch {
+            if error.isInvalidArgument { throw error } // a bad --cgroup: an error in every mode
+            throw BPFUnavailable(reason: error)
+        }
         StandardError.write(
             "tcpnotify: watching cgroup \(attachPath) (link \(attachment.linkID)) with \(configuration.rules.rules.count) rule(s); "
                 + "SIGINT or SIGTERM stops\n")

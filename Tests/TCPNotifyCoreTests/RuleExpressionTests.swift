@@ -50,14 +50,21 @@ struct RuleFieldValues {
     @Test func defaultRules() throws {
         #expect(RuleExpression.defaultRules == [
             "retrans_burst=total_retrans > 16", "rto_stall=retransmits >= 3", "high_rtt=rtt > 200ms",
-            "rtt_jitter=rttvar > 50ms",
+            "rtt_jitter=rttvar > 50ms", "silent_peer=last_ack_recv > 5s and unacked > 0",
         ])
         let compiled = try RuleExpression.compile(RuleExpression.defaultRules)
-        #expect(compiled.rules.map(\.name) == ["retrans_burst", "rto_stall", "high_rtt", "rtt_jitter"])
+        #expect(compiled.rules.map(\.name) == ["retrans_burst", "rto_stall", "high_rtt", "rtt_jitter", "silent_peer"])
+        #expect(compiled.needsSweep, "silent_peer is checked by the sweep")
+        #expect(try !RuleExpression.compile(["rtt > 200ms", "total_retrans > 16"]).needsSweep)
+        #expect(try RuleExpression.compile(["rtt > 200ms for 1s"]).needsSweep)
+        #expect(try RuleExpression.compile(["increase(total_retrans, 1s) > 3"]).needsSweep)
         #expect(compiled.rules.map(\.expression) == [
             "total_retrans > 16", "retransmits >= 3", "rtt > 200ms", "rttvar > 50ms",
+            "last_ack_recv > 5s and unacked > 0",
         ])
-        #expect(compiled.terms.count == 4 && compiled.clauses.count == 4)
+        #expect(compiled.terms.count == 6 && compiled.clauses.count == 5)
+        #expect(compiled.evaluate(RuleFieldValues([.lastAckRecv: 5001, .unacked: 1]).callAsFunction) == 0b10000)
+        #expect(compiled.evaluate(RuleFieldValues([.lastAckRecv: 5001]).callAsFunction) == 0)
         #expect(compiled.evaluate(RuleFieldValues([.sndWnd: 1, .rtt: 200_001]).callAsFunction) == 0b0100)
         #expect(compiled.evaluate(RuleFieldValues([:]).callAsFunction) == 0)
         #expect(compiled.evaluate(RuleFieldValues([.totalRetrans: 17, .rttvar: 50_001]).callAsFunction) == 0b1001)

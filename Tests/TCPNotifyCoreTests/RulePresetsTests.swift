@@ -27,7 +27,7 @@ import Testing
         #expect(compiled.operands.count == 11)
         #expect(compiled.rules[0].control == RuleControl(forMilliseconds: 2000))
         // And beside the default rules.
-        #expect(try RuleExpression.compile(RulePresets.all.map(\.name) + RuleExpression.defaultRules).rules.count == 10)
+        #expect(try RuleExpression.compile(RulePresets.all.map(\.name) + RuleExpression.defaultRules).rules.count == 11)
     }
 
     @Test func presetTermsAreWhatTheyClaim() throws {

@@ -59,14 +59,15 @@ extension KernelSuite {
             #expect(freed, "program \(programs) still loaded after SIGKILL")
         }
 
-        /// Without privileges: a clear message naming what is missing, and a non-zero exit.
+        /// Without privileges: a clear message naming what is missing, and a non-zero exit (in `--mode bpf`;
+        /// `--mode auto` polls instead, see PollingMode).
         @Test(.enabled(if: KernelGate.canRun(needing: ["setpriv"])))
         func unprivilegedUserIsToldWhatIsMissing() throws {
             try KernelGate.require(needing: ["setpriv"])
             let result = try CLIProcess.run(
                 "/usr/bin/setpriv",
                 ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
-                 Self.tcpnotify(), "watch", "--format", "json"])
+                 Self.tcpnotify(), "watch", "--mode", "bpf", "--format", "json"])
             #expect(result.status == 1)
             #expect(result.stderr.contains("permission denied"), "\(result.stderr)")
             #expect(result.stderr.contains("CAP_BPF"), "\(result.stderr)")

@@ -1,0 +1,220 @@
+import Foundation
+import Glibc
+import Synchronization
+import TCPNotifyBPF
+import TCPNotifyCore
+import TCPNotifyPoll
+
+/// `watch --mode`: how tcpnotify learns about sockets.
+enum WatchMode: String, CaseIterable {
+    /// BPF when it can be loaded and attached, else polling (with one line on stderr saying why).
+    case auto
+    /// The sock_ops program only; failures are errors.
+    case bpf
+    /// sock_diag dumps every `--interval`, rules evaluated in user space.
+    case poll
+}
+
+/// The BPF path could not be set up (privileges, kernel features, loading, attaching); nothing is
+/// attached. `--mode auto` polls instead; `--mode bpf` reports `reason`.
+struct BPFUnavailable: Error, CustomStringConvertible {
+    let reason: any Error
+    var description: String { "\(reason)" }
+
+    /// The first line of the reason (a verifier refusal carries libbpf's whole log).
+    var summary: String { String(description.split(separator: "\n", omittingEmptySubsequences: true).first ?? "") }
+}
+
+struct WatchModeError: Error, CustomStringConvertible {
+    let description: String
+}
+
+extension BPFError {
+    /// A bad path or setting from the user: an error in every mode, not a reason to poll.
+    var isInvalidArgument: Bool {
+        if case .invalidArgument = self { return true }
+        return false
+    }
+}
+
+/// Runs `watch` in the chosen mode: the BPF session, the polling session, or BPF with the fallback.
+struct WatchModeRunner {
+    let mode: WatchMode
+    let intervalText: String
+    let bpf: WatchSession
+    let notifyOnClose: Bool
+
+    /// `--mode` and `--interval`, checked before anything starts (exit 2 when they do not parse).
+    static func parse(mode text: String, interval: String, diagnose: Bool) throws(WatchInputs.Failure) -> (WatchMode, UInt64) {
+        guard let mode = WatchMode(rawValue: text) else {
+            throw WatchInputs.Failure(message: "invalid --mode '\(text)': give auto, bpf or poll")
+        }
+        if mode == .poll && diagnose {
+            throw WatchInputs.Failure(message: "--diagnose needs BPF (its verdicts come from in-kernel sampling); it cannot be used with --mode poll")
+        }
+        let nanoseconds: UInt64
+        do {
+            nanoseconds = try DurationText.nanoseconds(interval)
+        } catch {
+            throw WatchInputs.Failure(message: "invalid --interval: \(error)")
+        }
+        guard nanoseconds >= 1_000_000, nanoseconds <= 3_600_000_000_000 else {
+            throw WatchInputs.Failure(message: "invalid --interval '\(interval)': give 1ms to 1h")
+        }
+        return (mode, nanoseconds)
+    }
+
+    func run(intervalNanoseconds: UInt64) throws {
+        switch mode {
+        case .bpf:
+            try bpf.run() // BPFUnavailable prints as the underlying error
+        case .poll:
+            try polling(intervalNanoseconds).run()
+        case .auto:
+            do {
+                try bpf.run()
+            } catch let unavailable as BPFUnavailable {
+                if bpf.diagnose {
+                    throw WatchModeError(description: "\(unavailable.summary); --diagnose needs BPF (its verdicts come from in-kernel sampling)")
+                }
+                StandardError.write(
+                    "tcpnotify: BPF unavailable (\(unavailable.summary)); polling with sock_diag every \(intervalText) instead\n")
+                try polling(intervalNanoseconds).run()
+            }
+        }
+    }
+
+    private func polling(_ intervalNanoseconds: UInt64) -> PollingSession {
+        PollingSession(
+            configuration: PollingConfiguration(
+                filter: bpf.configuration.filter, rules: bpf.configuration.rules, tuples: bpf.configuration.tuples,
+                notifyOnClose: notifyOnClose, cgroupPath: bpf.cgroupPath),
+            intervalNanoseconds: intervalNanoseconds, intervalText: intervalText, format: bpf.format,
+            duration: bpf.duration, configPath: bpf.configPath)
+    }
+}
+
+/// One `watch --mode poll` run: polls on its own thread until a signal (or the duration), then prints the
+/// final statistics line. Output lines are the BPF mode's (trigger `poll`, and `close` for sockets that
+/// notified and are gone).
+struct PollingSession {
+    let configuration: PollingConfiguration
+    let intervalNanoseconds: UInt64
+    let intervalText: String
+    let format: NotificationFormatter.Format
+    let duration: Double?
+    /// Reloaded on SIGHUP, when given.
+    let configPath: String?
+
+    func run() throws {
+        let stopSignals = StopSignals(reload: true) // before the poll thread starts: it inherits the mask
+        let watcher = try PollingWatcher(configuration: configuration)
+        let formatter = NotificationFormatter(
+            format: format, ruleNames: configuration.rules.rules.map(\.name),
+            realtimeOffsetNanoseconds: WatchSession.realtimeOffsetNanoseconds())
+        let ruleNames = RuleNameBook(generation: watcher.ruleGeneration, rules: configuration.rules)
+        let output = LineOutput()
+        let loop = PollLoop(watcher: watcher, intervalNanoseconds: intervalNanoseconds) { batch in
+            output.write(batch.map { notification in
+                var formatter = formatter
+                formatter.ruleNames = ruleNames.names(generation: notification.ruleGeneration)
+                return formatter.line(for: notification)
+            })
+        }
+        let scope = configuration.cgroupPath.map { "cgroup \($0)" } ?? "every cgroup"
+        StandardError.write(
+            "tcpnotify: watching \(scope) by polling sock_diag every \(intervalText) in \(watcher.namespaceCount) network namespace(s) "
+                + "with \(configuration.rules.rules.count) rule(s)"
+                + (watcher.filtersInKernel ? "" : " (filter too large for sock_diag bytecode: applied in user space)")
+                + "; SIGINT or SIGTERM stops\n")
+        loop.start()
+        stopSignals.wait(duration: duration, output: output) {
+            reload(loop, ruleNames: ruleNames)
+        }
+        loop.stop()
+        let (statistics, polling) = loop.withWatcher { watcher in
+            var statistics = watcher.statistics
+            statistics.received = statistics.notifications // every record is delivered: there is no ring to drop from
+            return (statistics, watcher.pollingStatistics)
+        }
+        output.write([formatter.line(for: statistics, polling: polling)])
+    }
+
+    /// SIGHUP: new rules re-arm every socket; the new selection applies from the next poll.
+    private func reload(_ loop: PollLoop, ruleNames: RuleNameBook) {
+        guard let configPath else {
+            StandardError.write("tcpnotify: SIGHUP ignored: no --config file to reload\n")
+            return
+        }
+        do {
+            let inputs = try WatchInputs.load(config: configPath, filter: "", rules: [], tuplesPath: nil, diagnose: false)
+            loop.withWatcher { watcher in
+                watcher.replaceSelection(filter: inputs.filter, tuples: inputs.tuples)
+                watcher.replaceRules(inputs.rules)
+                ruleNames.record(generation: watcher.ruleGeneration, rules: inputs.rules)
+            }
+            StandardError.write("tcpnotify: reloaded \(configPath): \(inputs.rules.rules.count) rule(s)\n")
+        } catch {
+            StandardError.write("tcpnotify: reload failed, keeping the running configuration: \(error.message)\n")
+        }
+    }
+}
+
+/// The poll thread: polls, hands the notifications over, sleeps until the next tick. Polls keep a fixed
+/// schedule; one that overruns the interval is counted and the schedule restarts from its end.
+final class PollLoop: @unchecked Sendable {
+    private let watcher: PollingWatcher
+    private let lock = NSLock() // the watcher: the poll thread and SIGHUP reloads
+    private let intervalNanoseconds: UInt64
+    private let deliver: @Sendable ([SocketNotification]) -> Void
+    private let stopping = Atomic<Bool>(false)
+    private let wake = DispatchSemaphore(value: 0)
+    private let finished = DispatchSemaphore(value: 0)
+    private var started = false
+
+    init(watcher: PollingWatcher, intervalNanoseconds: UInt64, deliver: @escaping @Sendable ([SocketNotification]) -> Void) {
+        self.watcher = watcher
+        self.intervalNanoseconds = intervalNanoseconds
+        self.deliver = deliver
+    }
+
+    func withWatcher<T>(_ body: (PollingWatcher) -> T) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(watcher)
+    }
+
+    func start() {
+        started = true
+        let thread = Thread { [self] in
+            run()
+            finished.signal()
+        }
+        thread.name = "tcpnotify-poll"
+        thread.start()
+    }
+
+    /// Returns once the poll in progress, if any, has finished and been delivered.
+    func stop() {
+        guard started else { return }
+        stopping.store(true, ordering: .releasing)
+        wake.signal()
+        finished.wait()
+    }
+
+    private func run() {
+        var next = PollingWatcher.monotonicNanoseconds()
+        while !stopping.load(ordering: .acquiring) {
+            let notifications = withWatcher { $0.poll() }
+            if !notifications.isEmpty { deliver(notifications) }
+            next += intervalNanoseconds
+            let now = PollingWatcher.monotonicNanoseconds()
+            if now >= next {
+                withWatcher { $0.recordLatePoll() }
+                next = now
+                continue
+            }
+            _ = wake.wait(timeout: .now() + .nanoseconds(Int(next - now)))
+        }
+    }
+}
