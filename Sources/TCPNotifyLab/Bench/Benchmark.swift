@@ -115,8 +115,8 @@ public final class Benchmark: @unchecked Sendable {
             if text.contains("watching") || text.contains("polling") { break }
             BenchClock.sleep(seconds: 0.005)
         }
-        // Pre-existing sockets are enrolled after the attachment; its line ends the startup.
-        if features.enrollsExisting && !extra.contains("--no-existing") {
+        // Push enrolls pre-existing sockets after the attachment; that line ends its startup (polling has none).
+        if features.enrollsExisting && !extra.contains("--no-existing") && !extra.contains("poll") {
             while Date() < deadline && watcher.isRunning {
                 let text = watcher.stderr
                 if text.contains("existing socket(s) in") || text.contains("existing sockets are not enrolled") { break }
