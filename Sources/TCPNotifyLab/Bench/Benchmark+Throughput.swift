@@ -76,7 +76,7 @@ extension Benchmark {
         ]
         section.notes.append("The rule language cannot notify at every callback: `every` counts whole milliseconds and "
             + "`every 0` means edge-triggered, so each flow notifies at most 1,000 times per second. The rate is bounded by "
-            + "flows × 1,000/s and by how many RTT callbacks loopback produces on this machine, not by the ring or the sink.")
+            + "flows × 1,000/s and by how many RTT callbacks loopback produces on this machine (a few per flow per ms).")
         sections.append(section)
 
         measured["throughput_rtt_per_second"] = rate
