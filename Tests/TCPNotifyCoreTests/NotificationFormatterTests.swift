@@ -55,3 +55,24 @@ import Testing
         #expect(offset(of: "REMOTE", in: rows[0]) == remote)
     }
 }
+
+@Suite struct JSONWriterTests {
+    @Test func escapesAndExtremes() throws {
+        var writer = JSONWriter()
+        writer.beginObject()
+        writer.field("a\"b", "x\ny\u{1}\\")
+        writer.field("min", Int64.min)
+        writer.field("max", UInt64.max)
+        writer.field("zero", 0)
+        writer.beginArray("list")
+        writer.field(nil, 1)
+        writer.field(nil, "s")
+        writer.endArray()
+        writer.beginObject("inner")
+        writer.endObject()
+        writer.field("flag", true)
+        writer.endObject()
+        #expect(writer.text == #"{"a\"b":"x\ny\u0001\\","min":-9223372036854775808,"max":18446744073709551615,"zero":0,"list":[1,"s"],"inner":{},"flag":true}"#)
+        #expect(try JSONSerialization.jsonObject(with: Data(writer.text.utf8)) is [String: Any])
+    }
+}
