@@ -6,7 +6,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/vfs.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -125,4 +128,25 @@ int CTCPNotify_test_run(int prog_fd, void *ctx, unsigned int ctx_size)
     LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = ctx, .ctx_size_in = ctx_size);
     if (bpf_prog_test_run_opts(prog_fd, &opts) != 0) return -errno;
     return (int)opts.retval;
+}
+
+int CTCPNotify_ring_add_wakeup(struct ring_buffer *ring)
+{
+    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fd < 0) return -errno;
+    /* ring_buffer__poll takes data.u32 as a ring index: 0 makes it consume ring 0, which is harmless. */
+    struct epoll_event event = {.events = EPOLLIN, .data.u32 = 0};
+    if (epoll_ctl(ring_buffer__epoll_fd(ring), EPOLL_CTL_ADD, fd, &event) != 0) {
+        int code = errno;
+        close(fd);
+        return -code;
+    }
+    return fd;
+}
+
+void CTCPNotify_wake(int fd)
+{
+    uint64_t one = 1;
+    ssize_t written = write(fd, &one, sizeof one);
+    (void)written; /* a full counter is still readable: the reader wakes either way */
 }

@@ -1,4 +1,5 @@
 import CLibbpf
+import CTCPNotify
 import Foundation
 import Synchronization
 import TCPNotifyCore
@@ -8,7 +9,9 @@ import TCPNotifyCore
 ///
 /// The kernel wakes the reader at most once per interval and otherwise writes without waking; so after
 /// every batch the reader polls again briefly (1 ms) and only then goes back to a long sleep. A record
-/// written without a wakeup is therefore picked up within that short poll.
+/// written without a wakeup is therefore picked up within that short poll: a record written after it
+/// is more than one wakeup interval (200 µs) past the last wakeup, so it wakes the reader itself. The
+/// long sleep therefore costs nothing while sockets are quiet; `stop()` ends it through an eventfd.
 public final class RingBufferReader: @unchecked Sendable {
     // Touched only by the reader thread after start(), except the atomics.
     private let ring: OpaquePointer
@@ -17,8 +20,11 @@ public final class RingBufferReader: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
     private var thread: Thread?
 
-    /// How long the reader sleeps when nothing is happening (also how fast `stop()` returns).
-    public var idlePollMilliseconds: Int32 = 100
+    /// How long the reader sleeps when nothing is happening: a safety net only (see above).
+    public var idlePollMilliseconds: Int32 = 5000
+    /// Wakes the reader from its long sleep when stopping; -1 if it could not be made (then the sleep
+    /// is short, as stop() waits for it).
+    private let wakeFD: Int32
     /// The short poll after a batch.
     public var busyPollMilliseconds: Int32 = 1
 
@@ -55,11 +61,15 @@ public final class RingBufferReader: @unchecked Sendable {
         }
         self.ring = ring
         self.sink = sink
+        let wake = CTCPNotify_ring_add_wakeup(ring)
+        wakeFD = wake >= 0 ? wake : -1
+        if wakeFD < 0 { idlePollMilliseconds = 100 }
     }
 
     deinit {
         stop()
         ring_buffer__free(ring)
+        if wakeFD >= 0 { close(wakeFD) }
         sink.release()
     }
 
@@ -80,6 +90,7 @@ public final class RingBufferReader: @unchecked Sendable {
     public func stop() {
         guard running.compareExchange(expected: true, desired: false, ordering: .acquiringAndReleasing).exchanged
         else { return }
+        if wakeFD >= 0 { CTCPNotify_wake(wakeFD) }
         finished.wait()
         thread = nil
     }

@@ -42,6 +42,8 @@ public final class TCPNotifyProgram {
     var control = tcpnotify_control()
     /// The sweep's map-iterator link, made at the first sweep.
     var sweepLink: OpaquePointer?
+    /// Why the iterator programs were left out, when this kernel refused them.
+    public private(set) var iteratorsUnavailable: BPFError?
     private var tuples: Set<TupleEntry>
     /// Who is subscribed, and the shared tables merged from them (what the kernel has now).
     public private(set) var subscriptions = SubscriptionSet()
@@ -78,20 +80,15 @@ public final class TCPNotifyProgram {
         tables = try Self.merge(subscriptions)
         // The first enrollment pass takes every subscriber; a joining one later narrows it to itself.
         control.enroll_subscribers = UInt32.max
-        object = try BPFObject(embeddedBase64: BPFObject_tcpnotify.base64, name: "tcpnotify")
-
-        var config = tcpnotify_config()
-        config.hz_fallback = 250
-        config.callback_flags = UInt32(
-            BPF_SOCK_OPS_RTO_CB_FLAG | BPF_SOCK_OPS_RETRANS_CB_FLAG | BPF_SOCK_OPS_STATE_CB_FLAG
-                | BPF_SOCK_OPS_RTT_CB_FLAG)
-        config.wakeup_interval_ns = configuration.wakeupIntervalNanoseconds
-        config.wakeup_watermark_bytes = configuration.wakeupWatermarkBytes
-        config.notify_on_close = configuration.notifyOnClose ? 1 : 0
-        try object.setInitialValue(map: ".rodata.cfg", to: config)
-        try object.setMaxEntries(map: "events", to: TCPNotifyProgram.ringSize(configuration.ringBufferBytes))
-        for name in purpose.skippedPrograms { try object.skipLoading(program: name) }
-        try object.load()
+        do {
+            object = try Self.openAndLoad(configuration, skipping: purpose.skippedPrograms)
+        } catch let error where purpose == .watch && !error.isPermissionProblem {
+            // A kernel whose verifier refuses the iterators (bpf_setsockopt from iter/tcp is 5.15+) can
+            // still watch new connections: load without them and say why when they are asked for.
+            object = try Self.openAndLoad(
+                configuration, skipping: purpose.skippedPrograms + ["enroll_existing", "sweep_enrolled", "forget_subscribers"])
+            iteratorsUnavailable = error
+        }
 
         let cpus = Int(CTCPNotify_num_possible_cpus())
         cpuCount = cpus > 0 ? cpus : 1
@@ -107,6 +104,23 @@ public final class TCPNotifyProgram {
 
     deinit {
         if let sweepLink { bpf_link__destroy(sweepLink) }
+    }
+
+    private static func openAndLoad(_ configuration: WatchConfiguration, skipping: [String]) throws(BPFError) -> BPFObject {
+        let object = try BPFObject(embeddedBase64: BPFObject_tcpnotify.base64, name: "tcpnotify")
+        var config = tcpnotify_config()
+        config.hz_fallback = 250
+        config.callback_flags = UInt32(
+            BPF_SOCK_OPS_RTO_CB_FLAG | BPF_SOCK_OPS_RETRANS_CB_FLAG | BPF_SOCK_OPS_STATE_CB_FLAG
+                | BPF_SOCK_OPS_RTT_CB_FLAG)
+        config.wakeup_interval_ns = configuration.wakeupIntervalNanoseconds
+        config.wakeup_watermark_bytes = configuration.wakeupWatermarkBytes
+        config.notify_on_close = configuration.notifyOnClose ? 1 : 0
+        try object.setInitialValue(map: ".rodata.cfg", to: config)
+        try object.setMaxEntries(map: "events", to: TCPNotifyProgram.ringSize(configuration.ringBufferBytes))
+        for name in skipping { try object.skipLoading(program: name) }
+        try object.load()
+        return object
     }
 
     private func writeFilter(_ shared: SharedTables, slot: UInt32) throws(BPFError) {
@@ -190,7 +204,25 @@ public final class TCPNotifyProgram {
         }
         subscriptions = next
         tables = nextTables
-        if left != 0 { try forget(subscribers: left) }
+        if left != 0 {
+            do {
+                try forget(subscribers: left)
+            } catch {
+                // Without the iterator, enrolled sockets keep the stale bits: never hand those slots out again.
+                quarantinedSlots |= left
+                throw error
+            }
+        }
+    }
+
+    /// Slots whose departed subscriber's bits could not be cleared from enrolled sockets.
+    public private(set) var quarantinedSlots: UInt32 = 0
+
+    /// The lowest slot a new subscriber can take (at or above `from`), or nil.
+    public func freeSubscriberSlot(from: Int) -> Int? {
+        (from..<SubscriptionSet.maxSubscribers).first {
+            subscriptions[$0] == nil && quarantinedSlots & (UInt32(1) << UInt32($0)) == 0
+        }
     }
 
     /// Attaches to a cgroup v2 directory through a bpf_link: the kernel detaches it when the last fd

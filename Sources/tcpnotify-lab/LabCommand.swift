@@ -9,7 +9,8 @@ struct LabCommand: ParsableCommand {
         discussion: """
             Acts on devices of the current network namespace; run it as `ip netns exec NS tcpnotify-lab ...`.
             """,
-        subcommands: [LossCommand.self, ClearCommand.self, StatsCommand.self, TrafficCommand.self, DelayCommand.self, ClassifyCommand.self, ScenarioCommand.self])
+        subcommands: [LossCommand.self, ClearCommand.self, StatsCommand.self, TrafficCommand.self, DelayCommand.self, ClassifyCommand.self, ScenarioCommand.self,
+                      BenchCommand.self, IdleConnectionsCommand.self])
 }
 
 /// The device and hook options shared by the subcommands.

@@ -25,7 +25,7 @@ struct StopSignals {
         let deadline = duration.map { Date().addingTimeInterval($0) }
         var nextTick = tickSeconds.map { Date().addingTimeInterval($0) }
         while true {
-            var wait = 0.2  // how often a closed stdout is noticed
+            var wait = 1.0  // how often a closed stdout is noticed while nothing is written
             if let deadline {
                 let left = deadline.timeIntervalSinceNow
                 if left <= 0 { return }

@@ -270,7 +270,7 @@ final class SubscriptionHub: Sendable {
         let queueBytes = self.queueBytes
         do {
             return .success(try await kernel.run { program throws(SubscriberProtocol.RequestError) -> Joined in
-                guard let slot = program.subscriptions.freeSlot(from: 1) else {
+                guard let slot = program.freeSubscriberSlot(from: 1) else {
                     throw .init("no free subscriber slot: at most \(SubscriptionSet.maxSubscribers - 1) subscribers at once")
                 }
                 var next = program.subscriptions

@@ -24,6 +24,13 @@ struct bpf_link *CTCPNotify_attach_cgroup(struct bpf_program *prog, int cgroup_f
 /* Links an iter/ program (NULL plus errno on failure); map_fd >= 0 for a map iterator's map. */
 struct bpf_link *CTCPNotify_attach_iter(struct bpf_program *prog, int map_fd);
 
+struct ring_buffer;
+
+/* Adds an eventfd to a libbpf ring buffer's epoll set, so another thread can wake a reader blocked in
+ * ring_buffer__poll (CTCPNotify_wake). Returns the eventfd or -errno. */
+int CTCPNotify_ring_add_wakeup(struct ring_buffer *ring);
+void CTCPNotify_wake(int fd);
+
 /* Creates an iterator fd for an iter/ program's link and returns it (or -errno). */
 int CTCPNotify_iter_create(struct bpf_link *link);
 
