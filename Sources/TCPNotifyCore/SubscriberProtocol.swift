@@ -173,17 +173,25 @@ public struct SubscriberQueue: Sendable {
 
     public var isEmpty: Bool { head == entries.count }
 
+    /// Full: the next line will be dropped whatever its size (so the producer can skip formatting it).
+    public var isFull: Bool { queuedBytes >= capacityBytes }
+
+    /// Counts a line dropped without being offered (the queue was full).
+    public mutating func drop() {
+        droppedTotal += 1
+        if head < entries.count, case .dropped(let count) = entries[entries.count - 1] {
+            entries[entries.count - 1] = .dropped(count + 1)
+        } else {
+            entries.append(.dropped(1))
+        }
+    }
+
     /// Queues a line (without its newline), or drops it when the queue is full; returns whether queued.
     @discardableResult
     public mutating func offer(_ line: String) -> Bool {
         let size = line.utf8.count + 1
         if queuedBytes + size > capacityBytes && !isEmpty {
-            droppedTotal += 1
-            if head < entries.count, case .dropped(let count) = entries[entries.count - 1] {
-                entries[entries.count - 1] = .dropped(count + 1)
-            } else {
-                entries.append(.dropped(1))
-            }
+            drop()
             return false
         }
         entries.append(.line(line))

@@ -7,7 +7,7 @@ import TCPNotifyCore
 
 /// `tcpnotify subscribe`: a subscriber of a running `tcpnotify serve`, printing its notifications as
 /// the JSON lines `watch --format json` prints.
-struct SubscribeCommand: AsyncParsableCommand {
+struct SubscribeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "subscribe",
         abstract: "Subscribe to a running `tcpnotify serve` and print this subscription's notifications.",
@@ -28,16 +28,30 @@ struct SubscribeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The daemon's Unix socket.")
     var socket: String = SubscriberProtocol.defaultSocketPath
 
-    func run() async throws {
+    /// Synchronous on purpose: an async root command would run every subcommand on the concurrency pool,
+    /// and `watch` must block its stop signals on the main thread (StopSignals).
+    func run() throws {
+        let finished = DispatchSemaphore(value: 0)
+        let status = ServeCommand.StatusBox()
+        let (socket, filter, when) = (socket, filter.joined(separator: " "), when)
+        Task {
+            status.code = await Self.stream(socket: socket, filter: filter, rules: when)
+            finished.signal()
+        }
+        finished.wait()
+        if status.code != 0 { throw ExitCode(status.code) }
+    }
+
+    /// Prints the subscription's lines until the daemon ends it or a signal does; the exit status.
+    static func stream(socket: String, filter: String, rules when: [String]) async -> Int32 {
         signal(SIGPIPE, SIG_IGN)
         let subscription: TCPNotifySubscription
         do {
-            subscription = try await TCPNotifySubscription.connect(
-                socketPath: socket, filter: filter.joined(separator: " "), rules: when)
-        } catch let error as SubscriptionError {
+            subscription = try await TCPNotifySubscription.connect(socketPath: socket, filter: filter, rules: when)
+        } catch {
             StandardError.write("tcpnotify: \(error)\n")
-            if case .refused = error { throw ExitCode(2) }
-            throw ExitCode(1)
+            if case .refused = error as? SubscriptionError { return 2 }
+            return 1
         }
         StandardError.write(
             "tcpnotify: subscribed as subscriber \(subscription.subscriber) with \(subscription.ruleNames.count) rule(s); "
@@ -46,11 +60,17 @@ struct SubscribeCommand: AsyncParsableCommand {
         let stop = StopOnSignal(subscription)
         defer { stop.cancel() }
         let output = LineOutput()
-        for try await event in subscription {
-            output.write([event.line])
-            if output.isBroken { break }
-            if case .end = event.kind { break }
+        do {
+            for try await event in subscription {
+                output.write([event.line])
+                if output.isBroken { break }
+                if case .end = event.kind { break }
+            }
+        } catch {
+            StandardError.write("tcpnotify: \(error)\n")
+            return 1
         }
+        return 0
     }
 }
 

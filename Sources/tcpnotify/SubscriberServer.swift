@@ -171,7 +171,7 @@ enum SubscriberSocket {
         }
         umask(previous)
         if let group {
-            guard chown(path, 0, group) == 0, chmod(path, 0o660) == 0 else {
+            guard chown(path, uid_t.max, group) == 0, chmod(path, 0o660) == 0 else { // the owner stays (root, or the unit's user)
                 let message = String(cString: strerror(errno))
                 try? await channel.close()
                 throw Failure(description: "cannot give \(path) to group \(group): \(message)")

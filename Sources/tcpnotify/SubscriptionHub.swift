@@ -75,6 +75,15 @@ final class SubscriberSink: Sendable {
         }
     }
 
+    /// A full queue drops the next line anyway: the reader counts it without formatting it.
+    func dropIfFull() -> Bool {
+        state.withLock { state in
+            guard state.queue.isFull else { return false }
+            state.queue.drop()
+            return true
+        }
+    }
+
     /// From the kernel reader: queue (or drop and count) and make sure a drain is coming. Never waits.
     func offer(_ lines: [String]) {
         let schedule = state.withLock { state -> Bool in
@@ -234,8 +243,10 @@ final class SubscriptionHub: Sendable {
                     continue
                 }
                 guard let sink = sinks[slot], notification.ruleGeneration >= sink.joinedGeneration,
-                      sink.wants(notification, fired: mine.rulesFired) else { continue }
+                      sink.wants(notification, fired: mine.rulesFired), !sink.dropIfFull() else { continue }
                 perSink[slot, default: []].append(formatter.line(for: mine))
+                // Hand lines over in small groups: a big batch times many subscribers must not pile up here.
+                if perSink[slot, default: []].count >= 32, let lines = perSink.removeValue(forKey: slot) { sink.offer(lines) }
             }
         }
         for (slot, lines) in perSink { sinks[slot]?.offer(lines) }

@@ -1,7 +1,7 @@
 import ArgumentParser
 
 @main
-struct TCPNotifyCommand: AsyncParsableCommand {
+struct TCPNotifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tcpnotify",
         abstract: "Push notifications of TCP trouble from the kernel: selected sockets, rules checked in eBPF.",
