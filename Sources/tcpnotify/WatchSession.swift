@@ -169,7 +169,9 @@ final class LineOutput: Sendable {
                     let written = Glibc.write(1, buffer.baseAddress! + offset, buffer.count - offset)
                     if written < 0 && errno == EINTR { continue }
                     if written <= 0 {
-                        broken.store(true, ordering: .relaxed)
+                        // Wake the main thread's signal wait (it may sleep with no timeout): nobody
+                        // reads any more, so stop as on SIGTERM.
+                        if !broken.exchange(true, ordering: .relaxed) { kill(getpid(), SIGTERM) }
                         return
                     }
                     offset += written
