@@ -33,6 +33,18 @@ public enum BPFError: Error, Sendable, CustomStringConvertible {
         }
     }
 
+    /// A bad path or setting from the user: an error in every mode, not a reason to poll.
+    public var isInvalidArgument: Bool {
+        if case .invalidArgument = self { return true }
+        return false
+    }
+
+    /// Missing privileges: no other way of loading would do better.
+    public var isPermissionProblem: Bool {
+        if case .permissionDenied = self { return true }
+        return false
+    }
+
     static func errnoText(_ code: Int32) -> String {
         let positive = code < 0 ? -code : code
         return "\(String(cString: strerror(positive))) (errno \(positive))"

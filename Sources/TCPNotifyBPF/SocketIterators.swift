@@ -60,8 +60,17 @@ extension TCPNotifyProgram {
         return result
     }
 
+    private func requireIterators() throws(BPFError) {
+        if let iteratorsUnavailable {
+            throw BPFError.notSupported(
+                feature: "BPF iterators that set sock_ops callback flags (iter/tcp with bpf_setsockopt)",
+                minimumKernel: "6.12", detail: "the kernel refused them: \(iteratorsUnavailable)")
+        }
+    }
+
     /// One sweep: checks the rules of every enrolled socket in every namespace; records go to the ring.
     public func sweep() throws(BPFError) {
+        try requireIterators()
         if sweepLink == nil {
             let program = try object.program("sweep_enrolled")
             guard let link = CTCPNotify_attach_iter(program, try object.mapFD("sk_state")) else {
@@ -104,6 +113,7 @@ extension TCPNotifyProgram {
     }
 
     private func iteratorLink(_ name: String) throws(BPFError) -> OpaquePointer {
+        try requireIterators()
         let program = try object.program(name)
         guard let link = CTCPNotify_attach_iter(program, -1) else {
             let code = errno

@@ -39,6 +39,8 @@ public final class TCPNotifyProgram {
     var control = tcpnotify_control()
     /// The sweep's map-iterator link, made at the first sweep.
     var sweepLink: OpaquePointer?
+    /// Why the iterator programs were left out, when this kernel refused them.
+    public private(set) var iteratorsUnavailable: BPFError?
     private var tuples: Set<TupleEntry>
     public private(set) var rules: CompiledRules
     private let cpuCount: Int
@@ -65,20 +67,15 @@ public final class TCPNotifyProgram {
         self.configuration = configuration
         self.rules = configuration.rules
         self.tuples = Set(configuration.tuples)
-        object = try BPFObject(embeddedBase64: BPFObject_tcpnotify.base64, name: "tcpnotify")
-
-        var config = tcpnotify_config()
-        config.hz_fallback = 250
-        config.callback_flags = UInt32(
-            BPF_SOCK_OPS_RTO_CB_FLAG | BPF_SOCK_OPS_RETRANS_CB_FLAG | BPF_SOCK_OPS_STATE_CB_FLAG
-                | BPF_SOCK_OPS_RTT_CB_FLAG)
-        config.wakeup_interval_ns = configuration.wakeupIntervalNanoseconds
-        config.wakeup_watermark_bytes = configuration.wakeupWatermarkBytes
-        config.notify_on_close = configuration.notifyOnClose ? 1 : 0
-        try object.setInitialValue(map: ".rodata.cfg", to: config)
-        try object.setMaxEntries(map: "events", to: TCPNotifyProgram.ringSize(configuration.ringBufferBytes))
-        for name in purpose.skippedPrograms { try object.skipLoading(program: name) }
-        try object.load()
+        do {
+            object = try Self.openAndLoad(configuration, skipping: purpose.skippedPrograms)
+        } catch let error where purpose == .watch && !error.isPermissionProblem {
+            // A kernel whose verifier refuses the iterators (bpf_setsockopt from iter/tcp is 5.15+) can
+            // still watch new connections: load without them and say why when they are asked for.
+            object = try Self.openAndLoad(
+                configuration, skipping: purpose.skippedPrograms + ["enroll_existing", "sweep_enrolled"])
+            iteratorsUnavailable = error
+        }
 
         let cpus = Int(CTCPNotify_num_possible_cpus())
         cpuCount = cpus > 0 ? cpus : 1
@@ -94,6 +91,23 @@ public final class TCPNotifyProgram {
 
     deinit {
         if let sweepLink { bpf_link__destroy(sweepLink) }
+    }
+
+    private static func openAndLoad(_ configuration: WatchConfiguration, skipping: [String]) throws(BPFError) -> BPFObject {
+        let object = try BPFObject(embeddedBase64: BPFObject_tcpnotify.base64, name: "tcpnotify")
+        var config = tcpnotify_config()
+        config.hz_fallback = 250
+        config.callback_flags = UInt32(
+            BPF_SOCK_OPS_RTO_CB_FLAG | BPF_SOCK_OPS_RETRANS_CB_FLAG | BPF_SOCK_OPS_STATE_CB_FLAG
+                | BPF_SOCK_OPS_RTT_CB_FLAG)
+        config.wakeup_interval_ns = configuration.wakeupIntervalNanoseconds
+        config.wakeup_watermark_bytes = configuration.wakeupWatermarkBytes
+        config.notify_on_close = configuration.notifyOnClose ? 1 : 0
+        try object.setInitialValue(map: ".rodata.cfg", to: config)
+        try object.setMaxEntries(map: "events", to: TCPNotifyProgram.ringSize(configuration.ringBufferBytes))
+        for name in skipping { try object.skipLoading(program: name) }
+        try object.load()
+        return object
     }
 
     private func writeFilter(_ compiled: CompiledFilter, tuples: [TupleEntry], slot: UInt32) throws(BPFError) {

@@ -102,7 +102,7 @@ public struct NotificationFormatter: Sendable {
     /// One socket of `tcpnotify snapshot`: its identity, the network namespace it was found in (the
     /// inode `ls -L /proc/PID/ns/net` shows) and its whole tcp_info.
     public func snapshotLine(for socket: SocketNotification, networkNamespaceInode: UInt64) -> String {
-        guard format == .json else { return textLine(for: socket) }
+        guard format == .json else { return NotificationFormatter.snapshotTable([socket]).last ?? "" }
         var writer = JSONWriter()
         writer.beginObject()
         writer.field("type", "snapshot")
@@ -126,6 +126,37 @@ public struct NotificationFormatter: Sendable {
         writer.field("cgroup", attribution.path)
         if let container = attribution.container { writer.field("container", container) }
         if let pod = attribution.pod { writer.field("pod", pod) }
+    }
+
+    /// `tcpnotify snapshot --format text`: one aligned row per socket under a header, like `ss`.
+    public static func snapshotTable(_ sockets: [SocketNotification]) -> [String] {
+        let header = ["STATE", "LOCAL", "REMOTE", "RTT", "RTTVAR", "MIN_RTT", "CWND", "RETRANS", "DELIVERY",
+                      "SENT", "ACKED", "SND_WND", "NOTSENT", "LAST_ACK"]
+        let rows = sockets.map { socket -> [String] in
+            let info = socket.info
+            return [
+                TCPState(rawValue: UInt8(truncatingIfNeeded: info[.state]))?.name ?? String(info[.state]),
+                socket.local.description, socket.remote.description,
+                Units.microseconds(info[.rtt]), Units.microseconds(info[.rttvar]), Units.microseconds(info[.minRtt]),
+                String(info[.sndCwnd]), String(info[.totalRetrans]),
+                Units.bitsPerSecond(fromBytesPerSecond: info[.deliveryRate]),
+                Units.bytes(info[.bytesSent]), Units.bytes(info[.bytesAcked]), Units.bytes(info[.sndWnd]),
+                Units.bytes(info[.notsentBytes]), Units.microseconds(info[.lastAckRecv] * 1000),
+            ]
+        }
+        var widths = header.map(\.count)
+        for row in rows {
+            for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) }
+        }
+        func render(_ cells: [String]) -> String {
+            var line = ""
+            for (index, cell) in cells.enumerated() {
+                let last = index == cells.count - 1
+                line += last ? cell : cell + String(repeating: " ", count: widths[index] - cell.count + 2)
+            }
+            return line
+        }
+        return [render(header)] + rows.map(render)
     }
 
     /// `"tcp_info":{...}` with the kernel's field names; state and ca_state as names.

@@ -29,14 +29,6 @@ struct WatchModeError: Error, CustomStringConvertible {
     let description: String
 }
 
-extension BPFError {
-    /// A bad path or setting from the user: an error in every mode, not a reason to poll.
-    var isInvalidArgument: Bool {
-        if case .invalidArgument = self { return true }
-        return false
-    }
-}
-
 /// Runs `watch` in the chosen mode: the BPF session, the polling session, or BPF with the fallback.
 struct WatchModeRunner {
     let mode: WatchMode

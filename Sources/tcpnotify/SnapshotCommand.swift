@@ -54,7 +54,11 @@ struct SnapshotCommand: ParsableCommand {
                 format: outputFormat, ruleNames: [], realtimeOffsetNanoseconds: WatchSession.realtimeOffsetNanoseconds())
             formatter.cgroupAttribution = CgroupPaths.system()?.resolver
             let output = LineOutput()
-            output.write(result.sockets.map { formatter.snapshotLine(for: $0.socket, networkNamespaceInode: $0.namespace.inode) })
+            if outputFormat == .json {
+                output.write(result.sockets.map { formatter.snapshotLine(for: $0.socket, networkNamespaceInode: $0.namespace.inode) })
+            } else {
+                output.write(NotificationFormatter.snapshotTable(result.sockets.map(\.socket)))
+            }
             for failure in result.failures {
                 StandardError.write("tcpnotify: could not read the sockets of \(failure)\n")
             }

@@ -129,11 +129,7 @@ int sweep_enrolled(struct bpf_iter__bpf_sk_storage_map *ctx)
     count(TCPNOTIFY_STAT_SWEPT);
 
     struct tn_source s = {};
-    s.tp = tp;
-    s.now_jiffies = (__u32)bpf_jiffies64();
-    s.hz = tn_hz();
-    s.srtt_us_x8 = tp->srtt_us;
-    s.state = state;
+    tn_source_init(&s, tp, state);
     __u64 now_ns = bpf_ktime_get_ns();
     s.age_us = (now_ns - st->enrolled_ns) / 1000;
     __u32 rules_true = 0;
@@ -176,11 +172,7 @@ int snapshot_sockets(struct bpf_iter__tcp *ctx)
     if (!tn_selected(&key)) return 0;
 
     struct tn_source s = {};
-    s.tp = tp;
-    s.now_jiffies = (__u32)bpf_jiffies64();
-    s.hz = tn_hz();
-    s.srtt_us_x8 = tp->srtt_us;
-    s.state = state;
+    tn_source_init(&s, tp, state);
     tn_fill_record(r, &s, TCPNOTIFY_TRIGGER_SNAPSHOT, state, 0, 0, 0, tp->bpf_sock_ops_cb_flags,
                    bpf_ktime_get_ns());
     r->family = family;

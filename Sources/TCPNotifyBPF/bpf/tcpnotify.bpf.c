@@ -259,6 +259,16 @@ _Static_assert(__builtin_offsetof(struct tcpnotify_record, remote_addr) ==
                    __builtin_offsetof(struct tcpnotify_record, local_addr) + 34,
                "the record's endpoint fields are laid out as struct tcpnotify_tuple_key");
 
+/* What a rule check or a record needs from the socket, read at the current event. */
+static __always_inline void tn_source_init(struct tn_source *s, struct tcp_sock *tp, __u8 state)
+{
+    s->tp = tp;
+    s->now_jiffies = (__u32)bpf_jiffies64();
+    s->hz = tn_hz();
+    s->srtt_us_x8 = tp->srtt_us;
+    s->state = state;
+}
+
 static __always_inline struct tcpnotify_rule_table *tn_live_rules(void)
 {
     __u32 zero = 0;
@@ -283,11 +293,7 @@ static __always_inline void tn_check(struct bpf_sock_ops *skops, __u32 op)
     if (!t) return;
 
     struct tn_source s = {};
-    s.tp = tp;
-    s.now_jiffies = (__u32)bpf_jiffies64();
-    s.hz = tn_hz();
-    s.srtt_us_x8 = tp->srtt_us;
-    s.state = tp->inet_conn.icsk_inet.sk.__sk_common.skc_state;
+    tn_source_init(&s, tp, tp->inet_conn.icsk_inet.sk.__sk_common.skc_state);
     __u8 old_state = s.state;
     __u8 trigger = 0;
 
