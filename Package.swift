@@ -7,11 +7,24 @@ let package = Package(
         .executable(name: "tcpnotify", targets: ["tcpnotify"]),
         .library(name: "TCPNotifyCore", targets: ["TCPNotifyCore"]),
         .library(name: "TCPNotifyBPF", targets: ["TCPNotifyBPF"]),
+        .library(name: "TCPNotifyExport", targets: ["TCPNotifyExport"]),
+        .library(name: "TCPNotifyOTLP", targets: ["TCPNotifyOTLP"]),
+    ],
+    traits: [
+        // swift-otel and its HTTP client add minutes to a clean build: off by default, so `swift build`
+        // neither builds it nor, on toolchains that prune trait-only dependencies, fetches it.
+        .trait(name: "OTLP", description: "OTLP/HTTP export of notifications and diagnoses (swift-otel)"),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // YAML for `--config` files; only the command uses it.
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        // The Prometheus text format and its registry (counters, gauges, label escaping).
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // Only with the OTLP trait: the OTLP/HTTP log exporter (its gRPC exporter is left out).
+        .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // libbpf from Debian's libbpf-dev.
@@ -30,10 +43,25 @@ let package = Package(
         .plugin(name: "BPFCompiler", capability: .buildTool()),
         // The polling fallback: netlink sock_diag dumps and the rules evaluated in user space.
         .target(name: "TCPNotifyPoll", dependencies: ["CTCPNotify", "TCPNotifyCore", "TCPNotifyBPF"]),
+        // Metrics (Prometheus /metrics), cgroup id -> path attribution: reusable by `watch` and `serve`.
+        .target(
+            name: "TCPNotifyExport",
+            dependencies: ["TCPNotifyCore", .product(name: "Prometheus", package: "swift-prometheus")]
+        ),
+        // OTLP log-record export; an empty shell (`OTLPRecordExporter.isAvailable == false`) without the trait.
+        .target(
+            name: "TCPNotifyOTLP",
+            dependencies: [
+                "TCPNotifyCore",
+                .product(name: "OTel", package: "swift-otel", condition: .when(traits: ["OTLP"])),
+                .product(name: "Logging", package: "swift-log", condition: .when(traits: ["OTLP"])),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle", condition: .when(traits: ["OTLP"])),
+            ]
+        ),
         .executableTarget(
             name: "tcpnotify",
             dependencies: [
-                "TCPNotifyCore", "TCPNotifyBPF", "TCPNotifyPoll",
+                "TCPNotifyCore", "TCPNotifyBPF", "TCPNotifyPoll", "TCPNotifyExport", "TCPNotifyOTLP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
             ]
@@ -53,9 +81,11 @@ let package = Package(
             ]
         ),
         .testTarget(name: "TCPNotifyCoreTests", dependencies: ["TCPNotifyCore"], exclude: ["Fixtures"]),
+        // Metrics text, label allow-list, container parsing, the /metrics server and (with the trait) OTLP: no root.
+        .testTarget(name: "TCPNotifyExportTests", dependencies: ["TCPNotifyCore", "TCPNotifyExport", "TCPNotifyOTLP"]),
         .testTarget(
             name: "TCPNotifyKernelTests",
-            dependencies: ["TCPNotifyCore", "TCPNotifyBPF", "TCPNotifyLab", "CTCPNotify", "TCPNotifyPoll"]
+            dependencies: ["TCPNotifyCore", "TCPNotifyBPF", "TCPNotifyLab", "CTCPNotify", "TCPNotifyPoll", "TCPNotifyExport"]
         ),
     ]
 )

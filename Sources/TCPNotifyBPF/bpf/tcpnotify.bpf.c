@@ -316,6 +316,7 @@ static __always_inline void tn_check(struct bpf_sock_ops *skops, __u32 op)
         old_state = (__u8)skops->args[0];
         s.state = (__u8)skops->args[1];
         trigger = s.state == TN_TCP_CLOSE ? TCPNOTIFY_TRIGGER_CLOSE : TCPNOTIFY_TRIGGER_STATE;
+        if (trigger == TCPNOTIFY_TRIGGER_CLOSE && old_state != TN_TCP_CLOSE) count(TCPNOTIFY_STAT_CLOSED);
         break;
     }
     default:
