@@ -9,14 +9,25 @@ let package = Package(
         .library(name: "TCPNotifyBPF", targets: ["TCPNotifyBPF"]),
         // For applications that embed tcpnotify: subscribe to a running `tcpnotify serve`.
         .library(name: "TCPNotifyClient", targets: ["TCPNotifyClient"]),
+        .library(name: "TCPNotifyExport", targets: ["TCPNotifyExport"]),
+        .library(name: "TCPNotifyOTLP", targets: ["TCPNotifyOTLP"]),
+    ],
+    traits: [
+        // swift-otel and its HTTP client add minutes to a clean build: off by default, so `swift build`
+        // neither builds it nor, on toolchains that prune trait-only dependencies, fetches it.
+        .trait(name: "OTLP", description: "OTLP/HTTP export of notifications and diagnoses (swift-otel)"),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // YAML for `--config` files; only the command uses it.
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
-        // `tcpnotify serve`: the daemon's lifecycle, logs and subscriber socket.
-        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // The Prometheus text format and its registry (counters, gauges, label escaping).
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // Only with the OTLP trait: the OTLP/HTTP log exporter (its gRPC exporter is left out).
+        .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // `tcpnotify serve`: the subscriber socket (the lifecycle and logs are above).
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
@@ -38,10 +49,25 @@ let package = Package(
         .target(name: "TCPNotifyPoll", dependencies: ["CTCPNotify", "TCPNotifyCore", "TCPNotifyBPF"]),
         // The subscriber side of `tcpnotify serve`: plain sockets and a thread, no server packages.
         .target(name: "TCPNotifyClient", dependencies: ["TCPNotifyCore"]),
+        // Metrics (Prometheus /metrics), cgroup id -> path attribution: reusable by `watch` and `serve`.
+        .target(
+            name: "TCPNotifyExport",
+            dependencies: ["TCPNotifyCore", .product(name: "Prometheus", package: "swift-prometheus")]
+        ),
+        // OTLP log-record export; an empty shell (`OTLPRecordExporter.isAvailable == false`) without the trait.
+        .target(
+            name: "TCPNotifyOTLP",
+            dependencies: [
+                "TCPNotifyCore",
+                .product(name: "OTel", package: "swift-otel", condition: .when(traits: ["OTLP"])),
+                .product(name: "Logging", package: "swift-log", condition: .when(traits: ["OTLP"])),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle", condition: .when(traits: ["OTLP"])),
+            ]
+        ),
         .executableTarget(
             name: "tcpnotify",
             dependencies: [
-                "TCPNotifyCore", "TCPNotifyBPF", "TCPNotifyPoll", "TCPNotifyClient",
+                "TCPNotifyCore", "TCPNotifyBPF", "TCPNotifyPoll", "TCPNotifyExport", "TCPNotifyOTLP", "TCPNotifyClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -66,9 +92,11 @@ let package = Package(
             ]
         ),
         .testTarget(name: "TCPNotifyCoreTests", dependencies: ["TCPNotifyCore"], exclude: ["Fixtures"]),
+        // Metrics text, label allow-list, container parsing, the /metrics server and (with the trait) OTLP: no root.
+        .testTarget(name: "TCPNotifyExportTests", dependencies: ["TCPNotifyCore", "TCPNotifyExport", "TCPNotifyOTLP"]),
         .testTarget(
             name: "TCPNotifyKernelTests",
-            dependencies: ["TCPNotifyCore", "TCPNotifyBPF", "TCPNotifyLab", "CTCPNotify", "TCPNotifyPoll", "TCPNotifyClient"]
+            dependencies: ["TCPNotifyCore", "TCPNotifyBPF", "TCPNotifyLab", "CTCPNotify", "TCPNotifyPoll", "TCPNotifyExport", "TCPNotifyClient"]
         ),
     ]
 )

@@ -21,7 +21,7 @@ public final class RingBufferReader: @unchecked Sendable {
     private var thread: Thread?
 
     /// How long the reader sleeps when nothing is happening: a safety net only (see above).
-    public var idlePollMilliseconds: Int32 = 5000
+    public var idlePollMilliseconds: Int32 = 60_000
     /// Wakes the reader from its long sleep when stopping; -1 if it could not be made (then the sleep
     /// is short, as stop() waits for it).
     private let wakeFD: Int32

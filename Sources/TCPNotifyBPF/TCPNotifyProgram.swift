@@ -280,6 +280,7 @@ public final class TCPNotifyProgram {
         statistics.existingVisited = value(TCPNOTIFY_STAT_EXISTING_SEEN)
         statistics.existingEnrolled = value(TCPNOTIFY_STAT_EXISTING_ENROLLED)
         statistics.sweepChecks = value(TCPNOTIFY_STAT_SWEPT)
+        statistics.closed = value(TCPNOTIFY_STAT_CLOSED)
         return statistics
     }
 

@@ -10,6 +10,9 @@ public struct NotificationFormatter: Sendable {
     public var ruleNames: [String]
     /// CLOCK_REALTIME minus CLOCK_MONOTONIC, in nanoseconds, to turn kernel timestamps into wall time.
     public var realtimeOffsetNanoseconds: Int64
+    /// Resolves a record's cgroup id to its path (and container/pod); nil leaves records as they were.
+    /// A closure, so Core stays free of file I/O: `TCPNotifyExport.CgroupPaths` provides one.
+    public var cgroupAttribution: (@Sendable (UInt64) -> CgroupAttribution?)?
 
     public init(format: Format, ruleNames: [String], realtimeOffsetNanoseconds: Int64) {
         self.format = format
@@ -81,6 +84,7 @@ public struct NotificationFormatter: Sendable {
         writer.field("family", notification.family == 10 ? "ipv6" : "ipv4")
         writer.field("cookie", notification.cookie)
         writer.field("cgroup_id", notification.cgroupID)
+        writeAttribution(cgroupID: notification.cgroupID, to: &writer)
         if notification.trigger == .state || notification.trigger == .close {
             writer.field("old_state", TCPState(rawValue: notification.oldState)?.name ?? String(notification.oldState))
         }
@@ -109,10 +113,19 @@ public struct NotificationFormatter: Sendable {
         writer.field("family", socket.family == 10 ? "ipv6" : "ipv4")
         writer.field("cookie", socket.cookie)
         writer.field("cgroup_id", socket.cgroupID)
+        writeAttribution(cgroupID: socket.cgroupID, to: &writer)
         writer.field("netns", networkNamespaceInode)
         NotificationFormatter.writeTCPInfo(socket.info, to: &writer)
         writer.endObject()
         return writer.text
+    }
+
+    /// `"cgroup"` (and `"container"`, `"pod"` when the path names them), when a resolver is set and knows the id.
+    func writeAttribution(cgroupID: UInt64, to writer: inout JSONWriter) {
+        guard let attribution = cgroupAttribution?(cgroupID) else { return }
+        writer.field("cgroup", attribution.path)
+        if let container = attribution.container { writer.field("container", container) }
+        if let pod = attribution.pod { writer.field("pod", pod) }
     }
 
     /// `tcpnotify snapshot --format text`: one aligned row per socket under a header, like `ss`.
@@ -178,6 +191,11 @@ public struct NotificationFormatter: Sendable {
         line += " delivery=\(Units.bitsPerSecond(fromBytesPerSecond: info[.deliveryRate]))"
         line += " sent=\(Units.bytes(info[.bytesSent])) acked=\(Units.bytes(info[.bytesAcked]))"
         line += " snd_wnd=\(Units.bytes(info[.sndWnd]))"
+        if let attribution = cgroupAttribution?(notification.cgroupID) {
+            line += " cgroup=\(attribution.path)"
+            if let container = attribution.container { line += " container=\(container.prefix(12))" }
+            if let pod = attribution.pod { line += " pod=\(pod)" }
+        }
         return line
     }
 

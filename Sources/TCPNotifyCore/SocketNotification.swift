@@ -101,6 +101,11 @@ public struct WatchStatistics: Sendable, Equatable {
     /// Periodic sweeps run, and the rule checks they made (one per enrolled socket per sweep).
     public var sweeps: UInt64 = 0
     public var sweepChecks: UInt64 = 0
+    /// Enrolled sockets that have closed since the start; `enrolled - closed` are watched now.
+    public var closed: UInt64 = 0
+
+    /// Sockets being watched now (enrolled and not yet closed).
+    public var watchedSockets: UInt64 { enrolled >= closed ? enrolled - closed : 0 }
 
     public init() {}
 }

@@ -138,6 +138,8 @@ public final class PollingWatcher {
 
     /// Network namespaces polled now.
     public var namespaceCount: Int { probes.count }
+    /// Sockets selected and tracked now (the polling counterpart of enrolled-and-not-closed).
+    public var trackedCount: Int { tracked.count }
 
     /// One poll: every namespace dumped, the rules checked on every selected socket, and close records
     /// for sockets that notified and are gone. Notifications are in namespace order, then dump order.

@@ -82,7 +82,7 @@ struct WatchModeRunner {
                 filter: bpf.configuration.filter, rules: bpf.configuration.rules, tuples: bpf.configuration.tuples,
                 notifyOnClose: notifyOnClose, cgroupPath: bpf.cgroupPath),
             intervalNanoseconds: intervalNanoseconds, intervalText: intervalText, format: bpf.format,
-            duration: bpf.duration, configPath: bpf.configPath)
+            duration: bpf.duration, configPath: bpf.configPath, export: bpf.export)
     }
 }
 
@@ -97,22 +97,32 @@ struct PollingSession {
     let duration: Double?
     /// Reloaded on SIGHUP, when given.
     let configPath: String?
+    /// Metrics, OTLP and cgroup paths.
+    let export: WatchExport
 
     func run() throws {
         let stopSignals = StopSignals(reload: true) // before the poll thread starts: it inherits the mask
         let watcher = try PollingWatcher(configuration: configuration)
-        let formatter = NotificationFormatter(
+        var formatter = NotificationFormatter(
             format: format, ruleNames: configuration.rules.rules.map(\.name),
             realtimeOffsetNanoseconds: WatchSession.realtimeOffsetNanoseconds())
+        formatter.cgroupAttribution = export.cgroupPaths?.resolver
         let ruleNames = RuleNameBook(generation: watcher.ruleGeneration, rules: configuration.rules)
         let output = LineOutput()
-        let loop = PollLoop(watcher: watcher, intervalNanoseconds: intervalNanoseconds) { batch in
+        let export = export
+        let loop = PollLoop(watcher: watcher, intervalNanoseconds: intervalNanoseconds) { [formatter] batch in
             output.write(batch.map { notification in
                 var formatter = formatter
                 formatter.ruleNames = ruleNames.names(generation: notification.ruleGeneration)
+                if export.needsDelivery { export.delivered(notification, formatter: formatter, diagnosis: nil) }
                 return formatter.line(for: notification)
             })
         }
+        export.setRefresh { metrics in
+            let (statistics, watched) = loop.withWatcher { ($0.statistics, UInt64($0.trackedCount)) }
+            metrics.update(statistics, watchedSockets: watched)
+        }
+        defer { export.setRefresh { _ in } }
         let scope = configuration.cgroupPath.map { "cgroup \($0)" } ?? "every cgroup"
         StandardError.write(
             "tcpnotify: watching \(scope) by polling sock_diag every \(intervalText) in \(watcher.namespaceCount) network namespace(s) "

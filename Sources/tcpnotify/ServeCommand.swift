@@ -7,6 +7,7 @@ import NIOPosix
 import ServiceLifecycle
 import TCPNotifyBPF
 import TCPNotifyCore
+import TCPNotifyExport
 import UnixSignals
 
 struct ServeCommand: ParsableCommand {
@@ -37,6 +38,20 @@ struct ServeCommand: ParsableCommand {
 
     @Option(name: .long, help: "cgroup v2 directory to attach to (default: the cgroup v2 root, i.e. the whole machine).")
     var cgroup: String?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Serve Prometheus metrics at http://HOST:PORT/metrics (PORT alone: 127.0.0.1); 'off' serves none.",
+        valueName: "host:port"))
+    var metricsAddress: String = "127.0.0.1:\(MetricsAddress.defaultPort)"
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Extra labels on the notification counters, comma-separated: remote_port, local_port, remote_address, cgroup, container, pod.",
+        valueName: "labels"))
+    var metricsLabels: String?
+
+    var exportOptions: WatchExport.Options {
+        WatchExport.Options(metricsAddress: metricsAddress == "off" ? nil : metricsAddress, metricsLabels: metricsLabels, otlpEndpoint: nil)
+    }
 
     @Option(name: .long, help: "Per-subscriber queue in bytes; a subscriber that reads slower loses notifications beyond it (counted and reported to it).")
     var queueBytes: Int = 4 << 20
@@ -92,15 +107,27 @@ struct ServeCommand: ParsableCommand {
         let group: gid_t?
         do {
             group = try Self.resolveGroup(socketGroup)
+            _ = try WatchExport.validate(exportOptions)
+        } catch let error as WatchInputs.Failure {
+            StandardError.write("tcpnotify: \(error.message)\n")
+            throw ExitCode(2)
         } catch {
             StandardError.write("tcpnotify: \(error)\n")
             throw ExitCode(2)
+        }
+        let export: WatchExport
+        do {
+            export = try WatchExport(options: exportOptions)
+        } catch {
+            StandardError.write("tcpnotify: \(error)\n")
+            throw ExitCode(1)
         }
         let sweepMilliseconds = sweepInterval == "0" ? 0 : ((try? DurationText.nanoseconds(sweepInterval)) ?? 1_000_000_000) / 1_000_000
 
         let settings = ServeDaemon.Settings(
             inputs: inputs, configPath: config, socketPath: socket, socketGroup: group, cgroupPath: cgroup,
-            queueBytes: queueBytes, ringBytes: ringBytes, sweepMilliseconds: sweepMilliseconds, verbose: verbose)
+            queueBytes: queueBytes, ringBytes: ringBytes, sweepMilliseconds: sweepMilliseconds, verbose: verbose,
+            export: export)
         let finished = DispatchSemaphore(value: 0)
         let status = StatusBox()
         Task {
@@ -144,6 +171,8 @@ enum ServeDaemon {
         var ringBytes: Int
         var sweepMilliseconds: UInt64
         var verbose: Bool
+        /// Prometheus metrics (and cgroup paths in the lines); shared with `watch`.
+        var export: WatchExport
     }
 
     /// Runs until shut down; the exit status (1: the kernel or privileges are not enough, or the socket).
@@ -166,8 +195,14 @@ enum ServeDaemon {
         }
         let kernel = KernelOwner(program)
         let hub = SubscriptionHub(
-            kernel: kernel, logger: logger, queueBytes: settings.queueBytes, output: output,
+            kernel: kernel, logger: logger, queueBytes: settings.queueBytes, output: output, export: settings.export,
             initial: (program.ruleGeneration, program.tables))
+        let export = settings.export
+        export.setRefresh { metrics in
+            guard var statistics = try? kernel.runSync({ try $0.kernelStatistics() }) else { return }
+            statistics.userDrops = hub.unknownGenerationRecords
+            metrics.update(statistics, watchedSockets: statistics.watchedSockets)
+        }
         let reader: RingBufferReader, attachment: CgroupAttachment
         do {
             reader = try program.makeReader { hub.dispatch($0) }
@@ -203,6 +238,7 @@ enum ServeDaemon {
             attachment.detach()
             reader.stop()
             try? await eventLoops.shutdownGracefully()
+            settings.export.finish()
             return 1
         }
         logger.info("listening for subscribers", metadata: [
@@ -229,6 +265,8 @@ enum ServeDaemon {
             status = 1
         }
         try? await eventLoops.shutdownGracefully()
+        export.setRefresh { _ in }
+        export.finish()
         return status
     }
 }

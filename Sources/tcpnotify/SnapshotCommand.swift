@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import TCPNotifyBPF
 import TCPNotifyCore
+import TCPNotifyExport
 
 /// `tcpnotify snapshot`: like `ss -ti`, from the in-kernel record builder, across network namespaces.
 struct SnapshotCommand: ParsableCommand {
@@ -49,8 +50,9 @@ struct SnapshotCommand: ParsableCommand {
                 logLibbpf: verbose, purpose: .snapshot)
             let namespaces = ownNamespace ? Array(NetworkNamespaces.all().prefix(1)) : NetworkNamespaces.all()
             let result = try program.snapshot(in: namespaces)
-            let formatter = NotificationFormatter(
+            var formatter = NotificationFormatter(
                 format: outputFormat, ruleNames: [], realtimeOffsetNanoseconds: WatchSession.realtimeOffsetNanoseconds())
+            formatter.cgroupAttribution = CgroupPaths.system()?.resolver
             let output = LineOutput()
             if outputFormat == .json {
                 output.write(result.sockets.map { formatter.snapshotLine(for: $0.socket, networkNamespaceInode: $0.namespace.inode) })

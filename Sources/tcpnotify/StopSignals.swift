@@ -25,7 +25,8 @@ struct StopSignals {
         let deadline = duration.map { Date().addingTimeInterval($0) }
         var nextTick = tickSeconds.map { Date().addingTimeInterval($0) }
         while true {
-            var wait = 1.0  // how often a closed stdout is noticed while nothing is written
+            // No deadline and no tick: sleep until a signal (a broken stdout raises SIGTERM itself).
+            var wait = Double.infinity
             if let deadline {
                 let left = deadline.timeIntervalSinceNow
                 if left <= 0 { return }
@@ -43,8 +44,13 @@ struct StopSignals {
                 }
                 wait = min(wait, left)
             }
-            var timeout = timespec(tv_sec: Int(wait), tv_nsec: Int((wait - Double(Int(wait))) * 1e9))
-            let received = sigtimedwait(&signals, nil, &timeout)
+            let received: Int32
+            if wait.isFinite {
+                var timeout = timespec(tv_sec: Int(wait), tv_nsec: Int((wait - Double(Int(wait))) * 1e9))
+                received = sigtimedwait(&signals, nil, &timeout)
+            } else {
+                received = sigtimedwait(&signals, nil, nil)
+            }
             if received == SIGINT || received == SIGTERM { return }
             if received == SIGHUP { onReload() }
             if output.isBroken { return } // stdout closed: nobody is listening

@@ -5,6 +5,7 @@ import NIOCore
 import Synchronization
 import TCPNotifyBPF
 import TCPNotifyCore
+import TCPNotifyExport
 
 /// The loaded program, touched only on one serial queue: joins, leaves, reloads and sweeps run one at
 /// a time, and iterators that enter other network namespaces (setns) never run on the concurrency pool.
@@ -34,6 +35,19 @@ final class KernelOwner: @unchecked Sendable {
 struct GenerationInfo: Sendable {
     var subscriberRules: [UInt32]
     var ruleNames: [Int: [String]]
+    /// One name per merged rule for the metrics: the lowest subscriber's name for it.
+    var metricNames: [String]
+
+    init(_ tables: SharedTables) {
+        subscriberRules = tables.subscriberRules
+        ruleNames = tables.ruleNames
+        metricNames = (0..<tables.rules.rules.count).map { index in
+            tables.ruleNames.keys.sorted().lazy.compactMap { slot -> String? in
+                let names = tables.ruleNames[slot] ?? []
+                return index < names.count && !names[index].isEmpty ? names[index] : nil
+            }.first ?? tables.rules.rules[index].name
+        }
+    }
 }
 
 /// One connected subscriber: its bounded queue, filled by the kernel reader and drained on its
@@ -76,22 +90,27 @@ final class SubscriberSink: Sendable {
     }
 
     /// A full queue drops the next line anyway: the reader counts it without formatting it.
-    func dropIfFull() -> Bool {
-        state.withLock { state in
+    func dropIfFull(metrics: NotificationMetrics?) -> Bool {
+        let dropped = state.withLock { state -> Bool in
             guard state.queue.isFull else { return false }
             state.queue.drop()
             return true
         }
+        if dropped { metrics?.recordSubscriberDrops(subscriber: String(slot)) }
+        return dropped
     }
 
     /// From the kernel reader: queue (or drop and count) and make sure a drain is coming. Never waits.
-    func offer(_ lines: [String]) {
-        let schedule = state.withLock { state -> Bool in
+    func offer(_ lines: [String], metrics: NotificationMetrics?) {
+        let (schedule, dropped) = state.withLock { state -> (Bool, UInt64) in
+            let before = state.queue.droppedTotal
             for line in lines { state.queue.offer(line) }
-            guard state.started, !state.drainScheduled else { return false }
+            let dropped = state.queue.droppedTotal - before
+            guard state.started, !state.drainScheduled else { return (false, dropped) }
             state.drainScheduled = true
-            return true
+            return (true, dropped)
         }
+        if dropped > 0 { metrics?.recordSubscriberDrops(subscriber: String(slot), count: dropped) }
         if schedule { channel.eventLoop.execute { self.drain() } }
     }
 
@@ -164,6 +183,7 @@ final class SubscriptionHub: Sendable {
     let queueBytes: Int
     /// Subscriber 0, the config file's subscription: its lines go to stdout, like `watch`.
     let output: LineOutput
+    let export: WatchExport
     private let realtimeOffsetNanoseconds: Int64
 
     private struct Registry {
@@ -183,15 +203,15 @@ final class SubscriptionHub: Sendable {
     /// Sockets subscriber 0 (stdout) was told about: they get the close record.
     private let configCookies = Mutex(Set<UInt64>())
 
-    init(kernel: KernelOwner, logger: Logger, queueBytes: Int, output: LineOutput, initial: (generation: UInt32, tables: SharedTables)) {
+    init(kernel: KernelOwner, logger: Logger, queueBytes: Int, output: LineOutput, export: WatchExport,
+         initial: (generation: UInt32, tables: SharedTables)) {
         self.kernel = kernel
         self.logger = logger
         self.queueBytes = queueBytes
         self.output = output
+        self.export = export
         realtimeOffsetNanoseconds = WatchSession.realtimeOffsetNanoseconds()
-        registry.withLock {
-            $0.record(initial.generation, GenerationInfo(subscriberRules: initial.tables.subscriberRules, ruleNames: initial.tables.ruleNames))
-        }
+        registry.withLock { $0.record(initial.generation, GenerationInfo(initial.tables)) }
     }
 
     var subscriberCount: Int { registry.withLock { $0.sinks.count } }
@@ -199,9 +219,7 @@ final class SubscriptionHub: Sendable {
 
     /// Registers what records of the next generation will mean (call before the kernel writes it).
     func recordNextGeneration(_ generation: UInt32, _ tables: SharedTables) {
-        registry.withLock {
-            $0.record(generation, GenerationInfo(subscriberRules: tables.subscriberRules, ruleNames: tables.ruleNames))
-        }
+        registry.withLock { $0.record(generation, GenerationInfo(tables)) }
     }
 
     // MARK: Fan-out (the ring reader thread)
@@ -216,11 +234,14 @@ final class SubscriptionHub: Sendable {
         var perSink: [Int: [String]] = [:]
         var stdoutLines: [String] = []
         var unknown: UInt64 = 0
+        let metrics = export.metrics
+        let attribution = export.cgroupPaths?.resolver
         for notification in batch {
             guard let info = generations[notification.ruleGeneration] else {
                 unknown += 1
                 continue
             }
+            metrics?.record(notification, ruleNames: info.metricNames)
             var targets = notification.subscribers
             while targets != 0 {
                 let slot = targets.trailingZeroBitCount
@@ -230,8 +251,9 @@ final class SubscriptionHub: Sendable {
                 var mine = notification
                 mine.rulesFired &= owned
                 mine.rulesTrue &= owned
-                let formatter = NotificationFormatter(
+                var formatter = NotificationFormatter(
                     format: .json, ruleNames: info.ruleNames[slot] ?? [], realtimeOffsetNanoseconds: realtimeOffsetNanoseconds)
+                formatter.cgroupAttribution = attribution
                 if slot == 0 {
                     let wanted = configCookies.withLock { cookies -> Bool in
                         if notification.trigger == .close { return cookies.remove(notification.cookie) != nil || mine.rulesFired != 0 }
@@ -243,13 +265,15 @@ final class SubscriptionHub: Sendable {
                     continue
                 }
                 guard let sink = sinks[slot], notification.ruleGeneration >= sink.joinedGeneration,
-                      sink.wants(notification, fired: mine.rulesFired), !sink.dropIfFull() else { continue }
+                      sink.wants(notification, fired: mine.rulesFired), !sink.dropIfFull(metrics: metrics) else { continue }
                 perSink[slot, default: []].append(formatter.line(for: mine))
                 // Hand lines over in small groups: a big batch times many subscribers must not pile up here.
-                if perSink[slot, default: []].count >= 32, let lines = perSink.removeValue(forKey: slot) { sink.offer(lines) }
+                if perSink[slot, default: []].count >= 32, let lines = perSink.removeValue(forKey: slot) {
+                    sink.offer(lines, metrics: metrics)
+                }
             }
         }
-        for (slot, lines) in perSink { sinks[slot]?.offer(lines) }
+        for (slot, lines) in perSink { sinks[slot]?.offer(lines, metrics: metrics) }
         if !stdoutLines.isEmpty { output.write(stdoutLines) }
         if unknown > 0 { registry.withLock { $0.unknownGeneration += unknown } }
     }

@@ -72,6 +72,25 @@ struct WatchCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Poll interval for --mode poll (100ms, 1s, 2m).", valueName: "duration"))
     var interval: String = "1s"
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Serve Prometheus metrics at http://HOST:PORT/metrics (PORT alone: 127.0.0.1; default port 9464). Off unless given.",
+        valueName: "host:port"))
+    var metricsAddress: String?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Extra labels on the notification and diagnosis counters, comma-separated: remote_port, local_port, remote_address, cgroup, container, pod. Each multiplies the series (see the README for the cost).",
+        valueName: "labels"))
+    var metricsLabels: String?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Export notifications and diagnoses as OpenTelemetry log records to this OTLP/HTTP endpoint (e.g. http://127.0.0.1:4318). Needs a build with the OTLP trait.",
+        valueName: "url"))
+    var otlpEndpoint: String?
+
+    var exportOptions: WatchExport.Options {
+        WatchExport.Options(metricsAddress: metricsAddress, metricsLabels: metricsLabels, otlpEndpoint: otlpEndpoint)
+    }
+
     /// `--sweep-interval`: a duration, or 0 for no sweep.
     func sweepIntervalMilliseconds() throws(DurationText.Failure) -> UInt64 {
         if sweepInterval == "0" { return 0 }
@@ -112,13 +131,27 @@ struct WatchCommand: ParsableCommand {
             StandardError.write("tcpnotify: \(error.message)\n")
             throw ExitCode(2)
         }
+        do {
+            _ = try WatchExport.validate(exportOptions)
+        } catch {
+            StandardError.write("tcpnotify: \(error.message)\n")
+            throw ExitCode(2)
+        }
+        let export: WatchExport
+        do {
+            export = try WatchExport(options: exportOptions)
+        } catch {
+            StandardError.write("tcpnotify: \(error)\n")
+            throw ExitCode(1)
+        }
+        defer { export.finish() }
         let outputFormat = format ?? (isatty(1) != 0 ? .text : .json)
         let configuration = WatchConfiguration(
             filter: inputs.filter, rules: inputs.rules, tuples: inputs.tuples, ringBufferBytes: ringBytes,
             notifyOnClose: !noCloseRecords)
         var session = WatchSession(
             configuration: configuration, cgroupPath: cgroup, format: outputFormat, verbose: verbose,
-            duration: duration, configPath: config, diagnose: diagnose)
+            duration: duration, configPath: config, diagnose: diagnose, export: export)
         session.enrollExisting = !noExisting
         session.sweepIntervalMilliseconds = (try? sweepIntervalMilliseconds()) ?? 1000
         do {

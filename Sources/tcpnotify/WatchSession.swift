@@ -16,6 +16,8 @@ struct WatchSession {
     let configPath: String?
     /// `--diagnose`: the last rule samples flows for the verdicts.
     let diagnose: Bool
+    /// Metrics, OTLP and cgroup paths.
+    let export: WatchExport
     /// Enroll the selected sockets established before the start (all network namespaces).
     var enrollExisting = true
     /// Period of the in-kernel sweep over enrolled sockets; 0 = never. It runs only when the rules
@@ -32,23 +34,54 @@ struct WatchSession {
         } catch {
             throw BPFUnavailable(reason: error)
         }
-        let formatter = NotificationFormatter(
+        var formatter = NotificationFormatter(
             format: format, ruleNames: configuration.rules.rules.map(\.name),
             realtimeOffsetNanoseconds: WatchSession.realtimeOffsetNanoseconds())
+        formatter.cgroupAttribution = export.cgroupPaths?.resolver
         let ruleNames = RuleNameBook(generation: program.ruleGeneration, rules: configuration.rules)
         let output = LineOutput()
         let diagnoses = diagnose ? DiagnosedOutput() : nil
-        let reader = try program.makeReader { batch in
+        let export = export
+        let reader = try program.makeReader { [formatter] batch in
             output.write(batch.compactMap { notification in
                 var formatter = formatter
                 let names = ruleNames.names(generation: notification.ruleGeneration)
                 formatter.ruleNames = names
-                guard let diagnoses else { return formatter.line(for: notification) }
+                guard let diagnoses else {
+                    if export.needsDelivery { export.delivered(notification, formatter: formatter, diagnosis: nil) }
+                    return formatter.line(for: notification)
+                }
                 guard let shown = diagnoses.visible(notification, samplingRule: names.count - 1) else { return nil }
-                return formatter.line(for: shown, diagnosis: diagnoses.tracker.diagnosis(cookie: shown.cookie))
+                let diagnosis = diagnoses.tracker.diagnosis(cookie: shown.cookie)
+                if export.needsDelivery { export.delivered(shown, formatter: formatter, diagnosis: diagnosis) }
+                return formatter.line(for: shown, diagnosis: diagnosis)
             })
         }
         reader.start()
+        // Kernel run time and count of the program, while metrics are served (accounting costs a little per run).
+        let runStatistics: BPFRunStatistics? = export.metrics == nil ? nil : {
+            do {
+                return try BPFRunStatistics()
+            } catch {
+                StandardError.write("tcpnotify: no kernel run-time statistics for the metrics: \(error)\n")
+                return nil
+            }
+        }()
+        let sweepCount = Atomic<UInt64>(0)
+        let shared = UncheckedSendable((program, reader))
+        let measuresRunTime = runStatistics != nil
+        export.setRefresh { metrics in
+            let (program, reader) = shared.value
+            guard var statistics = try? program.kernelStatistics() else { return }
+            statistics.sweeps = sweepCount.load(ordering: .relaxed)
+            statistics.received = reader.receivedCount
+            statistics.userDrops = reader.malformedCount
+            metrics.update(statistics, watchedSockets: statistics.watchedSockets)
+            if measuresRunTime, let run = try? program.runStatistics() {
+                metrics.updateKernelRunTime(nanoseconds: run.runTimeNanoseconds, count: run.runCount)
+            }
+        }
+        defer { export.setRefresh { _ in } }
         let attachment: CgroupAttachment
         do {
             attachment = try program.attach(cgroupPath: attachPath)
@@ -72,6 +105,7 @@ struct WatchSession {
                 do {
                     try program.sweep()
                     sweeps += 1
+                    sweepCount.store(sweeps, ordering: .relaxed)
                 } catch {
                     if !sweepFailureReported {
                         StandardError.write("tcpnotify: the periodic sweep failed, stalls are seen only at TCP events: \(error)\n")
@@ -88,6 +122,7 @@ struct WatchSession {
         statistics.received = reader.receivedCount
         statistics.userDrops = reader.malformedCount
         output.write([formatter.line(for: statistics)])
+        withExtendedLifetime(runStatistics) {}
     }
 
     /// Enrolls the selected sockets that were established before the attachment, in every network
@@ -151,6 +186,13 @@ struct WatchSession {
     }
 }
 
+/// A value handed to another thread whose type is not Sendable but is safe to use there (the program's
+/// counters are read with syscalls on map fds).
+struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
+
 /// Writes whole lines to stdout, one write(2) per batch, from any thread.
 final class LineOutput: Sendable {
     private let broken = Atomic<Bool>(false)
@@ -169,7 +211,9 @@ final class LineOutput: Sendable {
                     let written = Glibc.write(1, buffer.baseAddress! + offset, buffer.count - offset)
                     if written < 0 && errno == EINTR { continue }
                     if written <= 0 {
-                        broken.store(true, ordering: .relaxed)
+                        // Wake the main thread's signal wait (it may sleep with no timeout): nobody
+                        // reads any more, so stop as on SIGTERM.
+                        if !broken.exchange(true, ordering: .relaxed) { kill(getpid(), SIGTERM) }
                         return
                     }
                     offset += written

@@ -15,7 +15,8 @@ final class ServeProcess {
         socketPath = directory + "/tcpnotify.sock"
         process = try CLIProcess(
             KernelSuite.CLI.tcpnotify(),
-            ["serve", "--cgroup", cgroup.path, "--socket", socketPath, "--socket-group", "0", "--log-level", "info"] + extra)
+            ["serve", "--cgroup", cgroup.path, "--socket", socketPath, "--socket-group", "0", "--log-level", "info",
+             "--metrics-address", "127.0.0.1:0"] + extra)
         guard eventually(timeout: 15, { process.standardError.contains("serving on") }) else {
             let errors = process.standardError
             _ = process.waitForExit(timeout: 1)

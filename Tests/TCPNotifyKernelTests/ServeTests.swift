@@ -196,6 +196,16 @@ extension KernelSuite {
             print("serve: the slow subscriber got \(slow.objects(ofType: "notification").count) lines and \(dropped.count) dropped reports")
             try slow.send("{\"type\":\"stats\"}\n")
             #expect(eventually(timeout: 5) { slow.objects(ofType: "stats").first?["dropped"] as? Int ?? 0 > 0 })
+            // The drops are on /metrics too, per subscriber.
+            let slowSlot = (try? JSONSerialization.jsonObject(with: Data((slowReply ?? "").utf8)) as? [String: Any])?["subscriber"] as? Int
+            let droppedTotal = dropped.reduce(0) { $0 + (($1["count"] as? Int) ?? 0) }
+            if let port = waitForMetricsPort(serve.process), let slowSlot {
+                let body = try httpGet(port: port, path: "/metrics").body
+                let line = body.split(separator: "\n").first { $0.hasPrefix("tcpnotify_subscriber_drops_total{subscriber=\"\(slowSlot)\"}") }
+                #expect(line.map { Int(Double($0.split(separator: " ").last ?? "") ?? -1) } == droppedTotal, "\(String(describing: line))")
+            } else {
+                Issue.record("no metrics port or subscriber number: \(serve.process.standardError)")
+            }
             if let kilobytes = serve.residentKilobytes { print("serve: daemon RSS \(kilobytes) KiB") }
         }
 

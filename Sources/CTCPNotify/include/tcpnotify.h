@@ -451,7 +451,8 @@ enum tcpnotify_stat {
     TCPNOTIFY_STAT_EXISTING_ENROLLED = 9,/* existing sockets it enrolled (also counted in ENROLLED), or to which
                                           * it added a joining subscriber's bit (not counted in ENROLLED) */
     TCPNOTIFY_STAT_SWEPT = 10,           /* rule checks made by the periodic sweep */
-    TCPNOTIFY_STAT_COUNT = 11,
+    TCPNOTIFY_STAT_CLOSED = 11,          /* enrolled sockets that reached CLOSE (enrolled - closed = watched now) */
+    TCPNOTIFY_STAT_COUNT = 12,
 };
 
 /* ---------------------------------------------------------------------------------------------------- */

@@ -299,7 +299,11 @@ static __always_inline void tn_check(struct bpf_sock_ops *skops, __u32 op)
     if (!sk) return;
     struct tcpnotify_sk_state *st = bpf_sk_storage_get(&sk_state, sk, 0, 0);
     if (!st) return; /* not ours: another program set this socket's flags */
-    if (!st->subscribers) return; /* every subscriber that selected it has left */
+    if (!st->subscribers) { /* every subscriber that selected it has left: only its end is counted */
+        if (op == BPF_SOCK_OPS_STATE_CB && skops->args[1] == TN_TCP_CLOSE && skops->args[0] != TN_TCP_CLOSE)
+            count(TCPNOTIFY_STAT_CLOSED);
+        return;
+    }
     count(TCPNOTIFY_STAT_CALLBACKS);
 
     struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
@@ -332,6 +336,7 @@ static __always_inline void tn_check(struct bpf_sock_ops *skops, __u32 op)
         old_state = (__u8)skops->args[0];
         s.state = (__u8)skops->args[1];
         trigger = s.state == TN_TCP_CLOSE ? TCPNOTIFY_TRIGGER_CLOSE : TCPNOTIFY_TRIGGER_STATE;
+        if (trigger == TCPNOTIFY_TRIGGER_CLOSE && old_state != TN_TCP_CLOSE) count(TCPNOTIFY_STAT_CLOSED);
         break;
     }
     default:

@@ -91,7 +91,8 @@ extension Benchmark {
 
     private func measureIdle(size: Int, basePort: UInt16, section: inout BenchSection, progress: (String) -> Void) throws {
         let filter = "dport = :\(basePort)"
-        var modes = [IdleMode(name: "push", extra: [])]
+        // The rules include a silence rule, so push runs its 1 s sweep; "push, no sweep" shows its share.
+        var modes = [IdleMode(name: "push", extra: []), IdleMode(name: "push, no sweep", extra: ["--sweep-interval", "0"])]
         if features.pollMode {
             modes += [IdleMode(name: "poll 1s", extra: ["--mode", "poll", "--interval", "1s"]),
                       IdleMode(name: "poll 100ms", extra: ["--mode", "poll", "--interval", "100ms"])]

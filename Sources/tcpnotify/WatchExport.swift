@@ -1,0 +1,101 @@
+import Foundation
+import Synchronization
+import TCPNotifyBPF
+import TCPNotifyCore
+import TCPNotifyExport
+import TCPNotifyOTLP
+
+/// What `watch` exports besides its output lines: the cgroup path of each record, Prometheus metrics on
+/// `--metrics-address`, OTLP log records to `--otlp-endpoint`. Set up before the session starts (so a bad
+/// address fails before anything is loaded), fed by whichever session runs (BPF or polling).
+final class WatchExport: Sendable {
+    let cgroupPaths: CgroupPaths?
+    let metrics: NotificationMetrics?
+    let server: MetricsHTTPServer?
+    let otlp: OTLPRecordExporter?
+    /// Reads the session's current totals into `metrics`; runs before each scrape.
+    private let refresher = Refresher()
+
+    final class Refresher: Sendable {
+        let body = Mutex<(@Sendable (NotificationMetrics) -> Void)?>(nil)
+    }
+
+    struct Options {
+        var metricsAddress: String?
+        var metricsLabels: String?
+        var otlpEndpoint: String?
+    }
+
+    /// Checks the options (an error here is bad input: exit code 2).
+    static func validate(_ options: Options) throws(WatchInputs.Failure) -> (MetricsAddress?, [MetricsLabel]) {
+        do throws(MetricsOptionError) {
+            let address = try options.metricsAddress.map { text throws(MetricsOptionError) in try MetricsAddress.parse(text) }
+            let labels = try options.metricsLabels.map { text throws(MetricsOptionError) in try MetricsLabel.parseList(text) } ?? []
+            if options.metricsLabels != nil && address == nil {
+                throw MetricsOptionError("--metrics-labels needs --metrics-address (metrics are served only there)")
+            }
+            if let endpoint = options.otlpEndpoint {
+                guard OTLPRecordExporter.isAvailable else { throw MetricsOptionError("--otlp-endpoint: " + OTLPRecordExporter.unavailableMessage) }
+                do {
+                    _ = try OTLPRecordExporter.logsURL(endpoint: endpoint)
+                } catch {
+                    throw MetricsOptionError(error.message)
+                }
+            }
+            return (address, labels)
+        } catch {
+            throw WatchInputs.Failure(message: error.message)
+        }
+    }
+
+    /// Binds the metrics server and starts the exporter; errors here are the environment's (exit code 1).
+    init(options: Options) throws {
+        let (address, labels) = try Self.validate(options)
+        let paths = CgroupPaths.system()
+        cgroupPaths = paths
+        if let address {
+            let metrics = NotificationMetrics(labels: labels, cgroupAttribution: paths?.resolver)
+            self.metrics = metrics
+            let refresher = self.refresher
+            let server = try MetricsHTTPServer(address: address) {
+                refresher.body.withLock { $0 }?(metrics)
+                return metrics.exposition()
+            }
+            self.server = server
+            server.start()
+            StandardError.write("tcpnotify: metrics at http://\(server.address)/metrics\n")
+        } else {
+            metrics = nil
+            server = nil
+        }
+        otlp = try options.otlpEndpoint.map { try OTLPRecordExporter(endpoint: $0) }
+        if let endpoint = options.otlpEndpoint {
+            StandardError.write("tcpnotify: exporting notifications as OTLP log records to \(try OTLPRecordExporter.logsURL(endpoint: endpoint))\n")
+        }
+    }
+
+    /// How the running session reads its totals (kernel counters, or the poller's).
+    func setRefresh(_ body: @escaping @Sendable (NotificationMetrics) -> Void) {
+        refresher.body.withLock { $0 = body }
+    }
+
+    /// One delivered record; `formatter` names its rules (OTLP bodies are JSON whatever `--format` says).
+    func delivered(_ notification: SocketNotification, formatter: NotificationFormatter, diagnosis: Diagnosis?) {
+        let ruleNames = formatter.ruleNames
+        metrics?.record(notification, ruleNames: ruleNames)
+        if let diagnosis { metrics?.record(diagnosis, for: notification) }
+        guard let otlp else { return }
+        let line = formatter.jsonLine(for: notification, diagnosis: diagnosis)
+        let attribution = cgroupPaths?.attribution(for: notification.cgroupID)
+        otlp.export(notification, ruleNames: ruleNames, line: line, attribution: attribution)
+        if let diagnosis { otlp.export(diagnosis, notification: notification, line: line, attribution: attribution) }
+    }
+
+    var needsDelivery: Bool { metrics != nil || otlp != nil }
+
+    /// Stops serving and sends what OTLP still holds.
+    func finish() {
+        server?.stop()
+        otlp?.shutdown()
+    }
+}
