@@ -328,7 +328,14 @@ final class SubscriptionHub: Sendable {
                 }
                 var existing: UInt64 = 0
                 do {
-                    existing = try program.enrollExisting(in: NetworkNamespaces.all(), subscribers: UInt32(1) << UInt32(slot)).enrolled
+                    let result = try program.enrollExisting(in: NetworkNamespaces.all(), subscribers: UInt32(1) << UInt32(slot))
+                    existing = result.enrolled
+                    if !result.failures.isEmpty {
+                        self.logger.warning("existing connections of some network namespaces not enrolled", metadata: [
+                            "subscriber": "\(slot)", "namespaces": "\(result.failures.count)",
+                            "first": "\(result.failures.first ?? "")",
+                        ])
+                    }
                 } catch {
                     self.logger.warning("existing connections not enrolled for a subscriber", metadata: [
                         "subscriber": "\(slot)", "error": "\(error)",
