@@ -90,7 +90,15 @@ extension TCPNotifyProgram {
         let fd = CTCPNotify_iter_create(sweepLink)
         if fd < 0 { throw BPFError.libbpf(function: "bpf_iter_create(sweep_enrolled)", errno: -fd) }
         defer { close(fd) }
-        _ = try Self.readAll(fd: fd, program: "sweep_enrolled")
+        // The sweep writes to the ring, not to the reader: read to the end with a small buffer.
+        var sink: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        while true {
+            let count = withUnsafeMutableBytes(of: &sink) { read(fd, $0.baseAddress, $0.count) }
+            if count == 0 { return }
+            if count < 0 && errno != EINTR && errno != EAGAIN {
+                throw BPFError.libbpf(function: "read(sweep_enrolled iterator)", errno: errno)
+            }
+        }
     }
 
     /// Clears departed subscribers' bits from every enrolled socket (`forget_subscribers`, a walk of the

@@ -102,6 +102,8 @@ struct WatchSession {
             onTick: {
                 // Rules can change on SIGHUP: check at each tick whether they need the sweep.
                 guard program.rules.needsSweep else { return }
+                // Nothing enrolled is alive: nothing to sweep.
+                if let statistics = try? program.kernelStatistics(), statistics.enrolled <= statistics.closed { return }
                 do {
                     try program.sweep()
                     sweeps += 1

@@ -130,7 +130,8 @@ extension Benchmark {
         let push = max(cpuByMode["push"] ?? 0, 1)
         for mode in modes {
             var row = rowsByMode[mode.name]!
-            row[4] = mode.name == "push" ? "1" : BenchFormat.ratio((cpuByMode[mode.name] ?? 0) / push)
+            // The ratio column compares the others with push; push without its sweep is push too.
+            row[4] = mode.name == "push" ? "1" : mode.name.hasPrefix("push") ? "–" : BenchFormat.ratio((cpuByMode[mode.name] ?? 0) / push)
             section.rows.append(row)
         }
         if let poll = cpuByMode["poll 1s"] { measured["idle_ratio_poll1s_\(size)"] = poll / push }
