@@ -49,8 +49,15 @@ struct ServeCommand: ParsableCommand {
         valueName: "labels"))
     var metricsLabels: String?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Also export every notification as an OTLP/HTTP log record to URL (builds with the OTLP trait).",
+        valueName: "url"))
+    var otlpEndpoint: String?
+
     var exportOptions: WatchExport.Options {
-        WatchExport.Options(metricsAddress: metricsAddress == "off" ? nil : metricsAddress, metricsLabels: metricsLabels, otlpEndpoint: nil)
+        WatchExport.Options(
+            metricsAddress: metricsAddress == "off" ? nil : metricsAddress, metricsLabels: metricsLabels,
+            otlpEndpoint: otlpEndpoint)
     }
 
     @Option(name: .long, help: "Per-subscriber queue in bytes; a subscriber that reads slower loses notifications beyond it (counted and reported to it).")

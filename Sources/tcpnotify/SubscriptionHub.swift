@@ -242,6 +242,13 @@ final class SubscriptionHub: Sendable {
                 continue
             }
             metrics?.record(notification, ruleNames: info.metricNames)
+            if export.otlp != nil {
+                // One log record per kernel record, named with every subscriber's rules.
+                var formatter = NotificationFormatter(
+                    format: .json, ruleNames: info.metricNames, realtimeOffsetNanoseconds: realtimeOffsetNanoseconds)
+                formatter.cgroupAttribution = attribution
+                export.exportLogRecord(notification, formatter: formatter, diagnosis: nil)
+            }
             var targets = notification.subscribers
             while targets != 0 {
                 let slot = targets.trailingZeroBitCount

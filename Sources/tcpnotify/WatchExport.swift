@@ -81,10 +81,15 @@ final class WatchExport: Sendable {
 
     /// One delivered record; `formatter` names its rules (OTLP bodies are JSON whatever `--format` says).
     func delivered(_ notification: SocketNotification, formatter: NotificationFormatter, diagnosis: Diagnosis?) {
-        let ruleNames = formatter.ruleNames
-        metrics?.record(notification, ruleNames: ruleNames)
+        metrics?.record(notification, ruleNames: formatter.ruleNames)
         if let diagnosis { metrics?.record(diagnosis, for: notification) }
+        exportLogRecord(notification, formatter: formatter, diagnosis: diagnosis)
+    }
+
+    /// The OTLP part of `delivered` alone (`serve` counts its metrics itself).
+    func exportLogRecord(_ notification: SocketNotification, formatter: NotificationFormatter, diagnosis: Diagnosis?) {
         guard let otlp else { return }
+        let ruleNames = formatter.ruleNames
         let line = formatter.jsonLine(for: notification, diagnosis: diagnosis)
         let attribution = cgroupPaths?.attribution(for: notification.cgroupID)
         otlp.export(notification, ruleNames: ruleNames, line: line, attribution: attribution)

@@ -38,6 +38,26 @@ extension KernelSuite {
             #expect(request.body.contains("\"type\":\"notification\""))
             #expect(request.body.contains("tcpnotify.cgroup"))
         }
+
+        /// `serve --otlp-endpoint`: a subscriber's notification also goes out as an OTLP log record.
+        @Test(.enabled(if: KernelGate.canRun))
+        func serveExportsSubscribersNotifications() throws {
+            try KernelGate.require()
+            let receiver = try OTLPReceiver()
+            defer { receiver.stop() }
+            let cgroup = try TestCgroup(name: "otlp-serve")
+            defer { cgroup.restore() }
+            let serve = try ServeProcess(cgroup: cgroup, extra: ["--otlp-endpoint", "http://127.0.0.1:\(receiver.port)"])
+            let subscriber = try RawSubscriber(socketPath: serve.socketPath)
+            try subscriber.subscribe(filter: "", rules: ["otlp_serve_fin=state == FIN_WAIT1"])
+            let pair = try ConnectedPair.make()
+            try pair.client.shutdownWrite()
+            #expect(eventually { !subscriber.objects(ofType: "notification").isEmpty })
+            let received = eventually(timeout: 20) {
+                receiver.requests.withLock { $0.contains { $0.body.contains("otlp_serve_fin") } }
+            }
+            #expect(received, "no log record with the subscriber's rule arrived; stderr: \(serve.process.standardError)")
+        }
     }
 }
 
