@@ -52,7 +52,7 @@ let package = Package(
         // Metrics (Prometheus /metrics), cgroup id -> path attribution: reusable by `watch` and `serve`.
         .target(
             name: "TCPNotifyExport",
-            dependencies: ["TCPNotifyCore", .product(name: "Prometheus", package: "swift-prometheus")]
+            dependencies: ["TCPNotifyCore", "TCPNotifyBPF", .product(name: "Prometheus", package: "swift-prometheus")]
         ),
         // OTLP log-record export; an empty shell (`OTLPRecordExporter.isAvailable == false`) without the trait.
         .target(

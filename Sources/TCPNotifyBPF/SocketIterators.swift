@@ -187,22 +187,32 @@ extension TCPNotifyProgram {
     }
 }
 
-/// cgroup ids of a cgroup v2 directory and its descendants (a cgroup's id is its directory's inode).
-enum CgroupTree {
-    static func ids(under path: String) -> [UInt64] {
-        var ids: [UInt64] = []
-        var pending = [path]
-        while let directory = pending.popLast() {
+/// The directories of a cgroup v2 hierarchy. A cgroup's id (what BPF's cgroup helpers and sock_diag
+/// report) is its directory's inode number.
+public enum CgroupTree {
+    /// `root` and every directory below it: inode and path relative to `root` ("/" for root itself).
+    /// Directories removed during the walk are skipped; at most `limit` are returned.
+    public static func directories(under root: String, limit: Int = .max) -> [(id: UInt64, path: String)] {
+        var found: [(id: UInt64, path: String)] = []
+        var pending: [(absolute: String, relative: String)] = [(root, "/")]
+        while let (directory, relative) = pending.popLast(), found.count < limit {
             var info = stat()
-            guard stat(directory, &info) == 0 else { continue }
-            ids.append(UInt64(info.st_ino))
-            guard let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) else { continue }
-            for entry in entries {
-                let child = directory + "/" + entry
-                var childInfo = stat()
-                if lstat(child, &childInfo) == 0 && (childInfo.st_mode & S_IFMT) == S_IFDIR { pending.append(child) }
+            guard lstat(directory, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { continue }
+            found.append((UInt64(info.st_ino), relative))
+            guard let stream = opendir(directory) else { continue }
+            defer { closedir(stream) }
+            while let entry = readdir(stream) {
+                guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { bytes in
+                    String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+                }
+                if name == "." || name == ".." { continue }
+                pending.append((directory + "/" + name, relative == "/" ? "/" + name : relative + "/" + name))
             }
         }
-        return ids
+        return found
     }
+
+    /// The cgroup ids of `root` and its descendants.
+    public static func ids(under root: String) -> [UInt64] { directories(under: root).map(\.id) }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Synchronization
+import TCPNotifyBPF
 import TCPNotifyCore
 
 /// Resolves cgroup v2 ids (what BPF's `bpf_get_socket_cgroup_id` and sock_diag report) to paths relative
@@ -60,21 +61,8 @@ public final class CgroupPaths: Sendable {
     /// Every directory under `root`, by inode number, with its path relative to `root`.
     static func walk(_ root: String) -> [UInt64: CgroupAttribution] {
         var found: [UInt64: CgroupAttribution] = [:]
-        var pending: [(absolute: String, relative: String)] = [(root, "/")]
-        while let (directory, relative) = pending.popLast(), found.count < maximumCgroups {
-            var info = stat()
-            guard lstat(directory, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { continue } // removed meanwhile
-            found[UInt64(info.st_ino)] = CgroupAttribution(path: relative)
-            guard let stream = opendir(directory) else { continue }
-            defer { closedir(stream) }
-            while let entry = readdir(stream) {
-                guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { bytes in
-                    String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
-                }
-                if name == "." || name == ".." { continue }
-                pending.append((directory + "/" + name, relative == "/" ? "/" + name : relative + "/" + name))
-            }
+        for directory in CgroupTree.directories(under: root, limit: maximumCgroups) {
+            found[directory.id] = CgroupAttribution(path: directory.path)
         }
         return found
     }

@@ -1,6 +1,7 @@
 import CTCPNotify
 import Foundation
 import Glibc
+import TCPNotifyBPF
 
 /// `--cgroup DIR` for polling: a socket is kept when the cgroup it was created in is DIR or below it.
 /// A cgroup v2 id is its directory's inode number, so the scope is the set of inode numbers of DIR's
@@ -33,24 +34,5 @@ final class CgroupScope {
     }
 
     /// The inode numbers of `root` and every directory below it.
-    static func scan(_ root: String) -> Set<UInt64> {
-        var found = Set<UInt64>()
-        var pending = [root]
-        while let directory = pending.popLast() {
-            var info = stat()
-            guard stat(directory, &info) == 0 else { continue } // removed meanwhile
-            found.insert(UInt64(info.st_ino))
-            guard let stream = opendir(directory) else { continue }
-            defer { closedir(stream) }
-            while let entry = readdir(stream) {
-                guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { bytes in
-                    String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
-                }
-                if name == "." || name == ".." { continue }
-                pending.append(directory + "/" + name)
-            }
-        }
-        return found
-    }
+    static func scan(_ root: String) -> Set<UInt64> { Set(CgroupTree.ids(under: root)) }
 }
