@@ -28,7 +28,8 @@ public struct NotificationFormatter: Sendable {
         }
     }
 
-    public func line(for statistics: WatchStatistics) -> String {
+    /// The final `stats` line; a polling run adds its own counts after the common ones.
+    public func line(for statistics: WatchStatistics, polling: PollingStatistics? = nil) -> String {
         switch format {
         case .json:
             var writer = JSONWriter()
@@ -46,6 +47,16 @@ public struct NotificationFormatter: Sendable {
             writer.field("existing_enrolled", statistics.existingEnrolled)
             writer.field("sweeps", statistics.sweeps)
             writer.field("sweep_checks", statistics.sweepChecks)
+            if let polling {
+                writer.field("mode", "poll")
+                writer.field("polls", polling.polls)
+                writer.field("namespaces", polling.namespaces)
+                writer.field("namespace_errors", polling.namespaceErrors)
+                writer.field("dump_errors", polling.dumpErrors)
+                writer.field("dumps_interrupted", polling.dumpsInterrupted)
+                writer.field("late_polls", polling.latePolls)
+                writer.field("cgroup_unknown", polling.cgroupUnknown)
+            }
             writer.endObject()
             return writer.text
         case .text:
@@ -54,6 +65,11 @@ public struct NotificationFormatter: Sendable {
                 + "\(statistics.received) received, \(statistics.ringDrops) ring drops, "
                 + "\(statistics.userDrops) user drops, \(statistics.enrollFailures) enroll failures, "
                 + "\(statistics.existingEnrolled) existing enrolled, \(statistics.sweeps) sweeps"
+                + (polling.map {
+                    "; poll mode: \($0.polls) polls, \($0.namespaces) namespaces, "
+                        + "\($0.namespaceErrors) namespace errors, \($0.dumpErrors) dump errors, "
+                        + "\($0.dumpsInterrupted) interrupted dumps, \($0.latePolls) late polls"
+                } ?? "")
         }
     }
 

@@ -17,31 +17,3 @@ public struct PollingStatistics: Sendable, Equatable {
 
     public init() {}
 }
-
-extension NotificationFormatter {
-    /// The final statistics line of a polling run: the usual fields, then the polling ones.
-    public func line(for statistics: WatchStatistics, polling: PollingStatistics) -> String {
-        let base = line(for: statistics)
-        switch format {
-        case .json:
-            guard base.hasSuffix("}") else { return base }
-            var writer = JSONWriter()
-            writer.beginObject()
-            writer.field("mode", "poll")
-            writer.field("polls", polling.polls)
-            writer.field("namespaces", polling.namespaces)
-            writer.field("namespace_errors", polling.namespaceErrors)
-            writer.field("dump_errors", polling.dumpErrors)
-            writer.field("dumps_interrupted", polling.dumpsInterrupted)
-            writer.field("late_polls", polling.latePolls)
-            writer.field("cgroup_unknown", polling.cgroupUnknown)
-            writer.endObject()
-            // Splice the polling fields into the same object, after the common ones.
-            return String(base.dropLast()) + "," + String(writer.text.dropFirst())
-        case .text:
-            return base + "; poll mode: \(polling.polls) polls, \(polling.namespaces) namespaces, "
-                + "\(polling.namespaceErrors) namespace errors, \(polling.dumpErrors) dump errors, "
-                + "\(polling.dumpsInterrupted) interrupted dumps, \(polling.latePolls) late polls"
-        }
-    }
-}
