@@ -76,6 +76,15 @@ extension TCPNotifyProgram {
         }
     }
 
+    /// A sweep, when one can find anything: the rules can change in silence (they may change on reload,
+    /// so this is asked at every interval) and some enrolled socket is still open. Returns whether it ran.
+    @discardableResult
+    public func sweepIfNeeded() throws(BPFError) -> Bool {
+        guard rules.needsSweep, try watchedSockets() > 0 else { return false }
+        try sweep()
+        return true
+    }
+
     /// One sweep: checks the rules of every enrolled socket in every namespace; records go to the ring.
     public func sweep() throws(BPFError) {
         try requireIterators()

@@ -264,6 +264,14 @@ public final class TCPNotifyProgram {
     }
 
     /// Kernel-side counters (per-CPU, summed).
+    /// Enrolled sockets not yet closed: two counters, not the whole set (the sweep asks every interval).
+    public func watchedSockets() throws(BPFError) -> UInt64 {
+        let fd = try object.mapFD("stats")
+        let enrolled = MapAccess.sumPerCPU(fd: fd, index: TCPNOTIFY_STAT_ENROLLED.rawValue, cpus: cpuCount)
+        let closed = MapAccess.sumPerCPU(fd: fd, index: TCPNOTIFY_STAT_CLOSED.rawValue, cpus: cpuCount)
+        return enrolled >= closed ? enrolled - closed : 0
+    }
+
     public func kernelStatistics() throws(BPFError) -> WatchStatistics {
         let fd = try object.mapFD("stats")
         func value(_ stat: tcpnotify_stat) -> UInt64 {

@@ -388,7 +388,7 @@ struct SweepService: Service {
             while true {
                 try await Task.sleep(for: .milliseconds(Int(intervalMilliseconds)))
                 do {
-                    try await kernel.run { program in if program.rules.needsSweep { try program.sweep() } }
+                    _ = try await kernel.run { program in try program.sweepIfNeeded() }
                 } catch {
                     if !reported { logger.warning("the periodic sweep failed; stalls are seen only at TCP events", metadata: ["error": "\(error)"]) }
                     reported = true

@@ -48,7 +48,9 @@ struct SnapshotCommand: ParsableCommand {
                 configuration: WatchConfiguration(
                     filter: inputs.filter, rules: inputs.rules, tuples: inputs.tuples, ringBufferBytes: 4096),
                 logLibbpf: verbose, purpose: .snapshot)
-            let namespaces = ownNamespace ? Array(NetworkNamespaces.all().prefix(1)) : NetworkNamespaces.all()
+            // --own-namespace: no need to scan /proc for the others.
+            let namespaces = ownNamespace
+                ? [NetworkNamespaces.at(path: "/proc/\(getpid())/ns/net")].compactMap { $0 } : NetworkNamespaces.all()
             let result = try program.snapshot(in: namespaces)
             var formatter = NotificationFormatter(
                 format: outputFormat, ruleNames: [], realtimeOffsetNanoseconds: WatchSession.realtimeOffsetNanoseconds())

@@ -100,12 +100,8 @@ struct WatchSession {
         stopSignals.wait(
             duration: duration, output: output, tickSeconds: sweepIntervalMilliseconds > 0 ? Double(sweepIntervalMilliseconds) / 1000 : nil,
             onTick: {
-                // Rules can change on SIGHUP: check at each tick whether they need the sweep.
-                guard program.rules.needsSweep else { return }
-                // Nothing enrolled is alive: nothing to sweep.
-                if let statistics = try? program.kernelStatistics(), statistics.enrolled <= statistics.closed { return }
                 do {
-                    try program.sweep()
+                    guard try program.sweepIfNeeded() else { return }
                     sweeps += 1
                     sweepCount.store(sweeps, ordering: .relaxed)
                 } catch {
