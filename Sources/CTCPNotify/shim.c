@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -12,18 +13,22 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <bpf/btf.h>
 
 static CTCPNotify_log_fn swift_logger;
 
 static int print_trampoline(enum libbpf_print_level level, const char *format, va_list args)
 {
     if (!swift_logger) return 0;
-    char message[2048];
-    int written = vsnprintf(message, sizeof message, format, args);
-    if (written < 0) return 0;
+    /* The verifier log arrives as one message of up to megabytes; its reason is at the end, so it is
+     * formatted whole, never cut at a fixed buffer size. */
+    char *message = NULL;
+    int written = vasprintf(&message, format, args);
+    if (written < 0 || !message) return 0;
     size_t length = strlen(message);
     while (length > 0 && message[length - 1] == '\n') message[--length] = '\0';
     swift_logger((int)level, message);
+    free(message);
     return written;
 }
 
@@ -149,4 +154,39 @@ void CTCPNotify_wake(int fd)
     uint64_t one = 1;
     ssize_t written = write(fd, &one, sizeof one);
     (void)written; /* a full counter is still readable: the reader wakes either way */
+}
+
+int CTCPNotify_struct_members(const char *struct_name, char *buffer, size_t size)
+{
+    struct btf *btf = btf__load_vmlinux_btf();
+    if (!btf) return -errno;
+    int result = -ENOENT;
+    int id = btf__find_by_name_kind(btf, struct_name, BTF_KIND_STRUCT);
+    if (id > 0) {
+        const struct btf_type *type = btf__type_by_id(btf, id);
+        const struct btf_member *member = btf_members(type);
+        size_t used = 0;
+        for (int i = 0; i < btf_vlen(type); i++, member++) {
+            const char *name = btf__name_by_offset(btf, member->name_off);
+            size_t length = name ? strlen(name) : 0;
+            if (used + length + 2 > size) break;
+            memcpy(buffer + used, name, length);
+            used += length;
+            buffer[used++] = '\n';
+        }
+        buffer[used] = '\0';
+        result = btf_vlen(type);
+    }
+    btf__free(btf);
+    return result;
+}
+
+int CTCPNotify_kconfig_hz(struct bpf_object *object)
+{
+    struct bpf_map *map = bpf_object__find_map_by_name(object, ".kconfig");
+    if (!map) return -ENOENT;
+    size_t size = 0;
+    const unsigned int *value = bpf_map__initial_value(map, &size);
+    if (!value || size < sizeof(*value)) return -ENOENT;
+    return (int)*value;
 }

@@ -63,19 +63,94 @@ public final class BPFObject {
         try BPFError.check(bpf_map__set_max_entries(try map(mapName), entries), "bpf_map__set_max_entries(\(mapName))")
     }
 
-    /// Loads every program into the kernel (`bpf_object__load`); a verifier refusal carries its log.
+    /// The programs this object holds (whether or not they are set to load).
+    package var programNames: [String] {
+        var names: [String] = []
+        var program = bpf_object__next_program(handle, nil)
+        while let current = program {
+            names.append(String(cString: bpf_program__name(current)))
+            program = bpf_object__next_program(handle, current)
+        }
+        return names
+    }
+
+    /// Makes this object use `owner`'s maps of the same names instead of creating its own, so that
+    /// programs in separate objects share one sk_storage, ring buffer and set of tables. Call before `load()`.
+    /// Wraps `bpf_map__reuse_fd`.
+    package func reuseMaps(of owner: BPFObject) throws(BPFError) {
+        var map = bpf_object__next_map(handle, nil)
+        while let current = map {
+            defer { map = bpf_object__next_map(handle, current) }
+            let mapName = String(cString: bpf_map__name(current))
+            // Internal maps (.rodata.cfg, .bss) are each object's own.
+            if mapName.hasPrefix(".") || mapName.contains(".rodata") || mapName.contains(".bss") || mapName.contains(".data") {
+                continue
+            }
+            guard let shared = bpf_object__find_map_by_name(owner.handle, mapName) else { continue }
+            let fd = bpf_map__fd(shared)
+            if fd < 0 { throw BPFError.libbpf(function: "bpf_map__fd(\(mapName))", errno: -fd) }
+            try BPFError.check(bpf_map__reuse_fd(current, fd), "bpf_map__reuse_fd(\(mapName))")
+        }
+    }
+
+    /// Programs named in `TCPNOTIFY_REFUSE_PROGRAMS` (comma-separated) are treated as refused by the
+    /// kernel (EPERM, empty log) without being loaded: how the tests take every degradation path on any host.
+    static let refusedForTesting: Set<String> = {
+        guard let list = getenv("TCPNOTIFY_REFUSE_PROGRAMS") else { return [] }
+        return Set(String(cString: list).split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+    }()
+
+    /// Loads every program set to load (`bpf_object__load`). A refusal names the program and carries the
+    /// end of the verifier's log, where the reason is.
     package func load() throws(BPFError) {
+        let loading = programNames.filter { name in
+            (try? program(name)).map { bpf_program__autoload($0) } ?? false
+        }
+        if let refused = loading.first(where: Self.refusedForTesting.contains) {
+            throw BPFError.refused(program: refused, errno: EPERM, log: "refused by TCPNOTIFY_REFUSE_PROGRAMS")
+        }
         _ = LibbpfLog.take()
         let result = bpf_object__load(handle)
         guard result < 0 else { return }
         let code = -result
-        let log = LibbpfLog.take().suffix(60).joined(separator: "\n")
-        // The verifier refuses with EACCES too: only without a verifier log is it about privileges.
-        if code == EPERM || (code == EACCES && !log.contains("PROG LOAD LOG")) {
-            throw BPFError.permissionDenied(
-                what: "loading BPF programs", needs: "CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN (or CAP_SYS_ADMIN)")
+        let messages = LibbpfLog.take()
+        let failed = Self.failedProgram(in: messages) ?? loading.first ?? name
+        let log = Self.verifierLogTail(in: messages)
+        if code == EPERM || code == EACCES {
+            // The verifier refuses with EACCES too, with a verdict in its log. Without one, it is either a
+            // missing privilege (only if this process lacks it) or the host refusing this program type.
+            let verdict = log.split(separator: "\n").contains { line in
+                !line.isEmpty && !line.hasPrefix("processed ") && !line.hasPrefix("verification time")
+            }
+            if verdict { throw BPFError.verifierRejected(program: failed, errno: code, log: log) }
+            try Preflight.checkPrivileges()
+            throw BPFError.refused(program: failed, errno: code, log: "")
         }
-        throw BPFError.verifierRejected(program: name, errno: code, log: log)
+        let reason = log.isEmpty ? messages.suffix(8).joined(separator: "\n") : log
+        throw BPFError.verifierRejected(program: failed, errno: code, log: reason)
+    }
+
+    /// The program libbpf names in "prog 'X': failed to load" (or "BPF program load failed").
+    static func failedProgram(in messages: [String]) -> String? {
+        for message in messages.reversed() {
+            for marker in ["': failed to load", "': BPF program load failed", "': failed to resolve CO-RE"]
+            where message.contains(marker) {
+                guard let start = message.range(of: "prog '"), let end = message.range(of: marker),
+                      start.upperBound <= end.lowerBound
+                else { continue }
+                return String(message[start.upperBound..<end.lowerBound])
+            }
+        }
+        return nil
+    }
+
+    /// The last lines of the verifier log (libbpf prints it whole between BEGIN and END markers).
+    static func verifierLogTail(in messages: [String], lines: Int = 24) -> String {
+        guard let message = messages.last(where: { $0.contains("-- BEGIN PROG LOAD LOG --") }) else { return "" }
+        var body = Substring(message)
+        if let begin = body.range(of: "-- BEGIN PROG LOAD LOG --") { body = body[begin.upperBound...] }
+        if let end = body.range(of: "-- END PROG LOAD LOG --") { body = body[..<end.lowerBound] }
+        return body.split(separator: "\n", omittingEmptySubsequences: true).suffix(lines).joined(separator: "\n")
     }
 
     package func mapFD(_ mapName: String) throws(BPFError) -> Int32 {

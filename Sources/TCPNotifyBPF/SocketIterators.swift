@@ -10,13 +10,41 @@ public struct ExistingEnrollment: Sendable {
     public var enrolled: UInt64 = 0
     /// Full TCP sockets the iterator visited (listeners included; time-wait and request sockets not).
     public var visited: UInt64 = 0
+    /// Of the enrolled, those whose sock_ops callbacks the kernel would not switch on from the iterator
+    /// (before 6.12): the tracepoint fallback watches them, if this host allows it.
+    public var viaTracepoints: UInt64 = 0
     public var namespaces = 0
     /// Namespaces that could not be entered or iterated, with why.
     public var failures: [String] = []
     public var elapsedNanoseconds: UInt64 = 0
 }
 
-/// The iterator programs: enrollment of existing sockets, the periodic sweep and the snapshot.
+/// The network namespaces a per-namespace iterator visits, re-listed at most every `refreshSeconds`
+/// (listing them scans /proc).
+struct NamespaceList {
+    let refreshSeconds: UInt64
+    private var namespaces: [NetworkNamespace] = []
+    private var listedAtNanoseconds: UInt64 = 0
+
+    init(refreshSeconds: UInt64) { self.refreshSeconds = refreshSeconds }
+
+    mutating func current() -> [NetworkNamespace] {
+        let now = DispatchTime.now().uptimeNanoseconds
+        if namespaces.isEmpty || now - listedAtNanoseconds >= refreshSeconds * 1_000_000_000 {
+            namespaces = NetworkNamespaces.all()
+            listedAtNanoseconds = now
+        }
+        return namespaces
+    }
+
+    mutating func set(_ list: [NetworkNamespace]) {
+        namespaces = list
+        listedAtNanoseconds = DispatchTime.now().uptimeNanoseconds
+    }
+}
+
+/// The iterator programs: enrollment of existing sockets, the periodic sweep, forgetting subscribers
+/// and the snapshot; and the tracepoint fallback for sockets enrolled without callbacks.
 extension TCPNotifyProgram {
     /// Limits enrollment of existing sockets to the attach point's subtree, as the cgroup attachment
     /// limits new ones. The root of the cgroup v2 hierarchy takes every socket.
@@ -40,7 +68,8 @@ extension TCPNotifyProgram {
     /// Enrolls every selected socket that is already established, in each namespace (call after
     /// `attach`, so a connection established meanwhile is enrolled by one path or the other).
     /// `subscribers` limits it to some subscribers (a joining one): sockets enrolled already for others
-    /// get their bits added. `enrolled` counts sockets enrolled or added to.
+    /// get their bits added. `enrolled` counts sockets enrolled or added to. Sockets whose callbacks
+    /// the kernel would not switch on are handed to the tracepoint fallback.
     public func enrollExisting(in namespaces: [NetworkNamespace], subscribers: UInt32 = .max) throws(BPFError)
         -> ExistingEnrollment
     {
@@ -50,7 +79,7 @@ extension TCPNotifyProgram {
             try MapAccess.update(fd: object.mapFD("control"), key: UInt32(0), value: control, name: "control")
         }
         let before = try kernelStatistics()
-        let link = try iteratorLink("enroll_existing")
+        let link = try iteratorLink(.enrollExisting)
         defer { bpf_link__destroy(link) }
         var result = ExistingEnrollment()
         for namespace in namespaces {
@@ -61,18 +90,47 @@ extension TCPNotifyProgram {
                 result.failures.append("\(namespace): \(error)")
             }
         }
+        sweepNamespaces.set(namespaces)
         let after = try kernelStatistics()
         result.enrolled = after.existingEnrolled - before.existingEnrolled
         result.visited = after.existingVisited - before.existingVisited
+        result.viaTracepoints = after.viaTracepoints - before.viaTracepoints
+        if result.viaTracepoints > 0 { attachTracepointFallback(sockets: result.viaTracepoints) }
         result.elapsedNanoseconds = DispatchTime.now().uptimeNanoseconds - start
         return result
     }
 
-    private func requireIterators() throws(BPFError) {
-        if let iteratorsUnavailable {
-            throw BPFError.notSupported(
-                feature: "BPF iterators that set sock_ops callback flags (iter/tcp with bpf_setsockopt)",
-                minimumKernel: "6.12", detail: "the kernel refused them: \(iteratorsUnavailable)")
+    /// Switches on the tcp_probe and inet_sock_set_state programs that check the rules of existing
+    /// sockets enrolled without callbacks. Reports a degradation either way: the kernel would not set
+    /// the callbacks, and what replaces them (or that nothing does).
+    func attachTracepointFallback(sockets: UInt64) {
+        guard tracepointLinks.isEmpty else { return }
+        let noCallbacks = "the kernel would not switch on sock_ops callbacks from an iterator for \(sockets) existing socket(s) "
+            + "(bpf_setsockopt TCP_BPF_SOCK_OPS_CB_FLAGS)"
+        do throws(BPFError) {
+            let tracepoints = try optional(.tracepoints)
+            var links: [OpaquePointer] = []
+            for name in OptionalProgram.tracepoints.programs {
+                guard let link = bpf_program__attach_trace(try tracepoints.program(name)) else {
+                    let code = errno
+                    for made in links { bpf_link__destroy(made) }
+                    throw BPFError.attach(program: name, target: "tp_btf", errno: code)
+                }
+                links.append(link)
+            }
+            tracepointLinks = links
+            note(Degradation(
+                feature: "sock_ops callbacks for connections that existed before the start", program: "enroll_existing",
+                reason: noCallbacks,
+                lost: "for those connections, rules are checked at incoming segments and state changes, not at RTT samples, retransmits or RTOs (a stall with no ACK is left to the sweep); new connections are pushed as usual",
+                replacement: "probe_existing and state_existing (tp_btf/tcp_probe, tp_btf/inet_sock_set_state)",
+                minimumKernel: "6.12"))
+        } catch {
+            refuse(.tracepoints, error)
+            note(Degradation(
+                feature: "sock_ops callbacks for connections that existed before the start", program: "enroll_existing",
+                reason: noCallbacks + "; the tracepoint fallback failed too: \(error.summary)",
+                lost: OptionalProgram.tracepoints.lostWithout, replacement: nil, minimumKernel: "6.12"))
         }
     }
 
@@ -85,54 +143,74 @@ extension TCPNotifyProgram {
         return true
     }
 
-    /// One sweep: checks the rules of every enrolled socket in every namespace; records go to the ring.
-    public func sweep() throws(BPFError) {
-        try requireIterators()
-        if sweepLink == nil {
-            let program = try object.program("sweep_enrolled")
-            guard let link = CTCPNotify_attach_iter(program, try object.mapFD("sk_state")) else {
-                throw BPFError.attach(program: "sweep_enrolled", target: "sk_state map iterator", errno: errno)
+    /// Loads and links the sweep ahead of the first interval, so that a refused program is reported at
+    /// start. Returns the degradations found (already recorded).
+    @discardableResult
+    public func prepareSweep() throws(BPFError) -> [Degradation] {
+        let before = degradations.count
+        _ = try sweepIterator()
+        return Array(degradations[before...])
+    }
+
+    /// The sweep's link: the sk_storage map iterator (only enrolled sockets, all namespaces in one pass),
+    /// or where this host refuses it, iter/tcp (every socket, one namespace at a time).
+    private func sweepIterator() throws(BPFError) -> (link: OpaquePointer, perNamespace: Bool) {
+        if let sweepLink { return sweepLink }
+        if let sweep = try? optional(.sweepMap) {
+            if let link = CTCPNotify_attach_iter(try sweep.program(OptionalProgram.sweepMap.rawValue), try object.mapFD("sk_state")) {
+                sweepLink = (link, false)
+                return (link, false)
             }
-            sweepLink = link
+            refuse(.sweepMap, BPFError.attach(program: "sweep_enrolled", target: "sk_state map iterator", errno: errno))
         }
-        guard let sweepLink else { return }
-        let fd = CTCPNotify_iter_create(sweepLink)
-        if fd < 0 { throw BPFError.libbpf(function: "bpf_iter_create(sweep_enrolled)", errno: -fd) }
-        defer { close(fd) }
-        // The sweep writes to the ring, not to the reader: read to the end with a small buffer.
-        var sink: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-        while true {
-            let count = withUnsafeMutableBytes(of: &sink) { read(fd, $0.baseAddress, $0.count) }
-            if count == 0 { return }
-            if count < 0 && errno != EINTR && errno != EAGAIN {
-                throw BPFError.libbpf(function: "read(sweep_enrolled iterator)", errno: errno)
-            }
+        let link = try iteratorLink(.sweepTCP)
+        sweepLink = (link, true)
+        return (link, true)
+    }
+
+    /// One sweep: checks the rules of every enrolled socket; records go to the ring.
+    public func sweep() throws(BPFError) {
+        let (link, perNamespace) = try sweepIterator()
+        if !perNamespace {
+            _ = try Self.drain(link: link, in: nil, output: false)
+            return
+        }
+        for namespace in sweepNamespaces.current() {
+            // A namespace gone since it was listed is skipped; the next listing drops it.
+            _ = try? Self.drain(link: link, in: namespace, output: false)
         }
     }
 
-    /// Clears departed subscribers' bits from every enrolled socket (`forget_subscribers`, a walk of the
-    /// sk_state map): a subscriber reusing the slot later must not inherit their sockets.
+    /// Clears departed subscribers' bits from every enrolled socket (the sk_state map iterator, or per
+    /// namespace where it is refused): a subscriber reusing the slot later must not inherit their sockets.
     func forget(subscribers: UInt32) throws(BPFError) {
         control.forget_subscribers = subscribers
         try MapAccess.update(fd: object.mapFD("control"), key: UInt32(0), value: control, name: "control")
-        let program = try object.program("forget_subscribers")
-        guard let link = CTCPNotify_attach_iter(program, try object.mapFD("sk_state")) else {
-            throw BPFError.attach(program: "forget_subscribers", target: "sk_state map iterator", errno: errno)
+        defer {
+            control.forget_subscribers = 0
+            try? MapAccess.update(fd: object.mapFD("control"), key: UInt32(0), value: control, name: "control")
         }
+        if let forget = try? optional(.forgetMap) {
+            if let link = CTCPNotify_attach_iter(try forget.program(OptionalProgram.forgetMap.rawValue), try object.mapFD("sk_state")) {
+                defer { bpf_link__destroy(link) }
+                _ = try Self.drain(link: link, in: nil, output: false)
+                return
+            }
+            refuse(.forgetMap, BPFError.attach(program: "forget_subscribers", target: "sk_state map iterator", errno: errno))
+        }
+        let link = try iteratorLink(.forgetTCP)
         defer { bpf_link__destroy(link) }
-        let fd = CTCPNotify_iter_create(link)
-        if fd < 0 { throw BPFError.libbpf(function: "bpf_iter_create(forget_subscribers)", errno: -fd) }
-        defer { close(fd) }
-        _ = try Self.readAll(fd: fd, program: "forget_subscribers")
-        control.forget_subscribers = 0
-        try MapAccess.update(fd: object.mapFD("control"), key: UInt32(0), value: control, name: "control")
+        // Every namespace, listed now: a socket missed here would keep the departed subscriber's bit.
+        for namespace in NetworkNamespaces.all() {
+            _ = try Self.drain(link: link, in: namespace, output: false)
+        }
     }
 
     /// Every selected socket's tcp_info now (listeners excepted), from each namespace.
     public func snapshot(in namespaces: [NetworkNamespace]) throws(BPFError)
         -> (sockets: [(namespace: NetworkNamespace, socket: SocketNotification)], failures: [String])
     {
-        let link = try iteratorLink("snapshot_sockets")
+        let link = try iteratorLink(.snapshot)
         defer { bpf_link__destroy(link) }
         var sockets: [(namespace: NetworkNamespace, socket: SocketNotification)] = []
         var failures: [String] = []
@@ -155,30 +233,49 @@ extension TCPNotifyProgram {
         return (sockets, failures)
     }
 
-    private func iteratorLink(_ name: String) throws(BPFError) -> OpaquePointer {
-        try requireIterators()
-        let program = try object.program(name)
-        guard let link = CTCPNotify_attach_iter(program, -1) else {
-            let code = errno
-            if code == EINVAL || code == ENOENT || code == EOPNOTSUPP {
-                throw BPFError.notSupported(
-                    feature: "BPF iterators over TCP sockets (iter/tcp) with bpf_setsockopt of callback flags",
-                    minimumKernel: "6.12", detail: "\(name): \(BPFError.errnoText(code))")
-            }
-            throw BPFError.attach(program: name, target: "iter/tcp", errno: code)
+    /// A link for an iter/tcp program of `program`'s object (loaded on first use).
+    private func iteratorLink(_ program: OptionalProgram) throws(BPFError) -> OpaquePointer {
+        let loaded = try optional(program)
+        guard let link = CTCPNotify_attach_iter(try loaded.program(program.rawValue), -1) else {
+            let error = BPFError.attach(program: program.rawValue, target: "iter/tcp", errno: errno)
+            refuse(program, error)
+            throw error
         }
         return link
     }
 
-    /// Opens the iterator inside `namespace` (iter/tcp walks the opener's namespace) and reads it out.
-    private static func drain(link: OpaquePointer, in namespace: NetworkNamespace) throws -> [UInt8] {
-        let fd = try NetworkNamespaces.run(in: namespace) { () throws(BPFError) -> Int32 in
+    /// Opens the iterator (inside `namespace` for iter/tcp, which walks the opener's namespace) and
+    /// reads it out.
+    /// `output: false` for programs that write to the ring, not to the reader: read to the end with a
+    /// small buffer (the sweep runs every interval).
+    private static func drain(link: OpaquePointer, in namespace: NetworkNamespace?, output: Bool = true) throws(BPFError) -> [UInt8] {
+        let open = { () throws(BPFError) -> Int32 in
             let fd = CTCPNotify_iter_create(link)
             if fd < 0 { throw BPFError.libbpf(function: "bpf_iter_create", errno: -fd) }
             return fd
         }
+        let fd: Int32
+        if let namespace {
+            do {
+                fd = try NetworkNamespaces.run(in: namespace, open)
+            } catch let error as BPFError {
+                throw error
+            } catch {
+                throw BPFError.invalidArgument("\(error)")
+            }
+        } else {
+            fd = try open()
+        }
         defer { close(fd) }
-        return try readAll(fd: fd, program: "iterator")
+        if output { return try readAll(fd: fd, program: "iterator") }
+        var sink: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        while true {
+            let count = withUnsafeMutableBytes(of: &sink) { read(fd, $0.baseAddress, $0.count) }
+            if count == 0 { return [] }
+            if count < 0 && errno != EINTR && errno != EAGAIN {
+                throw BPFError.libbpf(function: "read(iterator)", errno: errno)
+            }
+        }
     }
 
     private static func readAll(fd: Int32, program: String) throws(BPFError) -> [UInt8] {

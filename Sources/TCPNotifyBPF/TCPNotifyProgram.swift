@@ -34,16 +34,26 @@ public struct WatchConfiguration: Sendable {
     }
 }
 
-/// The loaded sock_ops program and its maps. Not thread-safe: one owner configures and attaches it.
+/// The loaded sock_ops program (the core), its maps, and the optional programs it loads on first use.
+/// Not thread-safe: one owner configures and attaches it.
 public final class TCPNotifyProgram {
+    /// The core object: sockops_main and the maps every other object shares.
     let object: BPFObject
     public let configuration: WatchConfiguration
     public private(set) var ruleGeneration: UInt32 = 1
     var control = tcpnotify_control()
-    /// The sweep's map-iterator link, made at the first sweep.
-    var sweepLink: OpaquePointer?
-    /// Why the iterator programs were left out, when this kernel refused them.
-    public private(set) var iteratorsUnavailable: BPFError?
+    /// The fixed settings every object gets (`.rodata.cfg`).
+    let settings: tcpnotify_config
+    /// Optional programs loaded so far, and those this kernel refused (with why).
+    var optionalObjects: [OptionalProgram: BPFObject] = [:]
+    public private(set) var refusals: [OptionalProgram: BPFError] = [:]
+    /// Features found off, in the order they were found; each is reported once.
+    public private(set) var degradations: [Degradation] = []
+    /// The sweep's iterator link (made at the first sweep) and, for the per-namespace sweep, where it runs.
+    var sweepLink: (link: OpaquePointer, perNamespace: Bool)?
+    var sweepNamespaces = NamespaceList(refreshSeconds: 30)
+    /// The tracepoint fallback's links, while attached.
+    var tracepointLinks: [OpaquePointer] = []
     private var tuples: Set<TupleEntry>
     /// Who is subscribed, and the shared tables merged from them (what the kernel has now).
     public private(set) var subscriptions = SubscriptionSet()
@@ -52,22 +62,15 @@ public final class TCPNotifyProgram {
     public var rules: CompiledRules { tables.rules }
     private let cpuCount: Int
 
-    /// Which programs of the object a use needs: verifying the others would only slow the start.
+    /// Which programs a use needs: the core program is verified only when it will be attached.
     public enum Purpose: Sendable {
-        /// sock_ops, the enrollment iterator and the sweep.
+        /// sock_ops; the optional programs load when first used.
         case watch
-        /// Only the snapshot iterator.
+        /// Only the maps (the snapshot iterator fills no ring and attaches nothing).
         case snapshot
-
-        var skippedPrograms: [String] {
-            switch self {
-            case .watch: ["snapshot_sockets"]
-            case .snapshot: ["sockops_main", "enroll_existing", "sweep_enrolled", "forget_subscribers"]
-            }
-        }
     }
 
-    /// Opens, configures and loads the program, then fills the selection and rule tables.
+    /// Opens, configures and loads the core program, then fills the selection and rule tables.
     public init(configuration: WatchConfiguration, logLibbpf: Bool = false, purpose: Purpose = .watch) throws(BPFError) {
         LibbpfLog.install(echo: logLibbpf)
         try Preflight.check()
@@ -80,15 +83,12 @@ public final class TCPNotifyProgram {
         tables = try Self.merge(subscriptions)
         // The first enrollment pass takes every subscriber; a joining one later narrows it to itself.
         control.enroll_subscribers = UInt32.max
-        do {
-            object = try Self.openAndLoad(configuration, skipping: purpose.skippedPrograms)
-        } catch let error where purpose == .watch && !error.isPermissionProblem {
-            // A kernel whose verifier refuses the iterators (bpf_setsockopt from iter/tcp is 5.15+) can
-            // still watch new connections: load without them and say why when they are asked for.
-            object = try Self.openAndLoad(
-                configuration, skipping: purpose.skippedPrograms + ["enroll_existing", "sweep_enrolled", "forget_subscribers"])
-            iteratorsUnavailable = error
-        }
+        settings = Self.settings(configuration)
+        object = try BPFObject(embeddedBase64: BPFObject_tcpnotify.base64, name: "tcpnotify")
+        try object.setInitialValue(map: ".rodata.cfg", to: settings)
+        try object.setMaxEntries(map: "events", to: TCPNotifyProgram.ringSize(configuration.ringBufferBytes))
+        if purpose == .snapshot { try object.skipLoading(program: "sockops_main") }
+        try object.load()
 
         let cpus = Int(CTCPNotify_num_possible_cpus())
         cpuCount = cpus > 0 ? cpus : 1
@@ -103,11 +103,11 @@ public final class TCPNotifyProgram {
     }
 
     deinit {
-        if let sweepLink { bpf_link__destroy(sweepLink) }
+        if let sweepLink { bpf_link__destroy(sweepLink.link) }
+        for link in tracepointLinks { bpf_link__destroy(link) }
     }
 
-    private static func openAndLoad(_ configuration: WatchConfiguration, skipping: [String]) throws(BPFError) -> BPFObject {
-        let object = try BPFObject(embeddedBase64: BPFObject_tcpnotify.base64, name: "tcpnotify")
+    private static func settings(_ configuration: WatchConfiguration) -> tcpnotify_config {
         var config = tcpnotify_config()
         config.hz_fallback = 250
         config.callback_flags = UInt32(
@@ -116,11 +116,43 @@ public final class TCPNotifyProgram {
         config.wakeup_interval_ns = configuration.wakeupIntervalNanoseconds
         config.wakeup_watermark_bytes = configuration.wakeupWatermarkBytes
         config.notify_on_close = configuration.notifyOnClose ? 1 : 0
-        try object.setInitialValue(map: ".rodata.cfg", to: config)
-        try object.setMaxEntries(map: "events", to: TCPNotifyProgram.ringSize(configuration.ringBufferBytes))
-        for name in skipping { try object.skipLoading(program: name) }
-        try object.load()
-        return object
+        return config
+    }
+
+    /// An optional program's object, loaded (sharing the core's maps) on first use. A refusal is
+    /// remembered, recorded as a degradation, and thrown again on every later use.
+    func optional(_ program: OptionalProgram) throws(BPFError) -> BPFObject {
+        if let loaded = optionalObjects[program] { return loaded }
+        if let refusal = refusals[program] { throw refusal }
+        do {
+            let loaded = try BPFObject(embeddedBase64: program.embeddedObject, name: program.rawValue)
+            try loaded.setInitialValue(map: ".rodata.cfg", to: settings)
+            try loaded.reuseMaps(of: object)
+            try loaded.load()
+            optionalObjects[program] = loaded
+            return loaded
+        } catch {
+            refuse(program, error)
+            throw error
+        }
+    }
+
+    /// Records that `program` cannot be used here (refused at load or at attach).
+    func refuse(_ program: OptionalProgram, _ error: BPFError) {
+        guard refusals[program] == nil else { return }
+        refusals[program] = error
+        optionalObjects[program] = nil
+        note(program.degradation(error))
+    }
+
+    /// Adds a degradation (once).
+    func note(_ degradation: Degradation) {
+        if !degradations.contains(degradation) { degradations.append(degradation) }
+    }
+
+    /// Whether an optional program is loaded or loads now (a refusal is recorded, not thrown).
+    public func isAvailable(_ program: OptionalProgram) -> Bool {
+        (try? optional(program)) != nil
     }
 
     private func writeFilter(_ shared: SharedTables, slot: UInt32) throws(BPFError) {
@@ -289,6 +321,8 @@ public final class TCPNotifyProgram {
         statistics.existingEnrolled = value(TCPNOTIFY_STAT_EXISTING_ENROLLED)
         statistics.sweepChecks = value(TCPNOTIFY_STAT_SWEPT)
         statistics.closed = value(TCPNOTIFY_STAT_CLOSED)
+        statistics.viaTracepoints = value(TCPNOTIFY_STAT_VIA_TRACEPOINTS)
+        statistics.degradations = degradations
         return statistics
     }
 

@@ -13,6 +13,8 @@ public struct NotificationFormatter: Sendable {
     /// Resolves a record's cgroup id to its path (and container/pod); nil leaves records as they were.
     /// A closure, so Core stays free of file I/O: `TCPNotifyExport.CgroupPaths` provides one.
     public var cgroupAttribution: (@Sendable (UInt64) -> CgroupAttribution?)?
+    /// The fields this kernel reports: the others are left out of the JSON `tcp_info` (see `TCPInfoFieldSet`).
+    public var kernelFields: TCPInfoFieldSet = .all
 
     public init(format: Format, ruleNames: [String], realtimeOffsetNanoseconds: Int64) {
         self.format = format
@@ -47,6 +49,12 @@ public struct NotificationFormatter: Sendable {
             writer.field("existing_enrolled", statistics.existingEnrolled)
             writer.field("sweeps", statistics.sweeps)
             writer.field("sweep_checks", statistics.sweepChecks)
+            if statistics.viaTracepoints > 0 { writer.field("via_tracepoints", statistics.viaTracepoints) }
+            if !statistics.degradations.isEmpty {
+                writer.beginArray("degraded")
+                for degradation in statistics.degradations { degradation.write(to: &writer) }
+                writer.endArray()
+            }
             if let polling {
                 writer.field("mode", "poll")
                 writer.field("polls", polling.polls)
@@ -65,6 +73,7 @@ public struct NotificationFormatter: Sendable {
                 + "\(statistics.received) received, \(statistics.ringDrops) ring drops, "
                 + "\(statistics.userDrops) user drops, \(statistics.enrollFailures) enroll failures, "
                 + "\(statistics.existingEnrolled) existing enrolled, \(statistics.sweeps) sweeps"
+                + (statistics.degradations.isEmpty ? "" : "; off: " + statistics.degradations.map(\.feature).joined(separator: ", "))
                 + (polling.map {
                     "; poll mode: \($0.polls) polls, \($0.namespaces) namespaces, "
                         + "\($0.namespaceErrors) namespace errors, \($0.dumpErrors) dump errors, "
@@ -110,7 +119,7 @@ public struct NotificationFormatter: Sendable {
             DiagnosisFormatter.writeDiagnosis(diagnosis, to: &writer)
             writer.endObject()
         }
-        NotificationFormatter.writeTCPInfo(notification.info, to: &writer)
+        NotificationFormatter.writeTCPInfo(notification.info, fields: kernelFields, to: &writer)
         writer.endObject()
         return writer.text
     }
@@ -131,7 +140,7 @@ public struct NotificationFormatter: Sendable {
         writer.field("cgroup_id", socket.cgroupID)
         writeAttribution(cgroupID: socket.cgroupID, to: &writer)
         writer.field("netns", networkNamespaceInode)
-        NotificationFormatter.writeTCPInfo(socket.info, to: &writer)
+        NotificationFormatter.writeTCPInfo(socket.info, fields: kernelFields, to: &writer)
         writer.endObject()
         return writer.text
     }
@@ -175,10 +184,11 @@ public struct NotificationFormatter: Sendable {
         return [render(header)] + rows.map(render)
     }
 
-    /// `"tcp_info":{...}` with the kernel's field names; state and ca_state as names.
-    public static func writeTCPInfo(_ info: TCPInfo, to writer: inout JSONWriter) {
+    /// `"tcp_info":{...}` with the kernel's field names; state and ca_state as names. Fields the kernel
+    /// does not report (`fields.missing`) are left out, not written as 0.
+    public static func writeTCPInfo(_ info: TCPInfo, fields: TCPInfoFieldSet = .all, to writer: inout JSONWriter) {
         writer.beginObject("tcp_info")
-        for field in TCPInfoField.allCases {
+        for field in TCPInfoField.allCases where fields.missing.isEmpty || fields.contains(field) {
             let value = info[field]
             switch field {
             case .state:

@@ -11,6 +11,9 @@ public enum Trigger: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case snapshot = 7
     /// `--mode poll`: found by a sock_diag poll in user space.
     case poll = 8
+    /// An incoming segment (the tcp_probe tracepoint): existing sockets whose sock_ops callbacks the
+    /// kernel would not switch on (before Linux 6.12) are checked here instead.
+    case segment = 9
 
     public var description: String {
         switch self {
@@ -22,6 +25,7 @@ public enum Trigger: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .sweep: "sweep"
         case .snapshot: "snapshot"
         case .poll: "poll"
+        case .segment: "segment"
         }
     }
 }
@@ -103,6 +107,10 @@ public struct WatchStatistics: Sendable, Equatable {
     public var sweepChecks: UInt64 = 0
     /// Enrolled sockets that have closed since the start; `enrolled - closed` are watched now.
     public var closed: UInt64 = 0
+    /// Existing sockets enrolled without sock_ops callbacks (kernel < 6.12): the tracepoints watch them.
+    public var viaTracepoints: UInt64 = 0
+    /// Features this host refused and what replaced them.
+    public var degradations: [Degradation] = []
 
     /// Sockets being watched now (enrolled and not yet closed).
     public var watchedSockets: UInt64 { enrolled >= closed ? enrolled - closed : 0 }

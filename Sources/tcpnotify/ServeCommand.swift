@@ -230,8 +230,15 @@ enum ServeDaemon {
                     "enrolled": "\(result.enrolled)", "namespaces": "\(result.namespaces)",
                 ])
             } catch {
-                logger.warning("existing sockets are not enrolled, only new connections", metadata: ["error": "\(error)"])
+                logger.warning("existing sockets are not enrolled, only new connections", metadata: ["error": "\(error.summary)"])
             }
+        }
+        if program.rules.needsSweep { _ = try? program.prepareSweep() }
+        for degradation in program.degradations {
+            logger.warning("feature off", metadata: [
+                "feature": "\(degradation.feature)", "program": "\(degradation.program)", "reason": "\(degradation.reason)",
+                "instead": "\(degradation.replacement ?? "nothing")", "lost": "\(degradation.lost)",
+            ])
         }
 
         let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)

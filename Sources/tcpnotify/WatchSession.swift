@@ -94,12 +94,23 @@ struct WatchSession {
                 + "SIGINT or SIGTERM stops\n")
 
         if enrollExisting { enrollExistingSockets(program) }
+        // Load the sweep now when the rules need one, so that a refused program is reported at start.
+        if sweepIntervalMilliseconds > 0 && program.rules.needsSweep {
+            do {
+                try program.prepareSweep()
+            } catch {
+                StandardError.write("tcpnotify: no periodic sweep, stall and silence rules are checked only at TCP events: \(error.summary)\n")
+            }
+        }
+        var degradationsReported = DegradationReport()
+        degradationsReported.writeNew(program.degradations)
 
         var sweeps: UInt64 = 0
         var sweepFailureReported = false
         stopSignals.wait(
             duration: duration, output: output, tickSeconds: sweepIntervalMilliseconds > 0 ? Double(sweepIntervalMilliseconds) / 1000 : nil,
             onTick: {
+                defer { degradationsReported.writeNew(program.degradations) }
                 do {
                     guard try program.sweepIfNeeded() else { return }
                     sweeps += 1
@@ -131,7 +142,8 @@ struct WatchSession {
             let milliseconds = Double(result.elapsedNanoseconds) / 1e6
             StandardError.write(
                 "tcpnotify: enrolled \(result.enrolled) existing socket(s) in \(result.namespaces) network namespace(s) in "
-                    + String(format: "%.1f", milliseconds) + " ms (\(result.visited) visited)\n")
+                    + String(format: "%.1f", milliseconds) + " ms (\(result.visited) visited"
+                    + (result.viaTracepoints > 0 ? ", \(result.viaTracepoints) watched through tracepoints" : "") + ")\n")
             for failure in result.failures.prefix(5) {
                 StandardError.write("tcpnotify: could not enroll existing sockets in \(failure)\n")
             }
@@ -139,7 +151,10 @@ struct WatchSession {
                 StandardError.write("tcpnotify: ... and \(result.failures.count - 5) more namespace(s)\n")
             }
         } catch {
-            StandardError.write("tcpnotify: existing sockets are not enrolled, only new connections are watched: \(error)\n")
+            // A refused program is reported with the other degradations.
+            if program.refusals[.enrollExisting] == nil {
+                StandardError.write("tcpnotify: existing sockets are not enrolled, only new connections are watched: \(error)\n")
+            }
         }
     }
 
@@ -181,6 +196,17 @@ struct WatchSession {
         let real = Int64(realtime.tv_sec) * 1_000_000_000 + Int64(realtime.tv_nsec)
         let mono = Int64(monotonic.tv_sec) * 1_000_000_000 + Int64(monotonic.tv_nsec)
         return real - mono
+    }
+}
+
+/// Writes each degradation to stderr once, when it is first found.
+struct DegradationReport {
+    private var reported = 0
+
+    mutating func writeNew(_ degradations: [Degradation]) {
+        guard degradations.count > reported else { return }
+        for degradation in degradations[reported...] { StandardError.write("tcpnotify: \(degradation.message)\n") }
+        reported = degradations.count
     }
 }
 

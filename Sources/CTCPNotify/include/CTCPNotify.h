@@ -64,4 +64,12 @@ int CTCPNotify_enter_network_namespace(int fd);
  * until removed or the device goes away. */
 int CTCPNotify_tc_attach(int ifindex, int prog_fd, int egress);
 
+/* The member names of a struct in the running kernel's BTF (e.g. "tcp_info": the fields its
+ * getsockopt(TCP_INFO) returns), newline-separated into buffer. Returns the member count or -errno. */
+int CTCPNotify_struct_members(const char *struct_name, char *buffer, size_t size);
+
+/* CONFIG_HZ as libbpf resolved it for a loaded object's `__kconfig` extern: 0 when the kernel config was
+ * unreadable (the programs then use their configured fallback), or -errno. */
+int CTCPNotify_kconfig_hz(struct bpf_object *object);
+
 #endif

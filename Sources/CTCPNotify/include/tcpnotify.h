@@ -376,6 +376,8 @@ enum tcpnotify_trigger {
     TCPNOTIFY_TRIGGER_SWEEP = 6,    /* the periodic sweep over enrolled sockets (stalls, silence) */
     TCPNOTIFY_TRIGGER_SNAPSHOT = 7, /* `tcpnotify snapshot`: no rule, the socket's tcp_info now */
     TCPNOTIFY_TRIGGER_POLL = 8,     /* user-space polling through sock_diag (--mode poll) */
+    TCPNOTIFY_TRIGGER_SEGMENT = 9,  /* an incoming segment (tcp_probe tracepoint): the fallback for existing
+                                     * sockets whose sock_ops callbacks could not be set (kernel < 6.12) */
 };
 
 struct tcpnotify_record {
@@ -428,7 +430,8 @@ struct tcpnotify_sk_state {
     __u32 last_notified_ms[TCPNOTIFY_MAX_TIMED_RULES];
     struct tcpnotify_window_state windows[TCPNOTIFY_MAX_WINDOWS];
     __u8 family;
-    __u8 pad[3];
+    __u8 via_tracepoints;   /* 1: enrolled without sock_ops callbacks (kernel < 6.12); tracepoints check it */
+    __u8 pad[2];
     __u32 subscribers;      /* who selected this socket (bit i = slot i); 0: nobody any more */
     __u32 rule_mask;        /* rules of those subscribers, for rule_generation: nothing else is emitted */
     __u32 pad2;
@@ -452,7 +455,9 @@ enum tcpnotify_stat {
                                           * it added a joining subscriber's bit (not counted in ENROLLED) */
     TCPNOTIFY_STAT_SWEPT = 10,           /* rule checks made by the periodic sweep */
     TCPNOTIFY_STAT_CLOSED = 11,          /* enrolled sockets that reached CLOSE (enrolled - closed = watched now) */
-    TCPNOTIFY_STAT_COUNT = 12,
+    TCPNOTIFY_STAT_VIA_TRACEPOINTS = 12, /* existing sockets enrolled whose callback flags the kernel would not set
+                                          * from an iterator (before 6.12): the tracepoint fallback watches them */
+    TCPNOTIFY_STAT_COUNT = 13,
 };
 
 /* ---------------------------------------------------------------------------------------------------- */

@@ -28,6 +28,8 @@ struct tn_values {
     __u64 operand[TCPNOTIFY_MAX_OPERANDS];
     __u64 increase[TCPNOTIFY_MAX_WINDOWS];
     __u64 rate[TCPNOTIFY_MAX_WINDOWS]; /* per second */
+    __u32 rules_true;                  /* out: the rules that hold */
+    __u32 pad;
 };
 
 /* Every field the rules read, computed once (one call site keeps the verifier's work linear). */
@@ -170,20 +172,32 @@ static __always_inline void tn_reset_rule_state(struct tcpnotify_sk_state *st, _
     __builtin_memset(st->windows, 0, sizeof(st->windows));
 }
 
+/* Everything after reading the operands: windows, terms, clauses, controls. A global function, so the
+ * verifier checks it once, on its own, however many paths of the caller reach it (a static one is
+ * verified again for every caller state, which made the sock_ops program several times slower to load). */
+__noinline __u32 tn_rules_decide(const struct tcpnotify_rule_table *t, struct tcpnotify_sk_state *st,
+                                 struct tn_values *values, __u64 now_ns)
+{
+    if (!t || !st || !values) return 0;
+    if (st->rule_generation != t->generation) tn_reset_rule_state(st, t->generation);
+    __u32 now_ms = 0;
+    if (t->flags & TCPNOTIFY_RULES_NEED_CLOCK) now_ms = (__u32)((now_ns - st->enrolled_ns) / 1000000ull);
+    tn_update_windows(t, st, now_ms, values);
+    __u32 rules_true = tn_rules_true(t, values);
+    values->rules_true = rules_true;
+    return tn_rules_fire(t, st, rules_true, now_ms);
+}
+
 /* One evaluation at one event: returns the rules that notify; *rules_true_out gets those that hold.
  * now_ns matters only for tables with TCPNOTIFY_RULES_NEED_CLOCK (the caller may pass 0 otherwise). */
 static __always_inline __u32 tn_rules_step(const struct tcpnotify_rule_table *t, struct tcpnotify_sk_state *st,
                                            const struct tn_source *s, __u64 now_ns, __u32 *rules_true_out)
 {
-    if (st->rule_generation != t->generation) tn_reset_rule_state(st, t->generation);
-    __u32 now_ms = 0;
-    if (t->flags & TCPNOTIFY_RULES_NEED_CLOCK) now_ms = (__u32)((now_ns - st->enrolled_ns) / 1000000ull);
     struct tn_values values = {};
     tn_load_operands(t, s, &values);
-    tn_update_windows(t, st, now_ms, &values);
-    __u32 rules_true = tn_rules_true(t, &values);
-    *rules_true_out = rules_true;
-    return tn_rules_fire(t, st, rules_true, now_ms);
+    __u32 fired = tn_rules_decide(t, st, &values, now_ns);
+    *rules_true_out = values.rules_true;
+    return fired;
 }
 
 #endif

@@ -7,22 +7,27 @@
 #include <bpf/bpf_helpers.h>
 #include "tcpnotify.h"
 #include "compare.bpf.h"
+#include <bpf/bpf_endian.h>
 
 struct tn_endpoints {
     struct tcpnotify_tuple_key key; /* addresses as 16 bytes (IPv4 v4-mapped), ports host order */
 };
 
-/* addr within prefix/len, both 16 bytes, prefix already masked. */
+/* addr within prefix/len, both 16 bytes in network order, prefix already masked. Two 64-bit compares
+ * and no loop: the verifier walks it in a few instructions. */
+static __always_inline __u64 tn_be64(const __u8 *bytes)
+{
+    __u64 value;
+    __builtin_memcpy(&value, bytes, 8);
+    return bpf_be64_to_cpu(value);
+}
+
 static __always_inline int tn_prefix_match(const __u8 *addr, const __u8 *prefix, __u32 len)
 {
     if (len > 128) return 0;
-    for (int i = 0; i < 16; i++) {
-        __u32 bit = (__u32)i * 8;
-        if (bit >= len) return 1;
-        __u8 mask = len - bit >= 8 ? 0xff : (__u8)(0xff << (8 - (len - bit)));
-        if ((addr[i] & mask) != prefix[i]) return 0;
-    }
-    return 1;
+    __u64 high_mask = len >= 64 ? ~0ULL : (len == 0 ? 0 : ~0ULL << (64 - len));
+    __u64 low_mask = len <= 64 ? 0 : (len >= 128 ? ~0ULL : ~0ULL << (128 - len));
+    return (tn_be64(addr) & high_mask) == tn_be64(prefix) && (tn_be64(addr + 8) & low_mask) == tn_be64(prefix + 8);
 }
 
 static __always_inline int tn_predicate_holds(const struct tcpnotify_filter_predicate *p,
@@ -51,7 +56,7 @@ static __always_inline __u32 tn_clause_subscribers(const struct tcpnotify_clause
 }
 
 /* The subscriber mask the filter gives this connection (0: not selected). */
-static __noinline __u32 tn_filter_subscribers(const struct tcpnotify_filter *f, const struct tcpnotify_tuple_key *k)
+__noinline __u32 tn_filter_subscribers(const struct tcpnotify_filter *f, const struct tcpnotify_tuple_key *k)
 {
     if (!f || !k) return 0;
     __u32 bits = 0;

@@ -170,7 +170,10 @@ static __always_inline __u16 tn_accecn_opt_seen(const struct tn_source *s)
 
 static __always_inline __u32 tn_rehash(const struct tn_source *s)
 {
-    return s->tp->plb_rehash + s->tp->timeout_rehash;
+    /* plb_rehash is 6.2+ (so is tcpi_rehash: user space leaves the field out where tcp_info lacks it). */
+    __u32 plb = bpf_core_field_exists(s->tp->plb_rehash) ? s->tp->plb_rehash : 0;
+    __u32 timeout = bpf_core_field_exists(s->tp->timeout_rehash) ? s->tp->timeout_rehash : 0;
+    return plb + timeout;
 }
 
 /* One field, computed on demand. Listening sockets are never enrolled, so the LISTEN aliases of

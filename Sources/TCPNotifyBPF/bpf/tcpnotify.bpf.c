@@ -1,92 +1,8 @@
-/* tcpnotify's sock_ops program: enrolls selected sockets at establishment, checks rules at TCP's own
- * events (RTT sample, retransmit, RTO, state change) and pushes a tcp_info record only when a rule
- * becomes true. Sockets that were not selected pay one sk_storage miss per foreign callback. */
-#include "vmlinux.h"
-#include <bpf/bpf_helpers.h>
-#include <bpf/bpf_endian.h>
-#include "tcpnotify.h"
-#include "tcp_info.bpf.h"
-#include "select.bpf.h"
-#include "rules.bpf.h"
-
-#define TN_AF_INET 2
-#define TN_AF_INET6 10
-#define TN_TCP_CLOSE 7
-#define TN_SOL_TCP 6
-
-char LICENSE[] SEC("license") = "GPL";
-
-SEC(".rodata.cfg") const volatile struct tcpnotify_config cfg = {
-    .hz_fallback = 250,
-    .callback_flags = BPF_SOCK_OPS_RTO_CB_FLAG | BPF_SOCK_OPS_RETRANS_CB_FLAG | BPF_SOCK_OPS_STATE_CB_FLAG |
-                      BPF_SOCK_OPS_RTT_CB_FLAG,
-    .wakeup_interval_ns = 200000,
-    .wakeup_watermark_bytes = 256 * 1024,
-    .notify_on_close = 1,
-};
-
-struct {
-    __uint(type, BPF_MAP_TYPE_RINGBUF);
-    __uint(max_entries, 4 * 1024 * 1024);
-} events SEC(".maps");
-
-struct {
-    __uint(type, BPF_MAP_TYPE_SK_STORAGE);
-    __uint(map_flags, BPF_F_NO_PREALLOC);
-    __type(key, int);
-    __type(value, struct tcpnotify_sk_state);
-} sk_state SEC(".maps");
-
-struct {
-    __uint(type, BPF_MAP_TYPE_ARRAY);
-    __uint(max_entries, 2); /* two slots, flipped by control.active_filter_slot */
-    __type(key, __u32);
-    __type(value, struct tcpnotify_filter);
-} filter SEC(".maps");
-
-struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, TCPNOTIFY_MAX_TUPLES);
-    __type(key, struct tcpnotify_tuple_key);
-    __type(value, __u8);
-} filter_tuple SEC(".maps");
-
-struct {
-    __uint(type, BPF_MAP_TYPE_ARRAY);
-    __uint(max_entries, 2);
-    __type(key, __u32);
-    __type(value, struct tcpnotify_rule_table);
-} rules SEC(".maps");
-
-struct {
-    __uint(type, BPF_MAP_TYPE_ARRAY);
-    __uint(max_entries, 1);
-    __type(key, __u32);
-    __type(value, struct tcpnotify_control);
-} control SEC(".maps");
-
-struct {
-    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __uint(max_entries, TCPNOTIFY_STAT_COUNT);
-    __type(key, __u32);
-    __type(value, __u64);
-} stats SEC(".maps");
-
-/* Last forced ring wakeup (CLOCK_MONOTONIC ns). Racy across CPUs by design: an extra wakeup is harmless. */
-__u64 last_wakeup_ns = 0;
-
-static __always_inline void count(__u32 stat)
-{
-    __u64 *value = bpf_map_lookup_elem(&stats, &stat);
-    if (value) *value += 1;
-}
-
-static __always_inline __u32 tn_hz(void)
-{
-    __u32 hz = CONFIG_HZ;
-    if (hz == 0 || hz > 1000000) hz = cfg.hz_fallback;
-    return hz ? hz : 250;
-}
+/* tcpnotify's core program (sock_ops): enrolls selected sockets at establishment, checks rules at TCP's
+ * own events (RTT sample, retransmit, RTO, state change) and pushes a tcp_info record only when a rule
+ * becomes true. Sockets that were not selected pay one sk_storage miss per foreign callback.
+ * This object creates the maps (common.bpf.h); the optional programs are objects of their own. */
+#include "common.bpf.h"
 
 /* Copy every ctx field into locals before branching on the family (the verifier rejects ctx+offset). */
 static __always_inline void tn_endpoints(struct bpf_sock_ops *skops, struct tcpnotify_tuple_key *k, __u8 *family)
@@ -123,78 +39,25 @@ static __always_inline void tn_endpoints(struct bpf_sock_ops *skops, struct tcpn
     *family = (__u8)fam;
 }
 
-static __always_inline int tn_tuple_listed(struct tcpnotify_tuple_key *k, __u32 flags)
+/* Global functions (tn_enroll, tn_emit, tn_check) are verified once each, on their own; as static
+ * inline code they were verified again along every path of the caller (the program took 4 times as
+ * long to load). */
+__noinline int tn_enroll(struct bpf_sock_ops *skops)
 {
-    if (bpf_map_lookup_elem(&filter_tuple, k)) return 1;
-    if (flags & TCPNOTIFY_FILTER_TUPLE_WILDCARD_SPORT) {
-        __u16 port = k->local_port;
-        k->local_port = 0;
-        int listed = bpf_map_lookup_elem(&filter_tuple, k) != NULL;
-        k->local_port = port;
-        return listed;
-    }
-    return 0;
-}
-
-static __always_inline __u64 tn_socket_cgroup_id(struct tcp_sock *tp)
-{
-    struct cgroup *cgrp = tp->inet_conn.icsk_inet.sk.sk_cgrp_data.cgroup;
-    if (!cgrp) return 0;
-    struct kernfs_node *kn = cgrp->kn;
-    return kn ? kn->id : 0;
-}
-
-/* The subscribers whose live selection (filter, then their exact-tuple list) takes this connection. */
-static __always_inline __u32 tn_selected(struct tcpnotify_tuple_key *key)
-{
-    __u32 zero = 0;
-    struct tcpnotify_control *ctl = bpf_map_lookup_elem(&control, &zero);
-    if (!ctl) return 0;
-    __u32 slot = ctl->active_filter_slot & 1;
-    struct tcpnotify_filter *f = bpf_map_lookup_elem(&filter, &slot);
-    if (!f) return 0;
-    __u32 subscribers = tn_filter_subscribers(f, key);
-    __u32 need_tuple = subscribers & f->tuple_subscribers;
-    if (need_tuple && !tn_tuple_listed(key, f->flags)) subscribers &= ~need_tuple;
-    return subscribers;
-}
-
-static __always_inline void tn_start_state(struct tcpnotify_sk_state *st, __u64 cookie, __u8 family,
-                                           struct tcp_sock *tp, __u32 subscribers)
-{
-    st->cookie = cookie;
-    st->enrolled_ns = bpf_ktime_get_ns();
-    st->family = family;
-    st->cgroup_id = tp ? tn_socket_cgroup_id(tp) : 0;
-    st->subscribers = subscribers;
-    /* rule_generation stays 0 (tables start at 1): the first check computes rule_mask. */
-}
-
-/* The rules a socket's subscribers own. Branch-free: it adds no verifier states. Runs only when the
- * rule table's generation changed (or the subscribers did), never per event. */
-static __always_inline __u32 tn_rule_mask(const struct tcpnotify_rule_table *t, __u32 subscribers)
-{
-    __u32 mask = 0;
-    for (__u32 i = 0; i < TCPNOTIFY_MAX_SUBSCRIBERS; i++)
-        mask |= t->subscriber_rules[i] & (0u - ((subscribers >> i) & 1));
-    return mask;
-}
-
-static __always_inline void tn_enroll(struct bpf_sock_ops *skops)
-{
+    if (!skops) return 0;
     count(TCPNOTIFY_STAT_ESTABLISHED);
     struct tcpnotify_tuple_key key;
     __u8 family = 0;
     tn_endpoints(skops, &key, &family);
     __u32 subscribers = tn_selected(&key);
-    if (!subscribers) return;
+    if (!subscribers) return 0;
 
     struct bpf_sock *sk = skops->sk;
-    if (!sk) return;
+    if (!sk) return 0;
     struct tcpnotify_sk_state *st = bpf_sk_storage_get(&sk_state, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
     if (!st) {
         count(TCPNOTIFY_STAT_STORAGE_FAILURES);
-        return;
+        return 0;
     }
     tn_start_state(st, bpf_get_socket_cookie(skops), family, bpf_skc_to_tcp_sock(sk), subscribers);
 
@@ -202,115 +65,70 @@ static __always_inline void tn_enroll(struct bpf_sock_ops *skops)
     int flags = skops->bpf_sock_ops_cb_flags | cfg.callback_flags;
     if (bpf_sock_ops_cb_flags_set(skops, flags) != 0) count(TCPNOTIFY_STAT_FLAG_FAILURES);
     count(TCPNOTIFY_STAT_ENROLLED);
+    return 0;
 }
 
-/* Wake the consumer at most once per interval, or when the backlog passes the watermark; in between,
- * records wait for the consumer's next short poll (it polls briefly after every batch). */
-static __always_inline __u64 tn_wakeup_flags(__u64 now_ns)
-{
-    if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= cfg.wakeup_watermark_bytes) {
-        count(TCPNOTIFY_STAT_WAKEUPS);
-        return BPF_RB_FORCE_WAKEUP;
-    }
-    if (now_ns - last_wakeup_ns >= cfg.wakeup_interval_ns) {
-        last_wakeup_ns = now_ns;
-        count(TCPNOTIFY_STAT_WAKEUPS);
-        return BPF_RB_FORCE_WAKEUP;
-    }
-    return BPF_RB_NO_WAKEUP;
-}
+/* What tn_emit needs besides the socket: plain values, so that it can be a global function. */
+struct tn_emit_args {
+    __u64 age_us;
+    __u32 fired;
+    __u32 rules_true;
+    __u32 generation;
+    __u32 srtt_us_x8;
+    __u8 trigger;
+    __u8 old_state;
+    __u8 state;
+    __u8 pad[5];
+};
 
-/* Fills a notification record except its endpoints and socket identity (tn_record_socket). */
-static __always_inline void tn_fill_record(struct tcpnotify_record *r, const struct tn_source *s, __u8 trigger,
-                                           __u8 old_state, __u32 fired, __u32 rules_true, __u32 generation,
-                                           __u32 callback_flags, __u64 now)
+__noinline int tn_emit(struct bpf_sock_ops *skops, struct tcpnotify_sk_state *st, struct tn_emit_args *a)
 {
-    __builtin_memset(r, 0, sizeof(*r));
-    r->type = TCPNOTIFY_RECORD_NOTIFICATION;
-    r->size = sizeof(*r);
-    r->trigger = trigger;
-    r->old_state = old_state;
-    r->rules_fired = fired;
-    r->rules_true = rules_true;
-    r->rule_generation = generation;
-    r->callback_flags = callback_flags;
-    r->timestamp_ns = now;
-    tn_fill(&r->info, s);
-}
-
-static __always_inline void tn_record_socket(struct tcpnotify_record *r, const struct tcpnotify_sk_state *st)
-{
-    r->family = st->family;
-    r->cookie = st->cookie;
-    r->cgroup_id = st->cgroup_id;
-    r->notifications = st->notifications;
-    r->subscribers = st->subscribers;
-}
-
-static __always_inline void tn_emit(struct bpf_sock_ops *skops, struct tcpnotify_sk_state *st,
-                                    const struct tn_source *s, __u8 trigger, __u8 old_state,
-                                    __u32 fired, __u32 rules_true, __u32 generation)
-{
+    if (!skops || !st || !a) return 0;
+    struct bpf_sock *sk = skops->sk;
+    if (!sk) return 0;
+    struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+    if (!tp) return 0;
+    struct tn_source s = {};
+    tn_source_init(&s, tp, a->state);
+    s.srtt_us_x8 = a->srtt_us_x8;
+    s.age_us = a->age_us;
     struct tcpnotify_record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
     if (!r) {
         count(TCPNOTIFY_STAT_RING_DROPS);
-        return;
+        return 0;
     }
     __u64 now = bpf_ktime_get_ns();
     st->notifications += 1;
-    tn_fill_record(r, s, trigger, old_state, fired, rules_true, generation, skops->bpf_sock_ops_cb_flags, now);
+    tn_fill_record(r, &s, a->trigger, a->old_state, a->fired, a->rules_true, a->generation,
+                   skops->bpf_sock_ops_cb_flags, now);
     tn_record_socket(r, st);
     __u8 family = 0;
     tn_endpoints(skops, (struct tcpnotify_tuple_key *)r->local_addr, &family);
     bpf_ringbuf_submit(r, tn_wakeup_flags(now));
     count(TCPNOTIFY_STAT_NOTIFICATIONS);
+    return 0;
 }
 
-_Static_assert(__builtin_offsetof(struct tcpnotify_record, remote_addr) ==
-                   __builtin_offsetof(struct tcpnotify_record, local_addr) + 16 &&
-               __builtin_offsetof(struct tcpnotify_record, local_port) ==
-                   __builtin_offsetof(struct tcpnotify_record, local_addr) + 32 &&
-               __builtin_offsetof(struct tcpnotify_record, remote_port) ==
-                   __builtin_offsetof(struct tcpnotify_record, local_addr) + 34,
-               "the record's endpoint fields are laid out as struct tcpnotify_tuple_key");
-
-/* What a rule check or a record needs from the socket, read at the current event. */
-static __always_inline void tn_source_init(struct tn_source *s, struct tcp_sock *tp, __u8 state)
+__noinline int tn_check(struct bpf_sock_ops *skops)
 {
-    s->tp = tp;
-    s->now_jiffies = (__u32)bpf_jiffies64();
-    s->hz = tn_hz();
-    s->srtt_us_x8 = tp->srtt_us;
-    s->state = state;
-}
-
-static __always_inline struct tcpnotify_rule_table *tn_live_rules(void)
-{
-    __u32 zero = 0;
-    struct tcpnotify_control *ctl = bpf_map_lookup_elem(&control, &zero);
-    if (!ctl) return 0;
-    __u32 slot = ctl->active_rule_slot & 1;
-    return bpf_map_lookup_elem(&rules, &slot);
-}
-
-static __always_inline void tn_check(struct bpf_sock_ops *skops, __u32 op)
-{
+    if (!skops) return 0;
+    __u32 op = skops->op;
     struct bpf_sock *sk = skops->sk;
-    if (!sk) return;
+    if (!sk) return 0;
     struct tcpnotify_sk_state *st = bpf_sk_storage_get(&sk_state, sk, 0, 0);
-    if (!st) return; /* not ours: another program set this socket's flags */
+    if (!st) return 0; /* not ours: another program set this socket's flags */
     if (!st->subscribers) { /* every subscriber that selected it has left: only its end is counted */
         if (op == BPF_SOCK_OPS_STATE_CB && skops->args[1] == TN_TCP_CLOSE && skops->args[0] != TN_TCP_CLOSE)
             count(TCPNOTIFY_STAT_CLOSED);
-        return;
+        return 0;
     }
     count(TCPNOTIFY_STAT_CALLBACKS);
 
     struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
-    if (!tp) return;
+    if (!tp) return 0;
 
     struct tcpnotify_rule_table *t = tn_live_rules();
-    if (!t) return;
+    if (!t) return 0;
 
     struct tn_source s = {};
     tn_source_init(&s, tp, tp->inet_conn.icsk_inet.sk.__sk_common.skc_state);
@@ -340,7 +158,7 @@ static __always_inline void tn_check(struct bpf_sock_ops *skops, __u32 op)
         break;
     }
     default:
-        return;
+        return 0;
     }
 
     __u64 now_ns = 0;
@@ -355,7 +173,14 @@ static __always_inline void tn_check(struct bpf_sock_ops *skops, __u32 op)
     rules_true &= st->rule_mask;
 
     int final_record = trigger == TCPNOTIFY_TRIGGER_CLOSE && cfg.notify_on_close && st->notifications > 0;
-    if (fired || final_record) tn_emit(skops, st, &s, trigger, old_state, fired, rules_true, t->generation);
+    if (fired || final_record) {
+        struct tn_emit_args args = {
+            .age_us = s.age_us, .fired = fired, .rules_true = rules_true, .generation = t->generation,
+            .srtt_us_x8 = s.srtt_us_x8, .trigger = trigger, .old_state = old_state, .state = s.state,
+        };
+        tn_emit(skops, st, &args);
+    }
+    return 0;
 }
 
 SEC("sockops")
@@ -371,12 +196,10 @@ int sockops_main(struct bpf_sock_ops *skops)
     case BPF_SOCK_OPS_RETRANS_CB:
     case BPF_SOCK_OPS_RTO_CB:
     case BPF_SOCK_OPS_STATE_CB:
-        tn_check(skops, op);
+        tn_check(skops);
         break;
     default:
         break;
     }
     return 1;
 }
-
-#include "iterators.bpf.h"

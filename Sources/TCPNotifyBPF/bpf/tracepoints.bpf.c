@@ -1,0 +1,42 @@
+/* The tracepoint fallback (tp_btf, optional): rule checks for existing sockets whose sock_ops callbacks
+ * could not be switched on (the kernel is older than 6.12; enroll.bpf.c marked them `via_tracepoints`).
+ *  - probe_existing (tcp_probe): every incoming segment of an established socket, at the start of
+ *    tcp_rcv_established(), socket locked. It replaces RTT_CB, RETRANS_CB and RTO_CB: rules are checked
+ *    on ACKs instead (a stall with no ACK is left to the sweep).
+ *  - state_existing (inet_sock_set_state): state changes and the final record at close, like STATE_CB.
+ * Both fire for every TCP socket of the host; sockets without our marked storage cost one lookup. */
+#include "common.bpf.h"
+
+SEC("tp_btf/tcp_probe")
+int probe_existing(__u64 *ctx)
+{
+    struct sock *sk = (struct sock *)ctx[0];
+    if (!sk) return 0;
+    struct tcpnotify_sk_state *st = bpf_sk_storage_get(&sk_state, sk, 0, 0);
+    if (!st || !st->via_tracepoints || !st->subscribers) return 0;
+    struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+    if (!tp) return 0;
+    count(TCPNOTIFY_STAT_CALLBACKS);
+    __u8 state = tp->inet_conn.icsk_inet.sk.__sk_common.skc_state;
+    tn_check_socket(tp, st, state, state, TCPNOTIFY_TRIGGER_SEGMENT);
+    return 0;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int state_existing(__u64 *ctx)
+{
+    struct sock *sk = (struct sock *)ctx[0];
+    if (!sk) return 0;
+    struct tcpnotify_sk_state *st = bpf_sk_storage_get(&sk_state, sk, 0, 0);
+    if (!st || !st->via_tracepoints) return 0;
+    __u8 old_state = (__u8)ctx[1];
+    __u8 new_state = (__u8)ctx[2];
+    if (new_state == TN_TCP_CLOSE && old_state != TN_TCP_CLOSE) count(TCPNOTIFY_STAT_CLOSED);
+    if (!st->subscribers) return 0;
+    struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+    if (!tp) return 0;
+    count(TCPNOTIFY_STAT_CALLBACKS);
+    __u8 trigger = new_state == TN_TCP_CLOSE ? TCPNOTIFY_TRIGGER_CLOSE : TCPNOTIFY_TRIGGER_STATE;
+    tn_check_socket(tp, st, new_state, old_state, trigger);
+    return 0;
+}
