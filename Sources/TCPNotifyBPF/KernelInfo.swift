@@ -14,6 +14,15 @@ public enum KernelInfo {
     /// The running kernel's release (`uname -r`).
     public static var release: String { Preflight.kernelVersion().text }
 
+    /// Whether the running kernel's version is below `version` ("6.12"): only then is a missing feature
+    /// explained by the kernel's age rather than by this host's policy.
+    public static func isOlder(than version: String) -> Bool {
+        let running = Preflight.kernelVersion()
+        let wanted = version.split(separator: ".").compactMap { Int($0) }
+        guard wanted.count >= 2 else { return false }
+        return (running.major, running.minor) < (wanted[0], wanted[1])
+    }
+
     /// Member names of a struct in the kernel's BTF, or nil when there is no BTF or no such struct.
     static func structMembers(_ name: String) -> [String]? {
         var buffer = [CChar](repeating: 0, count: 16 << 10)

@@ -42,7 +42,7 @@ public enum OptionalProgram: String, CaseIterable, Sendable {
         switch self {
         case .enrollExisting, .sweepTCP, .forgetTCP, .snapshot: "iter/tcp"
         case .sweepMap, .forgetMap: "iter/bpf_sk_storage_map"
-        case .tracepoints: "tp_btf/tcp_probe + tp_btf/inet_sock_set_state"
+        case .tracepoints: "tp_btf"
         }
     }
 
@@ -96,6 +96,6 @@ public enum OptionalProgram: String, CaseIterable, Sendable {
         return Degradation(
             feature: feature, program: rawValue, reason: error.summary,
             lost: lostWithout,
-            replacement: replacement, minimumKernel: minimumKernel)
+            replacement: replacement, minimumKernel: KernelInfo.isOlder(than: minimumKernel) ? minimumKernel : nil)
     }
 }

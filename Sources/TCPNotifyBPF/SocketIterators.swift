@@ -65,6 +65,11 @@ extension TCPNotifyProgram {
         try MapAccess.update(fd: object.mapFD("control"), key: UInt32(0), value: control, name: "control")
     }
 
+    /// Lets the enrollment iterator take sockets of every cgroup without attaching at the root (`doctor`).
+    public func scopeEnrollmentToAllCgroups() throws(BPFError) {
+        try setEnrollmentScope(cgroupPath: "/", isHierarchyRoot: true)
+    }
+
     /// Enrolls every selected socket that is already established, in each namespace (call after
     /// `attach`, so a connection established meanwhile is enrolled by one path or the other).
     /// `subscribers` limits it to some subscribers (a joining one): sockets enrolled already for others

@@ -322,6 +322,7 @@ public final class TCPNotifyProgram {
         statistics.sweepChecks = value(TCPNOTIFY_STAT_SWEPT)
         statistics.closed = value(TCPNOTIFY_STAT_CLOSED)
         statistics.viaTracepoints = value(TCPNOTIFY_STAT_VIA_TRACEPOINTS)
+        statistics.rttWithoutSRTT = value(TCPNOTIFY_STAT_RTT_WITHOUT_SRTT)
         statistics.degradations = degradations
         return statistics
     }

@@ -35,7 +35,7 @@ public struct Degradation: Sendable, Equatable, Hashable {
         return text
     }
 
-    func write(to writer: inout JSONWriter) {
+    public func write(to writer: inout JSONWriter) {
         writer.beginObject()
         writer.field("feature", feature)
         writer.field("program", program)

@@ -109,6 +109,8 @@ public struct WatchStatistics: Sendable, Equatable {
     public var closed: UInt64 = 0
     /// Existing sockets enrolled without sock_ops callbacks (kernel < 6.12): the tracepoints watch them.
     public var viaTracepoints: UInt64 = 0
+    /// RTT callbacks without the new srtt argument (kernels before 6.10): rules saw the previous srtt.
+    public var rttWithoutSRTT: UInt64 = 0
     /// Features this host refused and what replaced them.
     public var degradations: [Degradation] = []
 

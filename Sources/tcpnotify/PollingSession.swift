@@ -107,6 +107,7 @@ struct PollingSession {
             format: format, ruleNames: configuration.rules.rules.map(\.name),
             realtimeOffsetNanoseconds: WatchSession.realtimeOffsetNanoseconds())
         formatter.cgroupAttribution = export.cgroupPaths?.resolver
+        formatter.kernelFields = KernelInfo.tcpInfoFields
         let ruleNames = RuleNameBook(generation: watcher.ruleGeneration, rules: configuration.rules)
         let output = LineOutput()
         let export = export

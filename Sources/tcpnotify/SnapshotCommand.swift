@@ -55,6 +55,7 @@ struct SnapshotCommand: ParsableCommand {
             var formatter = NotificationFormatter(
                 format: outputFormat, ruleNames: [], realtimeOffsetNanoseconds: WatchSession.realtimeOffsetNanoseconds())
             formatter.cgroupAttribution = CgroupPaths.system()?.resolver
+            formatter.kernelFields = KernelInfo.tcpInfoFields
             let output = LineOutput()
             if outputFormat == .json {
                 output.write(result.sockets.map { formatter.snapshotLine(for: $0.socket, networkNamespaceInode: $0.namespace.inode) })

@@ -247,6 +247,7 @@ final class SubscriptionHub: Sendable {
                 var formatter = NotificationFormatter(
                     format: .json, ruleNames: info.metricNames, realtimeOffsetNanoseconds: realtimeOffsetNanoseconds)
                 formatter.cgroupAttribution = attribution
+                formatter.kernelFields = KernelInfo.tcpInfoFields
                 export.exportLogRecord(notification, formatter: formatter, diagnosis: nil)
             }
             var targets = notification.subscribers
@@ -261,6 +262,7 @@ final class SubscriptionHub: Sendable {
                 var formatter = NotificationFormatter(
                     format: .json, ruleNames: info.ruleNames[slot] ?? [], realtimeOffsetNanoseconds: realtimeOffsetNanoseconds)
                 formatter.cgroupAttribution = attribution
+                formatter.kernelFields = KernelInfo.tcpInfoFields
                 if slot == 0 {
                     let wanted = configCookies.withLock { cookies -> Bool in
                         if notification.trigger == .close { return cookies.remove(notification.cookie) != nil || mine.rulesFired != 0 }
@@ -305,6 +307,7 @@ final class SubscriptionHub: Sendable {
         }
         do {
             compiledRules = try RuleExpression.compile(rules.isEmpty ? RuleExpression.defaultRules : rules)
+            try KernelInfo.tcpInfoFields.check(compiledRules, kernel: KernelInfo.release)
         } catch {
             return .failure(.init("invalid rule: \(error)"))
         }

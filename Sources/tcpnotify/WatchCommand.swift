@@ -205,6 +205,11 @@ struct WatchInputs {
         } catch {
             throw Failure(message: "invalid rule: \(error)")
         }
+        do {
+            try KernelInfo.tcpInfoFields.check(compiledRules, kernel: KernelInfo.release)
+        } catch {
+            throw Failure(message: "invalid rule: \(error)")
+        }
         var entries: [TupleEntry] = []
         if let tuplesPath {
             let text: String

@@ -38,6 +38,7 @@ struct WatchSession {
             format: format, ruleNames: configuration.rules.rules.map(\.name),
             realtimeOffsetNanoseconds: WatchSession.realtimeOffsetNanoseconds())
         formatter.cgroupAttribution = export.cgroupPaths?.resolver
+        formatter.kernelFields = KernelInfo.tcpInfoFields
         let ruleNames = RuleNameBook(generation: program.ruleGeneration, rules: configuration.rules)
         let output = LineOutput()
         let diagnoses = diagnose ? DiagnosedOutput() : nil

@@ -457,7 +457,9 @@ enum tcpnotify_stat {
     TCPNOTIFY_STAT_CLOSED = 11,          /* enrolled sockets that reached CLOSE (enrolled - closed = watched now) */
     TCPNOTIFY_STAT_VIA_TRACEPOINTS = 12, /* existing sockets enrolled whose callback flags the kernel would not set
                                           * from an iterator (before 6.12): the tracepoint fallback watches them */
-    TCPNOTIFY_STAT_COUNT = 13,
+    TCPNOTIFY_STAT_RTT_WITHOUT_SRTT = 13,/* RTT callbacks without the new srtt argument (before 6.10): rules saw the
+                                          * srtt of the previous sample */
+    TCPNOTIFY_STAT_COUNT = 14,
 };
 
 /* ---------------------------------------------------------------------------------------------------- */

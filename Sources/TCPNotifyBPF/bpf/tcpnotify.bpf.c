@@ -140,6 +140,7 @@ __noinline int tn_check(struct bpf_sock_ops *skops)
         /* args[1] is the new srtt << 3, not yet stored in tp (6.10+); earlier kernels pass 0. */
         __u32 srtt_x8 = skops->args[1];
         if (srtt_x8) s.srtt_us_x8 = srtt_x8 > 1 ? srtt_x8 : 1;
+        else count(TCPNOTIFY_STAT_RTT_WITHOUT_SRTT);
         trigger = TCPNOTIFY_TRIGGER_RTT;
         break;
     }
