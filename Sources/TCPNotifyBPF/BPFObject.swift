@@ -94,11 +94,13 @@ public final class BPFObject {
     }
 
     /// Programs named in `TCPNOTIFY_REFUSE_PROGRAMS` (comma-separated) are treated as refused by the
-    /// kernel (EPERM, empty log) without being loaded: how the tests take every degradation path on any host.
-    static let refusedForTesting: Set<String> = {
+    /// kernel (EPERM, empty log) without being loaded: how the tests take every degradation path on any
+    /// host. Read at each load, so a test can set it for one run. The pseudo-name
+    /// `cb_flags_from_iterator` makes the enrollment iterator act as before 6.12.
+    package static var refusedForTesting: Set<String> {
         guard let list = getenv("TCPNOTIFY_REFUSE_PROGRAMS") else { return [] }
         return Set(String(cString: list).split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
-    }()
+    }
 
     /// Loads every program set to load (`bpf_object__load`). A refusal names the program and carries the
     /// end of the verifier's log, where the reason is.
@@ -106,7 +108,8 @@ public final class BPFObject {
         let loading = programNames.filter { name in
             (try? program(name)).map { bpf_program__autoload($0) } ?? false
         }
-        if let refused = loading.first(where: Self.refusedForTesting.contains) {
+        let refusedForTesting = Self.refusedForTesting
+        if let refused = loading.first(where: refusedForTesting.contains) {
             throw BPFError.refused(program: refused, errno: EPERM, log: "refused by TCPNOTIFY_REFUSE_PROGRAMS")
         }
         _ = LibbpfLog.take()

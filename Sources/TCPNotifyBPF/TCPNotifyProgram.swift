@@ -116,6 +116,9 @@ public final class TCPNotifyProgram {
         config.wakeup_interval_ns = configuration.wakeupIntervalNanoseconds
         config.wakeup_watermark_bytes = configuration.wakeupWatermarkBytes
         config.notify_on_close = configuration.notifyOnClose ? 1 : 0
+        if BPFObject.refusedForTesting.contains("cb_flags_from_iterator") {
+            config.test_flags |= UInt32(TCPNOTIFY_TEST_NO_ITERATOR_FLAGS)
+        }
         return config
     }
 

@@ -32,7 +32,13 @@ extension KernelSuite {
             try transfer(64 << 10, from: more[0].client, to: more[0].server)
             let cookie = try selected[3].client.cookie()
             let notified = harness.waitFor { $0.cookie == cookie }
-            #expect(notified?.trigger == .rtt, "an existing socket notifies at its RTT callback")
+            // Before 6.12 the kernel will not set callbacks from an iterator: the tracepoints watch the socket.
+            if result.viaTracepoints > 0 {
+                #expect(KernelInfo.isOlder(than: "6.12"), "only kernels before 6.12 refuse callback flags from an iterator")
+                #expect(notified?.trigger == .segment, "an existing socket notifies at an incoming segment")
+            } else {
+                #expect(notified?.trigger == .rtt, "an existing socket notifies at its RTT callback")
+            }
             #expect(harness.notifications.allSatisfy { ports.contains($0.remote.port) })
             // Enrolling twice enrolls nothing new.
             let again = try harness.program.enrollExisting(in: NetworkNamespaces.all())
@@ -175,7 +181,7 @@ extension KernelSuite {
             for (cookie, info) in expected {
                 let record = try #require(snapshot.sockets.first { $0.socket.cookie == cookie }, "cookie \(cookie) in the snapshot")
                 #expect(record.socket.trigger == .snapshot)
-                for field in TCPInfoField.allCases {
+                for field in KernelInfo.tcpInfoFields.present {
                     let want = info[field], got = record.socket.info[field]
                     if SnapshotComparison.timeFields.contains(field) {
                         #expect(got >= want && got <= want + elapsedMilliseconds, "\(field.name): snapshot \(got), getsockopt \(want)")

@@ -229,3 +229,25 @@ extension TCPSocket {
         }
     }
 }
+
+extension TCPSocket {
+    /// A listener on 127.0.0.1 and a free port.
+    static func listener() throws -> TCPSocket {
+        let listener = try TCPSocket(domain: AF_INET)
+        try listener.setOption(SOL_SOCKET, SO_REUSEADDR, 1)
+        try listener.bind(SocketAddress("127.0.0.1", port: 0))
+        guard listen(listener.fd, 128) == 0 else { throw SocketError("listen") }
+        return listener
+    }
+}
+
+extension ConnectedPair {
+    /// A new connection to a loopback listener, made now (so in this process's cgroup now).
+    static func connect(to listener: TCPSocket) throws -> ConnectedPair {
+        let client = try TCPSocket(domain: AF_INET)
+        try client.connect(SocketAddress("127.0.0.1", port: try listener.localPort()))
+        let accepted = accept(listener.fd, nil, nil)
+        guard accepted >= 0 else { throw SocketError("accept") }
+        return ConnectedPair(client: client, server: TCPSocket(fd: accepted), listener: listener)
+    }
+}

@@ -471,8 +471,12 @@ struct tcpnotify_config {
     __u64 wakeup_interval_ns;    /* at most one ring wakeup per interval, unless the watermark is passed */
     __u64 wakeup_watermark_bytes;/* force a wakeup when this much data waits in the ring */
     __u32 notify_on_close;       /* 1: a final record on close for sockets that notified */
-    __u32 pad;
+    __u32 test_flags;            /* TCPNOTIFY_TEST_*: only tests set these */
 };
+
+/* The enrollment iterator acts as on kernels before 6.12 (callback flags refused): tests of the tracepoint
+ * fallback run on any kernel. */
+#define TCPNOTIFY_TEST_NO_ITERATOR_FLAGS (1u << 0)
 _Static_assert(sizeof(struct tcpnotify_config) == 32, "config layout");
 
 /* Mutable control word (array map `control`, one element). */

@@ -47,7 +47,8 @@ int enroll_existing(struct bpf_iter__tcp *ctx)
     /* The iterator holds the socket lock. OR our bits into the shared word, as sock_ops does. Before 6.12
      * the kernel refuses this option: the tracepoint fallback then watches the socket. */
     int flags = tp->bpf_sock_ops_cb_flags | cfg.callback_flags;
-    if (bpf_setsockopt(tp, TN_SOL_TCP, TCP_BPF_SOCK_OPS_CB_FLAGS, &flags, sizeof(flags)) != 0) {
+    if ((cfg.test_flags & TCPNOTIFY_TEST_NO_ITERATOR_FLAGS) ||
+        bpf_setsockopt(tp, TN_SOL_TCP, TCP_BPF_SOCK_OPS_CB_FLAGS, &flags, sizeof(flags)) != 0) {
         st->via_tracepoints = 1;
         count(TCPNOTIFY_STAT_VIA_TRACEPOINTS);
     }
