@@ -26,6 +26,7 @@ struct WatchSession {
 
     func run() throws {
         let stopSignals = StopSignals(reload: true)
+        var startup = StartupTimer()
 
         let attachPath: String, program: TCPNotifyProgram
         do {
@@ -34,6 +35,7 @@ struct WatchSession {
         } catch {
             throw BPFUnavailable(reason: error)
         }
+        startup.mark("load and verify")
         var formatter = NotificationFormatter(
             format: format, ruleNames: configuration.rules.rules.map(\.name),
             realtimeOffsetNanoseconds: WatchSession.realtimeOffsetNanoseconds())
@@ -90,11 +92,17 @@ struct WatchSession {
             if error.isInvalidArgument { throw error } // a bad --cgroup: an error in every mode
             throw BPFUnavailable(reason: error)
         }
+        startup.mark("attach")
         StandardError.write(
             "tcpnotify: watching cgroup \(attachPath) (link \(attachment.linkID)) with \(configuration.rules.rules.count) rule(s); "
                 + "SIGINT or SIGTERM stops\n")
 
-        if enrollExisting { enrollExistingSockets(program) }
+        if enrollExisting {
+            enrollExistingSockets(program)
+            startup.mark("enroll")
+        }
+        // Attached and enrolled: notifications flow from here on.
+        StandardError.write("tcpnotify: \(startup.summary)\n")
         // Load the sweep now when the rules need one, so that a refused program is reported at start.
         if sweepIntervalMilliseconds > 0 && program.rules.needsSweep {
             do {
@@ -197,6 +205,43 @@ struct WatchSession {
         let real = Int64(realtime.tv_sec) * 1_000_000_000 + Int64(realtime.tv_nsec)
         let mono = Int64(monotonic.tv_sec) * 1_000_000_000 + Int64(monotonic.tv_nsec)
         return real - mono
+    }
+}
+
+/// Start-up time by part, from the process's start (`/proc/self/stat`, 10 ms resolution) to ready.
+struct StartupTimer {
+    private let startedNanoseconds = DispatchTime.now().uptimeNanoseconds
+    private var last = DispatchTime.now().uptimeNanoseconds
+    private var parts: [(String, UInt64)] = []
+
+    mutating func mark(_ part: String) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        parts.append((part, now - last))
+        last = now
+    }
+
+    /// "ready in 312 ms since exec (before main 20 ms, load and verify 190 ms, ...)".
+    var summary: String {
+        let beforeMain = Self.processAgeNanoseconds().map { $0 > (last - startedNanoseconds) ? $0 - (last - startedNanoseconds) : 0 } ?? 0
+        let total = beforeMain + (last - startedNanoseconds)
+        let list = [("before main", beforeMain)] + parts
+        return "ready in \(total / 1_000_000) ms since exec ("
+            + list.map { "\($0.0) \($0.1 / 1_000_000) ms" }.joined(separator: ", ") + ")"
+    }
+
+    /// How long this process has run: now minus its start time in /proc/self/stat (clock ticks since boot).
+    static func processAgeNanoseconds() -> UInt64? {
+        guard let stat = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // Fields after the command: state is field 3, starttime field 22.
+        guard fields.count > 19, let ticks = UInt64(fields[19]) else { return nil }
+        let hertz = UInt64(max(sysconf(Int32(_SC_CLK_TCK)), 1))
+        var now = timespec()
+        clock_gettime(CLOCK_BOOTTIME, &now)
+        let uptime = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+        let started = ticks * (1_000_000_000 / hertz)
+        return uptime > started ? uptime - started : nil
     }
 }
 
