@@ -187,3 +187,30 @@ extension KernelSuite {
         }
     }
 }
+
+extension KernelSuite {
+    /// Host layouts: a hybrid host (cgroup v1 controllers under a tmpfs at /sys/fs/cgroup, cgroup2 at
+    /// /sys/fs/cgroup/unified), laid out in a private mount namespace so that this runs on any host.
+    @Suite struct HostLayout {
+        @Test(.enabled(if: KernelGate.canRun))
+        func hybridCgroupLayoutWorks() throws {
+            try KernelGate.require()
+            let tcpnotify = try builtProduct("tcpnotify", environmentOverride: "TCPNOTIFY_BIN")
+            let script = """
+                set -e
+                mount -t tmpfs tmpfs /sys/fs/cgroup
+                mkdir -p /sys/fs/cgroup/unified /sys/fs/cgroup/tcpnotify-v1
+                mount -t cgroup2 none /sys/fs/cgroup/unified
+                mount -t cgroup -o none,name=tcpnotifytest cgroup /sys/fs/cgroup/tcpnotify-v1
+                "$1" doctor --format json --no-connection > /tmp/tcpnotify-hybrid-doctor.$$
+                cat /tmp/tcpnotify-hybrid-doctor.$$; rm -f /tmp/tcpnotify-hybrid-doctor.$$
+                "$1" watch --mode bpf --duration 1 --when 'never=rtt > 1h' --format json
+                """
+            let result = try Subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", tcpnotify])
+            #expect(result.status == 0, "stdout: \(result.stdout)\nstderr: \(result.stderr)")
+            #expect(result.stdout.contains("/sys/fs/cgroup/unified (hybrid host"), "doctor: \(result.stdout)")
+            #expect(result.stderr.contains("watching cgroup /sys/fs/cgroup/unified"), "\(result.stderr)")
+            #expect(result.stdout.contains("\"type\":\"stats\""), "\(result.stdout)")
+        }
+    }
+}
