@@ -234,6 +234,8 @@ enum ServeDaemon {
             }
         }
         if program.rules.needsSweep { _ = try? program.prepareSweep() }
+        // Subscribers leave: load the program that clears their bits now, so a refusal is reported at start.
+        _ = program.isAvailable(.forgetMap) || program.isAvailable(.forgetTCP)
         for degradation in program.degradations {
             logger.warning("feature off", metadata: [
                 "feature": "\(degradation.feature)", "program": "\(degradation.program)", "reason": "\(degradation.reason)",

@@ -9,14 +9,14 @@ final class ServeProcess {
     let directory: String
     let socketPath: String
 
-    init(cgroup: TestCgroup, extra: [String] = []) throws {
+    init(cgroup: TestCgroup, extra: [String] = [], environment: [String: String] = [:]) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("tcpnotify-serve-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         socketPath = directory + "/tcpnotify.sock"
         process = try CLIProcess(
             KernelSuite.CLI.tcpnotify(),
             ["serve", "--cgroup", cgroup.path, "--socket", socketPath, "--socket-group", "0", "--log-level", "info",
-             "--metrics-address", "127.0.0.1:0"] + extra)
+             "--metrics-address", "127.0.0.1:0"] + extra, environment: environment)
         guard eventually(timeout: 15, { process.standardError.contains("serving on") }) else {
             let errors = process.standardError
             _ = process.waitForExit(timeout: 1)

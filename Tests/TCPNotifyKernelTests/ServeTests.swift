@@ -102,12 +102,15 @@ extension KernelSuite {
         /// A subscriber killed mid-stream is removed: the daemon logs it, its selections leave the kernel
         /// tables and its bit leaves the sockets it had, so the next subscriber, which reuses its slot,
         /// never hears of them.
-        @Test(.enabled(if: KernelGate.canRun))
-        func killedSubscriberIsCleanedUp() throws {
+        /// Also with the sk_storage map iterator refused (as some hosts do): `forget_sockets` walks each
+        /// namespace instead, and the slot is still reused without inheritance.
+        @Test(.enabled(if: KernelGate.canRun), arguments: ["", "forget_subscribers"])
+        func killedSubscriberIsCleanedUp(refusing: String) throws {
             try KernelGate.require()
             let cgroup = try TestCgroup(name: "serve-kill")
             defer { cgroup.restore() }
-            let serve = try ServeProcess(cgroup: cgroup)
+            let serve = try ServeProcess(
+                cgroup: cgroup, environment: refusing.isEmpty ? [:] : ["TCPNOTIFY_REFUSE_PROGRAMS": refusing])
             let server = try LoopbackServer()
             let client = try CLIProcess(
                 KernelSuite.CLI.tcpnotify(),
@@ -138,6 +141,9 @@ extension KernelSuite {
             let leaked = next.objects(ofType: "notification").filter { cookies.contains($0.cookie ?? 0) }
             #expect(leaked.isEmpty, "the new subscriber got the killed one's sockets: \(leaked)")
             #expect(serve.isRunning)
+            if !refusing.isEmpty {
+                #expect(serve.process.standardError.contains("forget_subscribers"), "the refusal is logged: \(serve.process.standardError)")
+            }
         }
 
         /// A subscriber that stops reading loses notifications (counted, then reported to it), while the
