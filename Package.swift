@@ -52,7 +52,13 @@ let package = Package(
         // Metrics (Prometheus /metrics), cgroup id -> path attribution: reusable by `watch` and `serve`.
         .target(
             name: "TCPNotifyExport",
-            dependencies: ["TCPNotifyCore", "TCPNotifyBPF", .product(name: "Prometheus", package: "swift-prometheus")]
+            dependencies: [
+                "TCPNotifyCore", "TCPNotifyBPF", .product(name: "Prometheus", package: "swift-prometheus"),
+                // The /metrics server: many clients on one event-loop thread, deadlines and caps per connection.
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
         ),
         // OTLP log-record export; an empty shell (`OTLPRecordExporter.isAvailable == false`) without the trait.
         .target(

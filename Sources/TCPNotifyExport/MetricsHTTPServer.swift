@@ -1,168 +1,193 @@
-import Foundation
 import Glibc
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Prometheus
 import Synchronization
 
-/// A minimal HTTP/1.1 server for `GET /metrics` on one thread: a scrape every few seconds needs no event
-/// loop, and this builds in seconds where SwiftNIO would add minutes to a clean build. One request per
-/// connection (`Connection: close`); a client gets 2 s to send its request head. Other paths get 404,
-/// other methods 405.
+/// The HTTP/1.1 server of `GET /metrics` (and `HEAD`): other paths get 404, other methods 405, malformed
+/// requests 400. SwiftNIO on one event-loop thread serves many clients at once; `body` (which may read
+/// kernel maps or wait for a lock) runs on a thread of its own, so a slow body delays scrapes, never the
+/// event loop, and the deadlines below still fire.
+///
+/// One request per connection (`Connection: close`), as before: Prometheus scrapes every few seconds,
+/// and a fresh loopback connection per scrape costs less than an idle timeout to tune and a second
+/// deadline to reason about; a connection's slot is free the moment its response is written.
+///
+/// A slow or idle client costs one connection slot, never the scrape: the request head must arrive
+/// within `Limits.headTimeout` and the whole exchange (response written) within `Limits.requestTimeout`
+/// (else 408 and close); a head over `Limits.maxHeadBytes` gets 431, a body over `Limits.maxBodyBytes`
+/// 413; beyond `Limits.maxConnections` open connections a new one is closed at once. Each is counted
+/// (`counters`, and in `registry` when given). `stop()` closes every connection at once.
 public final class MetricsHTTPServer: Sendable {
+    /// What one client may cost.
+    public struct Limits: Sendable, Equatable {
+        /// From accept to the end of the request head (the blank line).
+        public var headTimeout: Duration
+        /// From accept to the last byte of the response handed to the kernel.
+        public var requestTimeout: Duration
+        /// The request line and headers, with their line ends.
+        public var maxHeadBytes: Int
+        /// A request body (`GET` needs none; it is read and ignored).
+        public var maxBodyBytes: Int
+        /// Connections open at once; more are closed as they are accepted.
+        public var maxConnections: Int
+
+        public init(headTimeout: Duration = .seconds(5), requestTimeout: Duration = .seconds(10),
+                    maxHeadBytes: Int = 16 * 1024, maxBodyBytes: Int = 16 * 1024, maxConnections: Int = 64) {
+            self.headTimeout = headTimeout
+            self.requestTimeout = requestTimeout
+            self.maxHeadBytes = maxHeadBytes
+            self.maxBodyBytes = maxBodyBytes
+            self.maxConnections = maxConnections
+        }
+    }
+
+    /// Totals since the server was made.
+    public struct Counters: Sendable, Equatable {
+        /// Connections taken on (refused ones excluded).
+        public var accepted = 0
+        /// Connections closed as accepted: `maxConnections` were open.
+        public var refused = 0
+        /// Closed with 408: no complete head within `headTimeout`.
+        public var headTimeouts = 0
+        /// Closed (with 408 if no response had started): not done within `requestTimeout`.
+        public var requestTimeouts = 0
+        /// 431: the head grew past `maxHeadBytes`.
+        public var headTooLarge = 0
+        /// 413: the body grew past `maxBodyBytes`.
+        public var bodyTooLarge = 0
+        /// 400: not a well-formed HTTP/1.x request.
+        public var malformed = 0
+        /// 200 responses (`GET` or `HEAD /metrics`).
+        public var scrapes = 0
+        /// Connections open now.
+        public var open = 0
+    }
+
     /// Where it listens, with the port the kernel chose when asked for port 0.
     public let address: MetricsAddress
-    private let listener: Int32
-    private let body: @Sendable () -> [UInt8]
-    private let running = Atomic<Bool>(false)
-    private let finished = DispatchSemaphore(value: 0)
+    public let limits: Limits
+    private let state: MetricsServerState
+    private let group: MultiThreadedEventLoopGroup
+    private let bodyThread: NIOThreadPool
+    private let listener: any Channel
+    private let phase = Mutex(Phase.bound)
+
+    private enum Phase { case bound, serving, stopped }
 
     /// Binds and listens (the errors say why, e.g. the address in use); `body` makes each response.
-    public init(address: MetricsAddress, body: @escaping @Sendable () -> [UInt8]) throws(MetricsServerError) {
-        self.body = body
-        let family = address.isIPv6 ? AF_INET6 : AF_INET
-        let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw MetricsServerError("socket", address: address) }
-        var one: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var storage = sockaddr_storage()
-        var length: socklen_t
-        if address.isIPv6 {
-            var sin6 = sockaddr_in6()
-            sin6.sin6_family = sa_family_t(AF_INET6)
-            sin6.sin6_port = address.port.bigEndian
-            inet_pton(AF_INET6, address.host, &sin6.sin6_addr)
-            length = socklen_t(MemoryLayout<sockaddr_in6>.size)
-            withUnsafeBytes(of: sin6) { bytes in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: bytes) } }
-        } else {
-            var sin = sockaddr_in()
-            sin.sin_family = sa_family_t(AF_INET)
-            sin.sin_port = address.port.bigEndian
-            inet_pton(AF_INET, address.host, &sin.sin_addr)
-            length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            withUnsafeBytes(of: sin) { bytes in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: bytes) } }
-        }
-        let bound = withUnsafePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, length) }
-        }
-        guard bound == 0, listen(fd, 16) == 0 else {
-            let error = MetricsServerError("bind", address: address)
-            close(fd)
-            throw error
-        }
-        // The port actually bound (port 0 asks for any free one).
-        var actual = sockaddr_storage()
-        var actualLength = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        _ = withUnsafeMutablePointer(to: &actual) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &actualLength) }
+    /// Connections wait in the listen backlog until `start()`. With `registry`, the refusals, timeouts
+    /// and rejections are also `tcpnotify_metrics_http_*` counters there.
+    public init(address: MetricsAddress, limits: Limits = Limits(), registry: PrometheusCollectorRegistry? = nil,
+                body: @escaping @Sendable () -> [UInt8]) throws(MetricsServerError) {
+        let state = MetricsServerState(limits: limits, registry: registry)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let bodyThread = NIOThreadPool(numberOfThreads: 1)
+        bodyThread.start()
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.autoRead, value: false) // accept from start() on
+            // A client may send its request and shut down its side: the response still goes out.
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { channel in
+                guard state.admit(channel) else {
+                    // The accept handler closes it; the error stops at the listener's pipeline end.
+                    return channel.eventLoop.makeFailedFuture(MetricsServerState.Refused())
+                }
+                do {
+                    let pipeline = channel.pipeline.syncOperations
+                    try pipeline.addHandler(MetricsConnectionGuard(limits: limits, state: state))
+                    try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true)
+                    try pipeline.addHandler(MetricsRequestHandler(state: state, bodyThread: bodyThread, body: body))
+                    return channel.eventLoop.makeSucceededFuture(())
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+            }
+        let listener: any Channel
+        do {
+            let socketAddress = try SocketAddress(ipAddress: address.host, port: Int(address.port))
+            listener = try bootstrap.bind(to: socketAddress).wait()
+        } catch {
+            try? bodyThread.syncShutdownGracefully()
+            try? group.syncShutdownGracefully()
+            let code = (error as? IOError)?.errnoCode ?? EINVAL
+            throw MetricsServerError("bind", address: address, code: code)
         }
         var resolved = address
-        resolved.port = withUnsafeBytes(of: actual) { bytes in
-            // sin_port and sin6_port are both at offset 2.
-            UInt16(bigEndian: bytes.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
-        }
+        if let port = listener.localAddress?.port { resolved.port = UInt16(port) }
         self.address = resolved
-        listener = fd
+        self.limits = limits
+        self.state = state
+        self.group = group
+        self.bodyThread = bodyThread
+        self.listener = listener
     }
 
     deinit {
         stop()
-        close(listener)
     }
 
-    /// Serves on a thread of its own until `stop()`.
+    /// What the server has done so far (and how many connections are open).
+    public var counters: Counters { state.snapshot() }
+
+    /// Starts accepting connections (on the server's own event-loop thread).
     public func start() {
-        guard !running.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        let thread = Thread { [self] in
-            serve()
-            finished.signal()
+        let start = phase.withLock { phase -> Bool in
+            guard phase == .bound else { return false }
+            phase = .serving
+            return true
         }
-        thread.name = "tcpnotify-metrics"
-        thread.start()
+        if start { try? listener.setOption(.autoRead, value: true).wait() }
     }
 
-    /// Stops accepting and waits for the request in progress, if any (at most 0.2 s for the loop to notice).
+    /// Stops for good: closes the listener and every connection at once (a response not yet written is
+    /// lost), waits for a `body` call in progress, and ends the server's threads. Safe to call twice.
+    /// Not from within `body`.
     public func stop() {
-        guard running.exchange(false, ordering: .acquiringAndReleasing) else { return }
-        finished.wait()
+        let stop = phase.withLock { phase -> Bool in
+            guard phase != .stopped else { return false }
+            phase = .stopped
+            return true
+        }
+        guard stop else { return }
+        try? listener.close().wait()
+        let open = state.openChannels()
+        for channel in open { channel.close(promise: nil) }
+        if let loop = open.first?.eventLoop {
+            try? EventLoopFuture.andAllComplete(open.map(\.closeFuture), on: loop).wait()
+        }
+        try? bodyThread.syncShutdownGracefully()
+        try? group.syncShutdownGracefully()
     }
 
-    private func serve() {
-        while running.load(ordering: .acquiring) {
-            var fds = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0)]
-            let ready = poll(&fds, 1, 200)
-            if ready < 0 && errno != EINTR { usleep(100_000) } // should not happen; never spin
-            guard ready > 0, fds[0].revents & Int16(POLLIN) != 0, running.load(ordering: .acquiring) else { continue }
-            let client = accept(listener, nil, nil)
-            guard client >= 0 else { continue }
-            _ = fcntl(client, F_SETFD, FD_CLOEXEC)
-            handle(client)
-            close(client)
-        }
-    }
-
-    private func handle(_ client: Int32) {
-        var timeout = timeval(tv_sec: 2, tv_usec: 0)
-        setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var request: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while request.count < 16384 {
-            let count = read(client, &chunk, chunk.count)
-            if count < 0 && errno == EINTR { continue }
-            if count <= 0 { break }
-            request += chunk[0..<count]
-            if Self.headEnds(request) { break }
-        }
-        let response: [UInt8]
-        switch Self.route(request) {
-        case .metrics(let head):
-            let payload = body()
-            response = Self.response(200, "OK", contentType: "text/plain; version=0.0.4; charset=utf-8",
-                                     body: payload, includeBody: !head)
-        case .status(let code, let reason, let extra):
-            response = Self.response(code, reason, contentType: "text/plain; charset=utf-8",
-                                     body: Array("\(code) \(reason)\n".utf8), extraHeaders: extra)
-        case .none:
-            return
-        }
-        var offset = 0
-        while offset < response.count {
-            let written = response[offset...].withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if written < 0 && errno == EINTR { continue }
-            if written <= 0 { return }
-            offset += written
-        }
-    }
-
+    /// What a request asks for: the metrics (`HEAD`: without the body), or an error status.
     enum Route: Equatable {
         case metrics(head: Bool)
-        case status(Int, String, extra: String)
+        case status(HTTPResponseStatus)
     }
 
-    static func headEnds(_ bytes: [UInt8]) -> Bool {
-        guard bytes.count >= 4 else { return bytes.count >= 2 && bytes.suffix(2) == [10, 10] }
-        return bytes.suffix(4) == [13, 10, 13, 10] || bytes.suffix(2) == [10, 10]
-    }
-
-    /// What a request head asks for; nil for nothing at all (the client closed without a request).
-    static func route(_ request: [UInt8]) -> Route? {
-        guard !request.isEmpty else { return nil }
-        let lineEnd = request.firstIndex(of: 10) ?? request.endIndex
-        let line = String(decoding: request[..<lineEnd], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        let parts = line.split(separator: " ", omittingEmptySubsequences: true)
-        guard parts.count == 3, parts[2].hasPrefix("HTTP/1.") else { return .status(400, "Bad Request", extra: "") }
-        let path = parts[1].split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-        guard path == "/metrics" else { return .status(404, "Not Found", extra: "") }
-        switch parts[0] {
-        case "GET": return .metrics(head: false)
-        case "HEAD": return .metrics(head: true)
-        default: return .status(405, "Method Not Allowed", extra: "Allow: GET, HEAD\r\n")
+    static func route(method: HTTPMethod, uri: String, version: HTTPVersion) -> Route {
+        guard version.major == 1 else { return .status(.badRequest) }
+        let path = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        guard path == "/metrics" else { return .status(.notFound) }
+        switch method {
+        case .GET: return .metrics(head: false)
+        case .HEAD: return .metrics(head: true)
+        default: return .status(.methodNotAllowed)
         }
     }
 
-    static func response(_ code: Int, _ reason: String, contentType: String, body: [UInt8], includeBody: Bool = true,
-                         extraHeaders: String = "") -> [UInt8] {
-        let head = "HTTP/1.1 \(code) \(reason)\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n"
-            + extraHeaders + "Connection: close\r\n\r\n"
-        return Array(head.utf8) + (includeBody ? body : [])
+    static let metricsContentType = "text/plain; version=0.0.4; charset=utf-8"
+
+    /// A whole response as raw bytes, for the connection guard's refusals (it sits below the HTTP encoder).
+    static func rawResponse(_ status: HTTPResponseStatus) -> [UInt8] {
+        let body = "\(status.code) \(status.reasonPhrase)\n"
+        let head = "HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            + "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n"
+        return Array((head + body).utf8)
     }
 }
 
@@ -170,11 +195,320 @@ public final class MetricsHTTPServer: Sendable {
 public struct MetricsServerError: Error, CustomStringConvertible, Sendable {
     public let description: String
 
-    init(_ call: String, address: MetricsAddress) {
-        let code = errno
+    init(_ call: String, address: MetricsAddress, code: Int32 = errno) {
         var text = "cannot serve metrics on \(address): \(call): \(String(cString: strerror(code)))"
         if code == EADDRINUSE { text += " (another process listens there; pick another --metrics-address)" }
         if code == EADDRNOTAVAIL { text += " (not an address of this host)" }
         description = text
     }
 }
+
+/// Shared by the server and its connections: the open connections and the counters (atomics, so tests
+/// and scrapes read them from any thread), mirrored into Prometheus counters when a registry is given.
+final class MetricsServerState: Sendable {
+    struct Refused: Error {}
+
+    enum Event { case headTimeout, requestTimeout, headTooLarge, bodyTooLarge, malformed, scrape }
+
+    let limits: MetricsHTTPServer.Limits
+    private let open = Mutex<[ObjectIdentifier: any Channel]>([:])
+    private let accepted = Atomic<Int>(0), refused = Atomic<Int>(0)
+    private let headTimeouts = Atomic<Int>(0), requestTimeouts = Atomic<Int>(0)
+    private let headTooLarge = Atomic<Int>(0), bodyTooLarge = Atomic<Int>(0), malformed = Atomic<Int>(0)
+    private let scrapes = Atomic<Int>(0)
+    private let exported: Exported?
+
+    /// The Prometheus side of the counters.
+    private struct Exported: Sendable {
+        let refused: Counter
+        let headTimeouts: Counter, requestTimeouts: Counter
+        let headTooLarge: Counter, bodyTooLarge: Counter, malformed: Counter
+
+        init(_ registry: PrometheusCollectorRegistry) {
+            refused = registry.makeCounter(descriptor: MetricNameDescriptor(
+                metricName: "tcpnotify_metrics_http_refused_connections_total", unitName: "",
+                helpText: "Connections to the /metrics server closed as accepted: the connection limit was reached."))
+            let timeouts = MetricNameDescriptor(
+                metricName: "tcpnotify_metrics_http_timeouts_total", unitName: "",
+                helpText: "Connections to the /metrics server closed at a deadline: the request head, or the whole request.")
+            headTimeouts = registry.makeCounter(descriptor: timeouts, labels: [("deadline", "head")])
+            requestTimeouts = registry.makeCounter(descriptor: timeouts, labels: [("deadline", "request")])
+            let rejected = MetricNameDescriptor(
+                metricName: "tcpnotify_metrics_http_rejected_requests_total", unitName: "",
+                helpText: "Requests to the /metrics server refused: head or body too large, or not HTTP/1.")
+            headTooLarge = registry.makeCounter(descriptor: rejected, labels: [("reason", "head_too_large")])
+            bodyTooLarge = registry.makeCounter(descriptor: rejected, labels: [("reason", "body_too_large")])
+            malformed = registry.makeCounter(descriptor: rejected, labels: [("reason", "malformed")])
+        }
+    }
+
+    init(limits: MetricsHTTPServer.Limits, registry: PrometheusCollectorRegistry?) {
+        self.limits = limits
+        exported = registry.map(Exported.init)
+    }
+
+    /// Takes `channel` on unless `maxConnections` are open (then it is counted as refused).
+    func admit(_ channel: any Channel) -> Bool {
+        let admitted = open.withLock { open -> Bool in
+            guard open.count < limits.maxConnections else { return false }
+            open[ObjectIdentifier(channel)] = channel
+            return true
+        }
+        guard admitted else {
+            refused.add(1, ordering: .relaxed)
+            exported?.refused.increment()
+            return false
+        }
+        accepted.add(1, ordering: .relaxed)
+        channel.closeFuture.whenComplete { [self] _ in
+            _ = open.withLock { $0.removeValue(forKey: ObjectIdentifier(channel)) }
+        }
+        return true
+    }
+
+    func openChannels() -> [any Channel] { open.withLock { Array($0.values) } }
+
+    func count(_ event: Event) {
+        switch event {
+        case .headTimeout: headTimeouts.add(1, ordering: .relaxed); exported?.headTimeouts.increment()
+        case .requestTimeout: requestTimeouts.add(1, ordering: .relaxed); exported?.requestTimeouts.increment()
+        case .headTooLarge: headTooLarge.add(1, ordering: .relaxed); exported?.headTooLarge.increment()
+        case .bodyTooLarge: bodyTooLarge.add(1, ordering: .relaxed); exported?.bodyTooLarge.increment()
+        case .malformed: malformed.add(1, ordering: .relaxed); exported?.malformed.increment()
+        case .scrape: scrapes.add(1, ordering: .relaxed)
+        }
+    }
+
+    func snapshot() -> MetricsHTTPServer.Counters {
+        var counters = MetricsHTTPServer.Counters()
+        counters.accepted = accepted.load(ordering: .relaxed)
+        counters.refused = refused.load(ordering: .relaxed)
+        counters.headTimeouts = headTimeouts.load(ordering: .relaxed)
+        counters.requestTimeouts = requestTimeouts.load(ordering: .relaxed)
+        counters.headTooLarge = headTooLarge.load(ordering: .relaxed)
+        counters.bodyTooLarge = bodyTooLarge.load(ordering: .relaxed)
+        counters.malformed = malformed.load(ordering: .relaxed)
+        counters.scrapes = scrapes.load(ordering: .relaxed)
+        counters.open = open.withLock { $0.count }
+        return counters
+    }
+}
+
+/// First in each connection's pipeline, on raw bytes: measures the request head (up to its blank line)
+/// and body against their caps, and enforces the head and request deadlines. A refusal is written here
+/// as raw bytes, below the HTTP encoder, and the connection closed; anything written after it is dropped.
+final class MetricsConnectionGuard: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let limits: MetricsHTTPServer.Limits
+    private let state: MetricsServerState
+    private var headBytes = 0
+    private var bodyBytes = 0
+    private var headComplete = false
+    /// The end-of-head scan: 0 in a line, 1 after a line feed, 2 after a line feed and a carriage return.
+    private var scan = 0
+    /// A byte other than CR or LF was seen: blank lines before the request line do not end the head.
+    private var sawRequestLine = false
+    private var responding = false
+    private var refused = false
+    private var deadlines: [Scheduled<Void>] = []
+
+    init(limits: MetricsHTTPServer.Limits, state: MetricsServerState) {
+        self.limits = limits
+        self.state = state
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let loop = context.eventLoop.assumeIsolated()
+        deadlines = [
+            loop.scheduleTask(in: .init(limits.headTimeout)) { [self] in
+                guard !headComplete else { return }
+                state.count(.headTimeout)
+                refuse(context: context, .requestTimeout)
+            },
+            loop.scheduleTask(in: .init(limits.requestTimeout)) { [self] in
+                state.count(.requestTimeout)
+                refuse(context: context, .requestTimeout)
+            },
+        ]
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        cancelDeadlines()
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        cancelDeadlines()
+    }
+
+    private func cancelDeadlines() {
+        for deadline in deadlines { deadline.cancel() }
+        deadlines = []
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !refused else { return }
+        let buffer = unwrapInboundIn(data)
+        if !headComplete {
+            var consumed = 0
+            for byte in buffer.readableBytesView {
+                consumed += 1
+                if advanceScan(byte) {
+                    headComplete = true
+                    break
+                }
+            }
+            headBytes += consumed
+            bodyBytes = buffer.readableBytes - consumed
+            if headBytes > limits.maxHeadBytes {
+                state.count(.headTooLarge)
+                refuse(context: context, .requestHeaderFieldsTooLarge)
+                return
+            }
+        } else {
+            bodyBytes += buffer.readableBytes
+        }
+        if bodyBytes > limits.maxBodyBytes {
+            state.count(.bodyTooLarge)
+            refuse(context: context, .payloadTooLarge)
+            return
+        }
+        context.fireChannelRead(data)
+    }
+
+    /// One byte of the head; true at its end (an empty line after the request line: LF (CR) LF).
+    private func advanceScan(_ byte: UInt8) -> Bool {
+        switch (scan, byte) {
+        case (_, UInt8(ascii: "\n")):
+            if scan != 0 && sawRequestLine { return true }
+            scan = 1
+        case (1, UInt8(ascii: "\r")):
+            scan = 2
+        case (0, UInt8(ascii: "\r")):
+            break
+        default:
+            scan = 0
+            sawRequestLine = true
+        }
+        return false
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // The client shut down its side before a complete head: there is nothing to answer.
+        if case ChannelEvent.inputClosed = event, !headComplete {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        guard !refused else {
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
+        responding = true
+        context.write(data, promise: promise)
+    }
+
+    /// Answers `status` unless a response has begun, and closes.
+    private func refuse(context: ChannelHandlerContext, _ status: HTTPResponseStatus) {
+        guard !refused else { return }
+        refused = true
+        cancelDeadlines()
+        guard !responding else {
+            context.close(promise: nil)
+            return
+        }
+        let bytes = MetricsHTTPServer.rawResponse(status)
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: bytes))).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
+    }
+}
+
+/// Answers the one request of a connection, then closes it.
+final class MetricsRequestHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let state: MetricsServerState
+    private let bodyThread: NIOThreadPool
+    private let body: @Sendable () -> [UInt8]
+    private var request: MetricsHTTPServer.Route?
+    private var answered = false
+    /// The decoder may report a bad request more than once (again at the close): counted once.
+    private var malformed = false
+
+    init(state: MetricsServerState, bodyThread: NIOThreadPool, body: @escaping @Sendable () -> [UInt8]) {
+        self.state = state
+        self.bodyThread = bodyThread
+        self.body = body
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !answered else { return } // a pipelined second request: this connection closes after the first
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            request = MetricsHTTPServer.route(method: head.method, uri: head.uri, version: head.version)
+        case .body:
+            break // capped by the guard, ignored
+        case .end:
+            guard let request else { return }
+            answered = true
+            respond(context: context, request)
+        }
+    }
+
+    private func respond(context: ChannelHandlerContext, _ route: MetricsHTTPServer.Route) {
+        switch route {
+        case .status(let status):
+            if status == .badRequest { state.count(.malformed) }
+            let extra = status == .methodNotAllowed ? [("Allow", "GET, HEAD")] : []
+            let text = Array("\(status.code) \(status.reasonPhrase)\n".utf8)
+            send(context: context, status, contentType: "text/plain; charset=utf-8", body: text, includeBody: true, extra: extra)
+        case .metrics(let head):
+            let state = self.state
+            bodyThread.runIfActive(eventLoop: context.eventLoop, body).assumeIsolated().whenComplete { [self] result in
+                guard context.channel.isActive else { return }
+                switch result {
+                case .success(let payload):
+                    state.count(.scrape)
+                    send(context: context, .ok, contentType: MetricsHTTPServer.metricsContentType, body: payload,
+                         includeBody: !head, extra: [])
+                case .failure:
+                    context.close(promise: nil) // stopping
+                }
+            }
+        }
+    }
+
+    private func send(context: ChannelHandlerContext, _ status: HTTPResponseStatus, contentType: String, body: [UInt8],
+                      includeBody: Bool, extra: [(String, String)]) {
+        var headers = HTTPHeaders([("Content-Type", contentType), ("Content-Length", "\(body.count)")])
+        headers.add(contentsOf: extra)
+        headers.add(name: "Connection", value: "close")
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        if includeBody {
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
+        }
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // HTTPServerProtocolErrorHandler, before this one, has answered 400 if it could.
+        if error is HTTPParserError && !malformed && !answered {
+            malformed = true
+            state.count(.malformed)
+        }
+        context.close(promise: nil)
+    }
+}
+

@@ -57,7 +57,8 @@ final class WatchExport: Sendable {
             let metrics = NotificationMetrics(labels: labels, cgroupAttribution: paths?.resolver)
             self.metrics = metrics
             let refresher = self.refresher
-            let server = try MetricsHTTPServer(address: address) {
+            // Its refusals and timeouts are counted in the same registry (`tcpnotify_metrics_http_*`).
+            let server = try MetricsHTTPServer(address: address, registry: metrics.registry) {
                 refresher.body.withLock { $0 }?(metrics)
                 return metrics.exposition()
             }
