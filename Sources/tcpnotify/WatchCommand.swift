@@ -92,10 +92,10 @@ struct WatchCommand: ParsableCommand {
     }
 
     /// `--sweep-interval`: a duration, or 0 for no sweep.
-    func sweepIntervalMilliseconds() throws(DurationText.Failure) -> UInt64 {
+    func sweepIntervalMilliseconds() throws -> UInt64 {
         if sweepInterval == "0" { return 0 }
         let milliseconds = try DurationText.nanoseconds(sweepInterval) / 1_000_000
-        guard milliseconds > 0 else { throw DurationText.Failure(message: "'\(sweepInterval)' is shorter than 1ms") }
+        guard milliseconds > 0 else { throw ValidationError("'\(sweepInterval)' is shorter than 1ms") }
         return milliseconds
     }
 
