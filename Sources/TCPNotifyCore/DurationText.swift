@@ -99,12 +99,6 @@ public enum DurationText {
         }
     }
 
-    /// The duration in nanoseconds, a unit required (what command-line options read until they parse
-    /// durations themselves).
-    public static func nanoseconds(_ text: String) throws(Failure) -> UInt64 {
-        try parse(text).nanoseconds
-    }
-
     /// Reads a duration.
     public static func parse(_ text: String, plainNumbers: PlainNumbers = .refused) throws(Failure) -> TimeSpan {
         func fail(_ reason: Failure.Reason) -> Failure { Failure(text: text, reason: reason) }
