@@ -185,7 +185,14 @@ public struct ConfigSettings: Sendable, Equatable {
             text = "\(name)=\(when)"
         }
         for key in ["for", "every"] {
-            if let duration = values[key]?.text { text += " \(key) \(duration)" }
+            guard let duration = values[key]?.text else { continue }
+            // The rule language reads it again; checked here so the error names the key's line.
+            do {
+                _ = try DurationText.parse(duration)
+            } catch {
+                throw ConfigError("'\(key)': \(error)", line: values[key]?.line)
+            }
+            text += " \(key) \(duration)"
         }
         if let once = values["once"] {
             switch once.text?.lowercased() {

@@ -102,7 +102,8 @@ enum ExpressionLexer {
     }
 
     static func isWordCharacter(_ character: Character, dialect: Dialect = .filter) -> Bool {
-        guard let ascii = character.asciiValue else { return false }
+        // µs (micro sign or Greek mu), the one non-ASCII letter of the rule language's units.
+        guard let ascii = character.asciiValue else { return dialect == .rule && (character == "µ" || character == "μ") }
         switch ascii {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
              UInt8(ascii: "0")...UInt8(ascii: "9"):

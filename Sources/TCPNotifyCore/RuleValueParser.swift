@@ -45,38 +45,40 @@ enum RuleValueParser {
         return value
     }
 
-    /// `500ms`, `2s`, `1.5m`: whole milliseconds, from 1ms to 2^32-1 ms (about 49 days).
+    /// `500ms`, `2s`, `1.5m`, `1h30m` (the grammar of `DurationText`): whole milliseconds, from 1ms to
+    /// 2^32-1 ms (about 49 days).
     static func parseDuration(_ cursor: inout ExpressionTokenCursor,
                               after keyword: ExpressionToken) throws(ExpressionError) -> UInt32 {
         let token = cursor.current
-        let hint = "durations take a time unit: 500ms, 2s, 1m, 1h"
+        let hint = "durations take a time unit: \(DurationText.examples)"
         guard token.kind == .word else {
             throw cursor.error("expected a duration after '\(keyword.text)', found \(token.quoted)", at: token, hint: hint)
         }
         cursor.advance()
-        let literal: NumericLiteral
+        let tooLong = "duration '\(token.text)' is too long (at most \(UInt32.max)ms, about 49 days)"
+        let duration: TimeSpan
         do {
-            literal = try NumericLiteral.parse(token.text)
-        } catch .tooLarge {
-            throw cursor.error("duration '\(token.text)' is too long", at: token, hint: hint)
-        } catch .tooManyFractionDigits {
-            throw cursor.error("too many digits after the point in '\(token.text)' (at most 18)", at: token)
+            duration = try DurationText.parse(token.text)
         } catch {
-            throw cursor.error("invalid duration '\(token.text)'", at: token, hint: hint)
+            switch error.reason {
+            case .tooLarge:
+                throw cursor.error(tooLong, at: token)
+            case .tooManyFractionDigits:
+                throw cursor.error("too many digits after the point in '\(token.text)' (at most 18)", at: token)
+            case .missingUnit:
+                throw cursor.error("a duration needs a unit: '\(token.text)' of what?", at: token, hint: hint)
+            case .unknownUnit(let unit):
+                throw unknownUnit(Substring(unit), token, fitting: .time, cursor: cursor)
+            case .notATimeUnit(let unit, let dimension):
+                throw cursor.error("unit '\(unit)' is \(dimension), not a duration", at: token, hint: hint)
+            case .unitOrder:
+                throw cursor.error(error.problem, at: token, hint: hint)
+            case .empty, .negative, .notANumber:
+                throw cursor.error("invalid duration '\(token.text)'", at: token, hint: hint)
+            }
         }
-        guard !literal.unit.isEmpty else {
-            throw cursor.error("a duration needs a unit: '\(token.text)' of what?", at: token, hint: hint)
-        }
-        guard let unit = ValueUnit.named(String(literal.unit)) else {
-            throw unknownUnit(literal.unit, token, fitting: .time, cursor: cursor)
-        }
-        guard unit.dimension == .time else {
-            throw cursor.error("unit '\(literal.unit)' is \(unit.dimension.spelledOut), not a duration", at: token, hint: hint)
-        }
-        let milliseconds = literal.scaled(by: unit.scale.dividing(by: Rational(1000, 1)))
-        guard let milliseconds, milliseconds <= UInt64(UInt32.max) else {
-            throw cursor.error("duration '\(token.text)' is too long (at most \(UInt32.max)ms, about 49 days)", at: token)
-        }
+        let milliseconds = duration.milliseconds
+        guard milliseconds <= UInt64(UInt32.max) else { throw cursor.error(tooLong, at: token) }
         guard milliseconds > 0 else {
             throw cursor.error("duration '\(token.text)' is shorter than 1ms; the kernel keeps time in milliseconds",
                                at: token)

@@ -117,7 +117,7 @@ struct ValueUnit: Sendable {
     var scale: Rational
 
     static let all: [ValueUnit] = [
-        ValueUnit(spellings: ["us"], dimension: .time, scale: Rational(1, 1)),
+        ValueUnit(spellings: ["us", "µs", "μs"], dimension: .time, scale: Rational(1, 1)),
         ValueUnit(spellings: ["ms"], dimension: .time, scale: Rational(1000, 1)),
         ValueUnit(spellings: ["s"], dimension: .time, scale: Rational(1_000_000, 1)),
         ValueUnit(spellings: ["m", "min"], dimension: .time, scale: Rational(60_000_000, 1)),

@@ -21,37 +21,32 @@ struct DiagnoseCommand: ParsableCommand {
             """
     )
 
-    @Argument(help: "Flow filter, ss style (e.g. 'dport = :5001').")
-    var filter: [String] = []
+    @OptionGroup var selection: FilterArgument
 
-    @Option(name: .customLong("for"),
-            help: ArgumentHelp("Stop after this long (10s, 500ms, 2m; default: until SIGINT or SIGTERM).", valueName: "duration"))
-    var duration: CommandDuration?
+    @Option(name: .customLong("for"), parsing: .unconditional,
+            help: ArgumentHelp("Stop after this long (10s, 500ms, 2m; default: until SIGINT or SIGTERM).", valueName: "duration"),
+            transform: DurationOption.stopAfter)
+    var duration: TimeSpan?
 
-    @Option(help: "cgroup v2 directory to attach to (default: the cgroup v2 root, i.e. the whole machine).")
-    var cgroup: String?
+    @OptionGroup var scope: CgroupOption
+    @OptionGroup var output: OutputOptions
 
-    @Option(help: "Output format: json or text (default: json unless stdout is a terminal).")
-    var format: NotificationFormatter.Format?
+    @Option(parsing: .unconditional,
+            help: ArgumentHelp("Judge each flow on its last this many seconds. (default: \(Self.defaultWindow))", valueName: "seconds"),
+            transform: DurationOption.window)
+    var window = Self.defaultWindow
 
-    @Option(help: ArgumentHelp("Judge each flow on its last this many seconds.", valueName: "seconds"))
-    var window: Double = 3
+    static let defaultWindow = TimeSpan(nanoseconds: 3_000_000_000, text: "3")
 
-    @Flag(help: "Print libbpf's messages to stderr.")
-    var verbose = false
+    @OptionGroup var libbpf: VerboseOption
 
     /// One record per flow at most this often; a window of 3 s then holds about six samples.
     static let samplingRule = "diagnose_sample=bytes_acked >= 0 every 500ms"
 
-    func validate() throws {
-        // Below a second the chrono stats' 4 ms jiffies make the shares noise (and the classifier wants a 1 s span).
-        if !(window >= 1 && window <= 3600) { throw ValidationError("--window must be between 1 and 3600 seconds") }
-    }
-
     func run() throws {
         let compiledFilter: CompiledFilter
         do {
-            compiledFilter = try FilterExpression.compile(filter.joined(separator: " "))
+            compiledFilter = try FilterExpression.compile(selection.text)
         } catch {
             StandardError.write("tcpnotify: invalid filter: \(error)\n")
             throw ExitCode(2)
@@ -64,11 +59,11 @@ struct DiagnoseCommand: ParsableCommand {
             throw ExitCode(1)
         }
         var diagnosis = DiagnosisConfiguration()
-        diagnosis.windowSeconds = window
+        diagnosis.windowSeconds = window.seconds
         let session = DiagnoseSession(
             configuration: WatchConfiguration(filter: compiledFilter, rules: rules), diagnosis: diagnosis,
-            cgroupPath: cgroup, format: format ?? (isatty(1) != 0 ? .text : .json),
-            durationSeconds: duration?.seconds, verbose: verbose)
+            cgroupPath: scope.cgroup, format: output.resolvedFormat,
+            durationSeconds: duration?.seconds, verbose: libbpf.verbose)
         do {
             try session.run()
         } catch {
@@ -137,20 +132,5 @@ struct DiagnoseSession {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-    }
-}
-
-/// A length of time on the command line: `10s`, `500ms`, `2m`, `1h`, or plain seconds.
-struct CommandDuration: ExpressibleByArgument {
-    let seconds: Double
-
-    init?(argument: String) {
-        let units: [(suffix: String, seconds: Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("", 1)]
-        for (suffix, scale) in units where argument.hasSuffix(suffix) {
-            guard let value = Double(argument.dropLast(suffix.count)), value > 0, value.isFinite else { continue }
-            seconds = value * scale
-            return
-        }
-        return nil
     }
 }

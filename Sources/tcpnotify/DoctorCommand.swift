@@ -24,15 +24,14 @@ struct DoctorCommand: ParsableCommand {
     @Flag(name: .long, help: "Skip the end-to-end check (it moves this process into a temporary cgroup for a moment).")
     var noConnection = false
 
-    @Flag(name: .long, help: "Print libbpf's messages to stderr.")
-    var verbose = false
+    @OptionGroup var libbpf: VerboseOption
 
     enum DoctorFormat: String, ExpressibleByArgument {
         case table, json
     }
 
     func run() throws {
-        var report = HostProbe.run(endToEnd: !noConnection, logLibbpf: verbose)
+        var report = HostProbe.run(endToEnd: !noConnection, logLibbpf: libbpf.verbose)
         let poll = Self.probePolling()
         report.checks.append(poll)
         let mode: String

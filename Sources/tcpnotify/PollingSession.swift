@@ -36,26 +36,6 @@ struct WatchModeRunner {
     let bpf: WatchSession
     let notifyOnClose: Bool
 
-    /// `--mode` and `--interval`, checked before anything starts (exit 2 when they do not parse).
-    static func parse(mode text: String, interval: String, diagnose: Bool) throws(WatchInputs.Failure) -> (WatchMode, UInt64) {
-        guard let mode = WatchMode(rawValue: text) else {
-            throw WatchInputs.Failure(message: "invalid --mode '\(text)': give auto, bpf or poll")
-        }
-        if mode == .poll && diagnose {
-            throw WatchInputs.Failure(message: "--diagnose needs BPF (its verdicts come from in-kernel sampling); it cannot be used with --mode poll")
-        }
-        let nanoseconds: UInt64
-        do {
-            nanoseconds = try DurationText.nanoseconds(interval)
-        } catch {
-            throw WatchInputs.Failure(message: "invalid --interval: \(error)")
-        }
-        guard nanoseconds >= 1_000_000, nanoseconds <= 3_600_000_000_000 else {
-            throw WatchInputs.Failure(message: "invalid --interval '\(interval)': give 1ms to 1h")
-        }
-        return (mode, nanoseconds)
-    }
-
     func run(intervalNanoseconds: UInt64) throws {
         switch mode {
         case .bpf:

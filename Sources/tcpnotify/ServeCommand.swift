@@ -27,69 +27,42 @@ struct ServeCommand: ParsableCommand {
             """
     )
 
-    @Option(name: .long, help: "YAML file with a filter, tuples and rules for the daemon's own subscription (stdout); reloaded on SIGHUP.")
-    var config: String?
-
-    @Option(name: .long, help: "Unix socket for subscribers.")
-    var socket: String = SubscriberProtocol.defaultSocketPath
+    @OptionGroup var configFile: ConfigOption
+    @OptionGroup var listener: SocketOption
 
     @Option(name: .long, help: "Group allowed to subscribe besides root (default: 'tcpnotify' if it exists, else root only).")
     var socketGroup: String?
 
-    @Option(name: .long, help: "cgroup v2 directory to attach to (default: the cgroup v2 root, i.e. the whole machine).")
-    var cgroup: String?
+    @OptionGroup var scope: CgroupOption
+    @OptionGroup var exportOptions: ExportOptions
 
-    @Option(name: .long, help: ArgumentHelp(
-        "Serve Prometheus metrics at http://HOST:PORT/metrics (PORT alone: 127.0.0.1); 'off' serves none.",
-        valueName: "host:port"))
-    var metricsAddress: String = "127.0.0.1:\(MetricsAddress.defaultPort)"
-
-    @Option(name: .long, help: ArgumentHelp(
-        "Extra labels on the notification counters, comma-separated: remote_port, local_port, remote_address, cgroup, container, pod.",
-        valueName: "labels"))
-    var metricsLabels: String?
-
-    @Option(name: .long, help: ArgumentHelp(
-        "Also export every notification as an OTLP/HTTP log record to URL (builds with the OTLP trait).",
-        valueName: "url"))
-    var otlpEndpoint: String?
-
-    var exportOptions: WatchExport.Options {
-        WatchExport.Options(
-            metricsAddress: metricsAddress == "off" ? nil : metricsAddress, metricsLabels: metricsLabels,
-            otlpEndpoint: otlpEndpoint)
-    }
-
-    @Option(name: .long, help: "Per-subscriber queue in bytes; a subscriber that reads slower loses notifications beyond it (counted and reported to it).")
+    @Option(name: .long, parsing: .unconditional, help: "Per-subscriber queue in bytes; a subscriber that reads slower loses notifications beyond it (counted and reported to it).")
     var queueBytes: Int = 4 << 20
 
-    @Option(name: .long, help: "Ring buffer size in bytes (a power of two, at least one page).")
-    var ringBytes: Int = 4 << 20
-
-    @Option(name: .long, help: "Period of the in-kernel sweep over enrolled sockets (stall rules); 0 turns it off.")
-    var sweepInterval: String = "1s"
+    @OptionGroup var tuning: BPFTuningOptions
 
     @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
-    @Flag(name: .long, help: "Print libbpf's messages to stderr.")
-    var verbose = false
+    @OptionGroup var libbpf: VerboseOption
+
+    /// Metrics are served unless --metrics-address off.
+    static let defaultMetricsAddress = "127.0.0.1:\(MetricsAddress.defaultPort)"
+
+    var config: String? { configFile.config }
+    var socket: String { listener.socket }
+    var cgroup: String? { scope.cgroup }
+    var ringBytes: Int { tuning.ringBytes }
+    var verbose: Bool { libbpf.verbose }
+    var exportSettings: WatchExport.Options { exportOptions.options(defaultMetricsAddress: Self.defaultMetricsAddress) }
 
     func validate() throws {
-        if ringBytes < 4096 || ringBytes > 1 << 30 { throw ValidationError("--ring-bytes must be between 4096 and 1 GiB") }
-        if queueBytes < 4096 || queueBytes > 1 << 30 { throw ValidationError("--queue-bytes must be between 4096 and 1 GiB") }
+        try ByteSizeOption.checkRange(queueBytes, option: "--queue-bytes")
         if Logger.Level(rawValue: logLevel) == nil {
             throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        if sweepInterval != "0" {
-            do {
-                guard try DurationText.nanoseconds(sweepInterval) >= 1_000_000 else { throw ValidationError("--sweep-interval: shorter than 1ms") }
-            } catch let error as ValidationError {
-                throw error
-            } catch {
-                throw ValidationError("--sweep-interval: \(error)")
-            }
-        }
+        try listener.checkListenable()
+        try exportOptions.check(defaultMetricsAddress: Self.defaultMetricsAddress)
     }
 
     func run() throws {
@@ -114,7 +87,6 @@ struct ServeCommand: ParsableCommand {
         let group: gid_t?
         do {
             group = try Self.resolveGroup(socketGroup)
-            _ = try WatchExport.validate(exportOptions)
         } catch let error as WatchInputs.Failure {
             StandardError.write("tcpnotify: \(error.message)\n")
             throw ExitCode(2)
@@ -124,12 +96,12 @@ struct ServeCommand: ParsableCommand {
         }
         let export: WatchExport
         do {
-            export = try WatchExport(options: exportOptions)
+            export = try WatchExport(options: exportSettings)
         } catch {
             StandardError.write("tcpnotify: \(error)\n")
             throw ExitCode(1)
         }
-        let sweepMilliseconds = sweepInterval == "0" ? 0 : ((try? DurationText.nanoseconds(sweepInterval)) ?? 1_000_000_000) / 1_000_000
+        let sweepMilliseconds = tuning.sweepIntervalMilliseconds
 
         let settings = ServeDaemon.Settings(
             inputs: inputs, configPath: config, socketPath: socket, socketGroup: group, cgroupPath: cgroup,

@@ -17,37 +17,30 @@ struct SnapshotCommand: ParsableCommand {
             """
     )
 
-    @Argument(help: "Socket filter, ss style (e.g. 'dport = :443').")
-    var filter: [String] = []
-
-    @Option(name: .long, help: "File of exact 'LOCAL REMOTE' endpoint pairs to select (local port * = any).")
-    var tuples: String?
-
-    @Option(name: .long, help: "Output format: json or text (default: json unless stdout is a terminal).")
-    var format: NotificationFormatter.Format?
+    @OptionGroup var selection: SelectionOptions
+    @OptionGroup var output: OutputOptions
 
     @Flag(name: .long, help: "Only this process's network namespace.")
     var ownNamespace = false
 
-    @Flag(name: .long, help: "Print libbpf's messages to stderr.")
-    var verbose = false
+    @OptionGroup var libbpf: VerboseOption
 
     func run() throws {
         let inputs: WatchInputs
         do {
             inputs = try WatchInputs.compile(
-                filter: filter.joined(separator: " "), rules: [], tuplesPath: tuples, diagnose: false)
+                filter: selection.filter.text, rules: [], tuplesPath: selection.tuples, diagnose: false)
         } catch {
             StandardError.write("tcpnotify: \(error.message)\n")
             throw ExitCode(2)
         }
-        let outputFormat = format ?? (isatty(1) != 0 ? .text : .json)
+        let outputFormat = output.resolvedFormat
         signal(SIGPIPE, SIG_IGN)
         do {
             let program = try TCPNotifyProgram(
                 configuration: WatchConfiguration(
                     filter: inputs.filter, rules: inputs.rules, tuples: inputs.tuples, ringBufferBytes: 4096),
-                logLibbpf: verbose, purpose: .snapshot)
+                logLibbpf: libbpf.verbose, purpose: .snapshot)
             // --own-namespace: no need to scan /proc for the others.
             let namespaces = ownNamespace
                 ? [NetworkNamespaces.at(path: "/proc/\(getpid())/ns/net")].compactMap { $0 } : NetworkNamespaces.all()

@@ -19,21 +19,16 @@ struct SubscribeCommand: ParsableCommand {
             """
     )
 
-    @Argument(help: "Socket filter, ss style (e.g. 'dst 10.0.0.0/8 and dport = :443').")
-    var filter: [String] = []
-
-    @Option(name: .long, help: "A rule (repeatable); none: the built-in rules.")
-    var when: [String] = []
-
-    @Option(name: .long, help: "The daemon's Unix socket.")
-    var socket: String = SubscriberProtocol.defaultSocketPath
+    @OptionGroup var selection: FilterArgument
+    @OptionGroup var rules: RuleOptions
+    @OptionGroup var daemon: SocketOption
 
     /// Synchronous on purpose: an async root command would run every subcommand on the concurrency pool,
     /// and `watch` must block its stop signals on the main thread (StopSignals).
     func run() throws {
         let finished = DispatchSemaphore(value: 0)
         let status = ServeCommand.StatusBox()
-        let (socket, filter, when) = (socket, filter.joined(separator: " "), when)
+        let (socket, filter, when) = (daemon.socket, selection.text, rules.when)
         Task {
             status.code = await Self.stream(socket: socket, filter: filter, rules: when)
             finished.signal()

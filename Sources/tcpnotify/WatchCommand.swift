@@ -26,35 +26,19 @@ struct WatchCommand: ParsableCommand {
             """
     )
 
-    @Argument(help: "Socket filter, ss style (e.g. 'dst 10.0.0.0/8 and dport = :443').")
-    var filter: [String] = []
+    @OptionGroup var selection: SelectionOptions
+    @OptionGroup var rules: RuleOptions
+    @OptionGroup var configFile: ConfigOption
+    @OptionGroup var scope: CgroupOption
+    @OptionGroup var output: OutputOptions
+    @OptionGroup var tuning: BPFTuningOptions
 
-    @Option(name: .long, help: "A rule (repeatable).")
-    var when: [String] = []
-
-    @Option(name: .long, help: "File of exact 'LOCAL REMOTE' endpoint pairs to select (local port * = any).")
-    var tuples: String?
-
-    @Option(name: .long, help: "YAML file with filter, tuples and rules; reloaded on SIGHUP.")
-    var config: String?
-
-    @Option(name: .long, help: "cgroup v2 directory to attach to (default: the cgroup v2 root, i.e. the whole machine).")
-    var cgroup: String?
-
-    @Option(name: .long, help: "Output format: json or text (default: json unless stdout is a terminal).")
-    var format: NotificationFormatter.Format?
-
-    @Option(name: .long, help: "Ring buffer size in bytes (a power of two, at least one page).")
-    var ringBytes: Int = 4 << 20
-
-    @Option(name: .long, help: "Stop after this many seconds (default: run until SIGINT or SIGTERM).")
-    var duration: Double?
+    @Option(name: .long, parsing: .unconditional,
+            help: "Stop after this many seconds (default: run until SIGINT or SIGTERM).", transform: DurationOption.stopAfter)
+    var duration: TimeSpan?
 
     @Flag(name: .long, help: "Watch only connections established from now on (skip enrolling existing sockets).")
     var noExisting = false
-
-    @Option(name: .long, help: "Period of the in-kernel sweep that checks rules on silent sockets (stalls); 0 turns it off. It runs only when a rule reads a time-based field (last_ack_recv, probes, ...), a window, or uses for/every.")
-    var sweepInterval: String = "1s"
 
     @Flag(name: .long, help: "No final record when a socket that notified closes.")
     var noCloseRecords = false
@@ -62,101 +46,61 @@ struct WatchCommand: ParsableCommand {
     @Flag(name: .long, help: "Add each flow's current bottleneck verdict to its notifications (see `tcpnotify diagnose`).")
     var diagnose = false
 
-    @Flag(name: .long, help: "Print libbpf's messages to stderr.")
-    var verbose = false
+    @OptionGroup var libbpf: VerboseOption
 
-    @Option(name: .long, help: ArgumentHelp(
-        "auto (BPF, or sock_diag polling when BPF cannot be used), bpf, or poll.", valueName: "mode"))
-    var mode: String = WatchMode.auto.rawValue
+    @Option(name: .long,
+            help: ArgumentHelp("auto (BPF, or sock_diag polling when BPF cannot be used), bpf, or poll. (default: \(WatchMode.auto.rawValue))", valueName: "mode"),
+            transform: WatchMode.argument)
+    var mode = WatchMode.auto
 
-    @Option(name: .long, help: ArgumentHelp("Poll interval for --mode poll (100ms, 1s, 2m).", valueName: "duration"))
-    var interval: String = "1s"
+    @Option(name: .long, parsing: .unconditional,
+            help: ArgumentHelp("Poll interval for --mode poll (100ms, 1s, 2m). (default: \(Self.defaultInterval))", valueName: "duration"),
+            transform: DurationOption.pollInterval)
+    var interval = Self.defaultInterval
 
-    @Option(name: .long, help: ArgumentHelp(
-        "Serve Prometheus metrics at http://HOST:PORT/metrics (PORT alone: 127.0.0.1; default port 9464). Off unless given.",
-        valueName: "host:port"))
-    var metricsAddress: String?
+    static let defaultInterval = TimeSpan.seconds(1)
 
-    @Option(name: .long, help: ArgumentHelp(
-        "Extra labels on the notification and diagnosis counters, comma-separated: remote_port, local_port, remote_address, cgroup, container, pod. Each multiplies the series (see the README for the cost).",
-        valueName: "labels"))
-    var metricsLabels: String?
-
-    @Option(name: .long, help: ArgumentHelp(
-        "Export notifications and diagnoses as OpenTelemetry log records to this OTLP/HTTP endpoint (e.g. http://127.0.0.1:4318). Needs a build with the OTLP trait.",
-        valueName: "url"))
-    var otlpEndpoint: String?
-
-    var exportOptions: WatchExport.Options {
-        WatchExport.Options(metricsAddress: metricsAddress, metricsLabels: metricsLabels, otlpEndpoint: otlpEndpoint)
-    }
-
-    /// `--sweep-interval`: a duration, or 0 for no sweep.
-    func sweepIntervalMilliseconds() throws(DurationText.Failure) -> UInt64 {
-        if sweepInterval == "0" { return 0 }
-        let milliseconds = try DurationText.nanoseconds(sweepInterval) / 1_000_000
-        guard milliseconds > 0 else { throw DurationText.Failure(message: "'\(sweepInterval)' is shorter than 1ms") }
-        return milliseconds
-    }
+    @OptionGroup var export: ExportOptions
 
     func validate() throws {
-        if ringBytes < 4096 || ringBytes > 1 << 30 {
-            throw ValidationError("--ring-bytes must be between 4096 and 1 GiB")
-        }
-        if let duration, !(duration > 0) { throw ValidationError("--duration must be positive") }
-        do {
-            _ = try sweepIntervalMilliseconds()
-        } catch {
-            throw ValidationError("--sweep-interval: \(error)")
-        }
-        if config != nil && (!filter.isEmpty || !when.isEmpty || tuples != nil) {
+        if configFile.config != nil && (!selection.filter.isEmpty || !rules.when.isEmpty || selection.tuples != nil) {
             throw ValidationError("--config holds the filter, tuples and rules: give them there, not also on the command line")
         }
+        if mode == .poll && diagnose {
+            throw ValidationError("--diagnose needs BPF (its verdicts come from in-kernel sampling); it cannot be used with --mode poll")
+        }
+        try export.check(defaultMetricsAddress: nil)
     }
 
     func run() throws {
         let inputs: WatchInputs
         do {
             inputs = try WatchInputs.load(
-                config: config, filter: filter.joined(separator: " "), rules: when, tuplesPath: tuples,
+                config: configFile.config, filter: selection.filter.text, rules: rules.when, tuplesPath: selection.tuples,
                 diagnose: diagnose)
-        } catch {
-            StandardError.write("tcpnotify: \(error.message)\n")
-            throw ExitCode(2)
-        }
-        let watchMode: WatchMode, intervalNanoseconds: UInt64
-        do {
-            (watchMode, intervalNanoseconds) = try WatchModeRunner.parse(mode: mode, interval: interval, diagnose: diagnose)
-        } catch {
-            StandardError.write("tcpnotify: \(error.message)\n")
-            throw ExitCode(2)
-        }
-        do {
-            _ = try WatchExport.validate(exportOptions)
         } catch {
             StandardError.write("tcpnotify: \(error.message)\n")
             throw ExitCode(2)
         }
         let export: WatchExport
         do {
-            export = try WatchExport(options: exportOptions)
+            export = try WatchExport(options: self.export.options(defaultMetricsAddress: nil))
         } catch {
             StandardError.write("tcpnotify: \(error)\n")
             throw ExitCode(1)
         }
         defer { export.finish() }
-        let outputFormat = format ?? (isatty(1) != 0 ? .text : .json)
         let configuration = WatchConfiguration(
-            filter: inputs.filter, rules: inputs.rules, tuples: inputs.tuples, ringBufferBytes: ringBytes,
+            filter: inputs.filter, rules: inputs.rules, tuples: inputs.tuples, ringBufferBytes: tuning.ringBytes,
             notifyOnClose: !noCloseRecords)
         var session = WatchSession(
-            configuration: configuration, cgroupPath: cgroup, format: outputFormat, verbose: verbose,
-            duration: duration, configPath: config, diagnose: diagnose, export: export)
+            configuration: configuration, cgroupPath: scope.cgroup, format: output.resolvedFormat, verbose: libbpf.verbose,
+            duration: duration?.seconds, configPath: configFile.config, diagnose: diagnose, export: export)
         session.enrollExisting = !noExisting
-        session.sweepIntervalMilliseconds = (try? sweepIntervalMilliseconds()) ?? 1000
+        session.sweepIntervalMilliseconds = tuning.sweepIntervalMilliseconds
         do {
-            try WatchModeRunner(mode: watchMode, intervalText: interval, bpf: session, notifyOnClose: !noCloseRecords)
-                .run(intervalNanoseconds: intervalNanoseconds)
+            try WatchModeRunner(mode: mode, intervalText: interval.text, bpf: session, notifyOnClose: !noCloseRecords)
+                .run(intervalNanoseconds: interval.nanoseconds)
         } catch {
             StandardError.write("tcpnotify: \(error)\n")
             throw ExitCode(1)
@@ -227,5 +171,3 @@ struct WatchInputs {
         return WatchInputs(filter: compiledFilter, rules: compiledRules, tuples: entries)
     }
 }
-
-extension NotificationFormatter.Format: ExpressibleByArgument {}
