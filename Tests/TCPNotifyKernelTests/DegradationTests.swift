@@ -18,7 +18,8 @@ extension KernelSuite {
     /// loader treat a program as refused (EPERM, empty log), so each path runs on any host.
     @Suite struct Degradation {
         /// Without the sk_storage map iterator the sweep walks each namespace with iter/tcp: a stall rule
-        /// still fires from the sweep, and the degradation names the program and the errno.
+        /// still fires from the sweep, and the degradation names the program and the errno. RTOs come at
+        /// about 0.2, 0.6, 1.4 and 3.0 s: the 1.8 s threshold falls between two, so only a sweep sees it first.
         @Test(.enabled(if: KernelGate.canRun))
         func stallRuleFiresWithoutTheMapIterator() throws {
             try KernelGate.require()
@@ -30,7 +31,7 @@ extension KernelSuite {
             let port = try connection.listener.localPort()
             try refusing("sweep_enrolled") {
                 let harness = try WatchHarness(
-                    cgroupPath: cgroup.path, filter: "dport = :\(port)", rules: ["stall=last_ack_recv > 1500ms and unacked > 0"])
+                    cgroupPath: cgroup.path, filter: "dport = :\(port)", rules: ["stall=last_ack_recv > 1800ms and unacked > 0"])
                 let found = try harness.program.prepareSweep()
                 let degradation = try #require(found.first { $0.program == "sweep_enrolled" }, "\(found)")
                 #expect(degradation.reason.contains("Operation not permitted"), "\(degradation.reason)")
@@ -49,7 +50,7 @@ extension KernelSuite {
                 }
                 let stall = try #require(harness.notifications(cookie: cookie).first, "the stall rule fired within 4 s")
                 #expect(stall.trigger == .sweep)
-                #expect(stall.info[.lastAckRecv] >= 1500)
+                #expect(stall.info[.lastAckRecv] >= 1800)
             }
         }
 
