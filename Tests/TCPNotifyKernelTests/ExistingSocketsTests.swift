@@ -70,7 +70,8 @@ extension KernelSuite {
             let watch = try CLIProcess(
                 builtProduct("tcpnotify", environmentOverride: "TCPNOTIFY_BIN"),
                 ["watch", "--cgroup", cgroup.path, "--format", "json", "--when", "bytes_acked > 1000", "dport = :\(port)"])
-            let enrolled = eventually(timeout: 10) { watch.standardError.contains("enrolled 1 existing socket(s)") }
+            // Generous: in a qemu guest without KVM the start takes 10-15 s.
+            let enrolled = eventually(timeout: 60) { watch.standardError.contains("enrolled 1 existing socket(s)") }
             #expect(enrolled, "\(watch.standardError)")
             try transfer(64 << 10, from: pair.client, to: pair.server)
             let cookie = try pair.client.cookie()
