@@ -103,6 +103,10 @@ final class CLIProcess: @unchecked Sendable {
     }
 }
 
+/// How long a test waits for a command to start (attach, enroll): a second here, 10-15 s in a qemu guest
+/// without KVM (the kernel matrix). Only a bound: tests go on as soon as the line appears.
+let commandStartSeconds = 60.0
+
 func monotonicNanoseconds() -> UInt64 {
     var now = timespec()
     clock_gettime(CLOCK_MONOTONIC, &now)

@@ -11,7 +11,7 @@ extension KernelSuite {
 
         func startWatch(cgroup: TestCgroup, _ extra: [String]) throws -> CLIProcess {
             let process = try CLIProcess(Self.tcpnotify(), ["watch", "--cgroup", cgroup.path, "--format", "json"] + extra)
-            let attached = eventually(timeout: 10) { process.standardError.contains("watching") }
+            let attached = eventually(timeout: commandStartSeconds) { process.standardError.contains("watching") }
             #expect(attached, "tcpnotify did not report attaching: \(process.standardError)")
             return process
         }
@@ -123,7 +123,7 @@ extension KernelSuite {
             try "filter: \"dst 127.0.0.1\"\nrules:\n  - \"never=state == LISTEN\"\n".write(toFile: path, atomically: true, encoding: .utf8)
             let watch = try CLIProcess(
                 KernelSuite.CLI.tcpnotify(), ["watch", "--cgroup", cgroup.path, "--format", "json", "--config", path])
-            #expect(eventually(timeout: 10) { watch.standardError.contains("watching") }, "\(watch.standardError)")
+            #expect(eventually(timeout: commandStartSeconds) { watch.standardError.contains("watching") }, "\(watch.standardError)")
 
             let pair = try ConnectedPair.make() // enrolled under the first configuration
             let cookie = try pair.client.cookie()
@@ -169,7 +169,7 @@ extension KernelSuite {
             let watch = try CLIProcess(
                 KernelSuite.CLI.tcpnotify(),
                 ["watch", "--cgroup", cgroup.path, "--format", "json", "--diagnose", "--when", "fin=state == FIN_WAIT1"])
-            #expect(eventually(timeout: 10) { watch.standardError.contains("watching") }, "\(watch.standardError)")
+            #expect(eventually(timeout: commandStartSeconds) { watch.standardError.contains("watching") }, "\(watch.standardError)")
             let pair = try ConnectedPair.make()
             let cookie = try pair.client.cookie()
             let deadline = Date().addingTimeInterval(1.5)

@@ -22,7 +22,7 @@ extension KernelSuite {
                 KernelSuite.CLI.tcpnotify(),
                 ["watch", "--cgroup", cgroup.path, "--format", "json", "--when", "total_retrans > 16",
                  "dst 10.77.2.1 and dport = :5201 and sport = :\(dataPort)"])
-            #expect(eventually(timeout: 10) { watch.standardError.contains("watching") }, "\(watch.standardError)")
+            #expect(eventually(timeout: commandStartSeconds) { watch.standardError.contains("watching") }, "\(watch.standardError)")
 
             let server = try lab.spawn(in: .server, ["iperf3", "-s", "-1", "-p", "5201"])
             defer { _ = server.terminate() }

@@ -23,7 +23,7 @@ extension KernelSuite {
             ])
             defer { watch.signal(SIGINT); _ = watch.waitForExit() }
             let metricsPort = try #require(waitForMetricsPort(watch), "no metrics address: \(watch.standardError)")
-            #expect(eventually(timeout: 10) { watch.standardError.contains("watching") }, "\(watch.standardError)")
+            #expect(eventually(timeout: commandStartSeconds) { watch.standardError.contains("watching") }, "\(watch.standardError)")
 
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tcpnotify-prometheus-\(getpid())").path
             try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
@@ -81,7 +81,7 @@ extension KernelSuite {
                 "watch", "dport = :\(serverPort)", "--cgroup", cgroup.path, "--format", "json", "--when", "state == FIN_WAIT1",
             ])
             defer { watch.signal(SIGINT); _ = watch.waitForExit() }
-            #expect(eventually(timeout: 10) { watch.standardError.contains("watching") }, "\(watch.standardError)")
+            #expect(eventually(timeout: commandStartSeconds) { watch.standardError.contains("watching") }, "\(watch.standardError)")
             let pair = try ConnectedPair.make(serverPort: serverPort)
             try pair.client.shutdownWrite()
             #expect(eventually(timeout: 10) { watch.jsonObjects.contains { $0.object["type"] as? String == "notification" } },

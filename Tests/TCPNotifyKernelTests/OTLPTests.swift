@@ -22,7 +22,7 @@ extension KernelSuite {
                 "--when", "otlp_fin=state == FIN_WAIT1", "--otlp-endpoint", "http://127.0.0.1:\(receiver.port)",
             ])
             defer { watch.signal(SIGINT); _ = watch.waitForExit() }
-            #expect(eventually(timeout: 10) { watch.standardError.contains("watching") }, "\(watch.standardError)")
+            #expect(eventually(timeout: commandStartSeconds) { watch.standardError.contains("watching") }, "\(watch.standardError)")
             let pair = try ConnectedPair.make(serverPort: serverPort)
             try pair.client.shutdownWrite()
             let received = eventually(timeout: 20) {

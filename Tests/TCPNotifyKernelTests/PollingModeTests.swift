@@ -48,8 +48,8 @@ extension KernelSuite {
                 push.signal(SIGKILL)
                 poll.signal(SIGKILL)
             }
-            #expect(eventually(timeout: 10) { push.standardError.contains("watching") }, "\(push.standardError)")
-            #expect(eventually(timeout: 10) { poll.standardError.contains("watching") }, "\(poll.standardError)")
+            #expect(eventually(timeout: commandStartSeconds) { push.standardError.contains("watching") }, "\(push.standardError)")
+            #expect(eventually(timeout: commandStartSeconds) { poll.standardError.contains("watching") }, "\(poll.standardError)")
 
             let server = try lab.spawn(in: .server, ["iperf3", "-s", "-p", String(port)])
             defer { _ = server.terminate() }
@@ -230,7 +230,7 @@ extension KernelSuite {
                  Self.tcpnotify(), "watch", "--mode", "auto", "--interval", "100ms", "--format", "json",
                  "--when", "acked=bytes_acked > 100KB", "dport = :\(port)"])
             defer { watch.signal(SIGKILL) }
-            #expect(eventually(timeout: 10) { watch.standardError.contains("watching") }, "\(watch.standardError)")
+            #expect(eventually(timeout: commandStartSeconds) { watch.standardError.contains("watching") }, "\(watch.standardError)")
             let fallback = watch.standardError.split(separator: "\n").filter { $0.contains("BPF unavailable") }
             #expect(fallback.count == 1, "exactly one line says why: \(watch.standardError)")
             #expect(fallback.first?.contains("polling with sock_diag every 100ms instead") == true, "\(fallback)")

@@ -17,7 +17,7 @@ final class ServeProcess {
             KernelSuite.CLI.tcpnotify(),
             ["serve", "--cgroup", cgroup.path, "--socket", socketPath, "--socket-group", "0", "--log-level", "info",
              "--metrics-address", "127.0.0.1:0"] + extra, environment: environment)
-        guard eventually(timeout: 15, { process.standardError.contains("serving on") }) else {
+        guard eventually(timeout: commandStartSeconds, { process.standardError.contains("serving on") }) else {
             let errors = process.standardError
             _ = process.waitForExit(timeout: 1)
             throw SocketError("tcpnotify serve did not start: \(errors)", 0)

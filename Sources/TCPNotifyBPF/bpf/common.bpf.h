@@ -286,14 +286,16 @@ static __always_inline int tn_in_scope(const struct tcpnotify_control *ctl, stru
 }
 
 /* Checks an enrolled socket's rules outside sock_ops (the sweep, the tracepoint fallback) and emits a
- * record when a rule fires, or the final record at close. `state` is the state to report. */
+ * record when a rule fires, or the final record at close. `state` is the state to report; `arriving`
+ * (TN_ARRIVING_*) marks a segment being received right now. */
 static __always_inline void tn_check_socket(struct tcp_sock *tp, struct tcpnotify_sk_state *st, __u8 state,
-                                            __u8 old_state, __u8 trigger)
+                                            __u8 old_state, __u8 trigger, __u8 arriving)
 {
     struct tcpnotify_rule_table *t = tn_live_rules();
     if (!t) return;
     struct tn_source s = {};
     tn_source_init(&s, tp, state);
+    s.arriving = arriving;
     __u64 now_ns = bpf_ktime_get_ns();
     s.age_us = (now_ns - st->enrolled_ns) / 1000;
     if (st->rule_generation != t->generation) st->rule_mask = tn_rule_mask(t, st->subscribers);

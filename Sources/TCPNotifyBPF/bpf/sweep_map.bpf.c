@@ -21,6 +21,6 @@ int sweep_enrolled(struct bpf_iter__bpf_sk_storage_map *ctx)
     __u8 state = tp->inet_conn.icsk_inet.sk.__sk_common.skc_state;
     if (!tn_watched_state(state)) return 0; /* closing: its close record comes from sock_ops */
     count(TCPNOTIFY_STAT_SWEPT);
-    tn_check_socket(tp, st, state, state, TCPNOTIFY_TRIGGER_SWEEP);
+    tn_check_socket(tp, st, state, state, TCPNOTIFY_TRIGGER_SWEEP, 0);
     return 0;
 }

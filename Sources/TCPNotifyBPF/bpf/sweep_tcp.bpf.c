@@ -16,6 +16,6 @@ int sweep_sockets(struct bpf_iter__tcp *ctx)
     __u8 state = skc->skc_state;
     if (!tn_watched_state(state)) return 0;
     count(TCPNOTIFY_STAT_SWEPT);
-    tn_check_socket(tp, st, state, state, TCPNOTIFY_TRIGGER_SWEEP);
+    tn_check_socket(tp, st, state, state, TCPNOTIFY_TRIGGER_SWEEP, 0);
     return 0;
 }

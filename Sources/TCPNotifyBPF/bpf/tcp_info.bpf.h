@@ -28,7 +28,12 @@ struct tn_source {
     __u32 hz;
     __u32 srtt_us_x8;      /* srtt << 3 as the kernel will store it (RTT_CB passes the new one) */
     __u8 state;            /* the state to report (the new one in a state change) */
+    __u8 arriving;         /* TN_ARRIVING_*: a segment being received now (tcp_probe runs before the socket
+                            * records it): its ACK and data count as received now, not as still silent */
 };
+
+#define TN_ARRIVING_ACK 1
+#define TN_ARRIVING_DATA 2
 
 extern unsigned int CONFIG_HZ __kconfig __weak;
 
@@ -204,8 +209,9 @@ static __noinline __u64 tn_field(const struct tn_source *s, __u32 field)
     case TCPNOTIFY_FIELD_FACKETS: return 0;
     case TCPNOTIFY_FIELD_LAST_DATA_SENT: return tn_ms_since(s, tp->lsndtime);
     case TCPNOTIFY_FIELD_LAST_ACK_SENT: return 0;
-    case TCPNOTIFY_FIELD_LAST_DATA_RECV: return tn_ms_since(s, tp->inet_conn.icsk_ack.lrcvtime);
-    case TCPNOTIFY_FIELD_LAST_ACK_RECV: return tn_ms_since(s, tp->rcv_tstamp);
+    case TCPNOTIFY_FIELD_LAST_DATA_RECV:
+        return (s->arriving & TN_ARRIVING_DATA) ? 0 : tn_ms_since(s, tp->inet_conn.icsk_ack.lrcvtime);
+    case TCPNOTIFY_FIELD_LAST_ACK_RECV: return (s->arriving & TN_ARRIVING_ACK) ? 0 : tn_ms_since(s, tp->rcv_tstamp);
     case TCPNOTIFY_FIELD_PMTU: return tp->inet_conn.icsk_pmtu_cookie;
     case TCPNOTIFY_FIELD_RCV_SSTHRESH: return tp->rcv_ssthresh;
     case TCPNOTIFY_FIELD_RTT: return s->srtt_us_x8 >> 3;
@@ -294,8 +300,8 @@ static __always_inline void tn_fill(struct tcpnotify_tcp_info *info, const struc
     info->lost = tp->lost_out;
     info->retrans = tp->retrans_out;
     info->last_data_sent = tn_ms_since(s, tp->lsndtime);
-    info->last_data_recv = tn_ms_since(s, tp->inet_conn.icsk_ack.lrcvtime);
-    info->last_ack_recv = tn_ms_since(s, tp->rcv_tstamp);
+    info->last_data_recv = (s->arriving & TN_ARRIVING_DATA) ? 0 : tn_ms_since(s, tp->inet_conn.icsk_ack.lrcvtime);
+    info->last_ack_recv = (s->arriving & TN_ARRIVING_ACK) ? 0 : tn_ms_since(s, tp->rcv_tstamp);
     info->pmtu = tp->inet_conn.icsk_pmtu_cookie;
     info->rcv_ssthresh = tp->rcv_ssthresh;
     info->rtt = s->srtt_us_x8 >> 3;

@@ -6,6 +6,7 @@
  *  - state_existing (inet_sock_set_state): state changes and the final record at close, like STATE_CB.
  * Both fire for every TCP socket of the host; sockets without our marked storage cost one lookup. */
 #include "common.bpf.h"
+#include <bpf/bpf_core_read.h>
 
 SEC("tp_btf/tcp_probe")
 int probe_existing(__u64 *ctx)
@@ -18,7 +19,19 @@ int probe_existing(__u64 *ctx)
     if (!tp) return 0;
     count(TCPNOTIFY_STAT_CALLBACKS);
     __u8 state = tp->inet_conn.icsk_inet.sk.__sk_common.skc_state;
-    tn_check_socket(tp, st, state, state, TCPNOTIFY_TRIGGER_SEGMENT);
+    /* tcp_probe runs before the segment is processed: rcv_tstamp and lrcvtime still say when the previous
+     * one came. Every segment of an established connection carries an ACK; it carries data when it is
+     * longer than its TCP header (skb->data points at that header here). */
+    __u8 arriving = TN_ARRIVING_ACK;
+    struct sk_buff *skb = (struct sk_buff *)ctx[1];
+    if (skb) {
+        __u32 len = BPF_CORE_READ(skb, len);
+        unsigned char *data = BPF_CORE_READ(skb, data);
+        __u8 offset_byte = 0;
+        if (data && bpf_probe_read_kernel(&offset_byte, 1, data + 12) == 0 && len > (__u32)(offset_byte >> 4) * 4)
+            arriving |= TN_ARRIVING_DATA;
+    }
+    tn_check_socket(tp, st, state, state, TCPNOTIFY_TRIGGER_SEGMENT, arriving);
     return 0;
 }
 
@@ -37,6 +50,6 @@ int state_existing(__u64 *ctx)
     if (!tp) return 0;
     count(TCPNOTIFY_STAT_CALLBACKS);
     __u8 trigger = new_state == TN_TCP_CLOSE ? TCPNOTIFY_TRIGGER_CLOSE : TCPNOTIFY_TRIGGER_STATE;
-    tn_check_socket(tp, st, new_state, old_state, trigger);
+    tn_check_socket(tp, st, new_state, old_state, trigger, 0);
     return 0;
 }

@@ -56,6 +56,12 @@ struct inet_sock {
     struct sock sk;
 };
 
+/* tracepoints.bpf.c: whether a segment in tcp_probe carries data (skb->data is its TCP header there). */
+struct sk_buff {
+    unsigned int len;
+    unsigned char *data;
+};
+
 struct inet_connection_sock {
     struct inet_sock icsk_inet;
     __u32 icsk_rto;
