@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import TCPNotifyBPF
 import TCPNotifyCore
+import TCPNotifyRuntime
 
 struct DiagnoseCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -65,12 +66,19 @@ struct DiagnoseCommand: ParsableCommand {
         }
         var diagnosis = DiagnosisConfiguration()
         diagnosis.windowSeconds = window
-        let session = DiagnoseSession(
-            configuration: WatchConfiguration(filter: compiledFilter, rules: rules), diagnosis: diagnosis,
-            cgroupPath: cgroup, format: format ?? (isatty(1) != 0 ? .text : .json),
-            durationSeconds: duration?.seconds, verbose: verbose)
+        let outputFormat = format ?? (isatty(1) != 0 ? .text : .json)
+        var settings = SessionSettings(inputs: SessionInputs(filter: compiledFilter, rules: rules))
+        settings.cgroupPath = cgroup
+        settings.durationSeconds = duration?.seconds
+        settings.handlesSIGHUP = false
+        settings.enrollExisting = false
+        settings.sweepIntervalMilliseconds = 0
+        settings.verbose = verbose
+        let output = LineOutput()
+        let consumer = DiagnoseOutput(output: output, format: outputFormat, configuration: diagnosis)
+        let session = Session(settings: settings, output: output, events: SessionLog.diagnose(windowSeconds: window))
         do {
-            try session.run()
+            consumer.finish(try session.run(consumer))
         } catch {
             StandardError.write("tcpnotify: \(error)\n")
             throw ExitCode(1)
@@ -78,47 +86,33 @@ struct DiagnoseCommand: ParsableCommand {
     }
 }
 
-/// One `diagnose` run: load, attach, feed every record into a `DiagnosisTracker`, print a flow's verdict
-/// when its close record arrives, and everyone else's when stopped; then the statistics line.
-struct DiagnoseSession {
-    let configuration: WatchConfiguration
-    let diagnosis: DiagnosisConfiguration
-    let cgroupPath: String?
-    let format: NotificationFormatter.Format
-    let durationSeconds: Double?
-    let verbose: Bool
+/// `diagnose`'s consumer: every record feeds a `DiagnosisTracker`; a flow's verdict is printed when its
+/// close record arrives, and everyone else's when the session ends; then the statistics line.
+final class DiagnoseOutput: SessionConsumer {
+    let output: LineOutput
+    private let format: NotificationFormatter.Format
+    private let tracker: DiagnosisTracker
+    private let formatter: DiagnosisFormatter
 
-    func run() throws {
-        let stopSignals = StopSignals(reload: false)
+    init(output: LineOutput, format: NotificationFormatter.Format, configuration: DiagnosisConfiguration) {
+        self.output = output
+        self.format = format
+        tracker = DiagnosisTracker(configuration: configuration)
+        formatter = DiagnosisFormatter(format: format)
+    }
 
-        let attachPath = try cgroupPath ?? WatchSession.defaultCgroup()
-        let program = try TCPNotifyProgram(configuration: configuration, logLibbpf: verbose)
-        let tracker = DiagnosisTracker(configuration: diagnosis)
-        let formatter = DiagnosisFormatter(format: format)
-        // Text reports take several lines each: a blank line between them.
-        let render: @Sendable (DiagnosisReport) -> String = { [format] report in
-            format == .text ? formatter.text(for: report) + "\n" : formatter.text(for: report)
-        }
-        let output = LineOutput()
-        let reader = try program.makeReader { batch in
-            output.write(Self.closedFlowReports(batch, tracker: tracker).map(render))
-        }
-        reader.start()
-        let attachment = try program.attach(cgroupPath: attachPath)
-        StandardError.write(
-            "tcpnotify: diagnosing flows in cgroup \(attachPath) (link \(attachment.linkID)) over \(diagnosis.windowSeconds) s windows; "
-                + "SIGINT or SIGTERM stops\n")
+    /// Text reports take several lines each: a blank line between them.
+    private func render(_ report: DiagnosisReport) -> String {
+        format == .text ? formatter.text(for: report) + "\n" : formatter.text(for: report)
+    }
 
-        stopSignals.wait(duration: durationSeconds, output: output)
+    func deliver(_ batch: [SocketNotification], ruleNames: RuleNameBook) {
+        output.write(Self.closedFlowReports(batch, tracker: tracker).map(render))
+    }
 
-        attachment.detach()
-        reader.stop()
-        let live = tracker.reports(nowMonotonicNanoseconds: Self.monotonicNanoseconds())
-        output.write(live.map(render))
-        var statistics = try program.kernelStatistics()
-        statistics.received = reader.receivedCount
-        statistics.userDrops = reader.malformedCount
-        output.write([NotificationFormatter(format: format, ruleNames: [], realtimeOffsetNanoseconds: 0).line(for: statistics)])
+    func finish(_ final: SourceStatistics) {
+        output.write(tracker.reports(nowMonotonicNanoseconds: Clocks.monotonicNanoseconds()).map(render))
+        output.write([NotificationFormatter(format: format, ruleNames: [], realtimeOffsetNanoseconds: 0).line(for: final.statistics)])
     }
 
     /// Records a batch; the flows it closed are reported and forgotten.
@@ -130,13 +124,6 @@ struct DiagnoseSession {
         }
         defer { closed.forEach(tracker.forget(cookie:)) }
         return closed.compactMap { tracker.report(cookie: $0) }
-    }
-
-    /// CLOCK_MONOTONIC, the clock of record timestamps: flows silent for longer than the window are idle.
-    static func monotonicNanoseconds() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
     }
 }
 

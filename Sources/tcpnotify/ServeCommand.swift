@@ -8,6 +8,7 @@ import ServiceLifecycle
 import TCPNotifyBPF
 import TCPNotifyCore
 import TCPNotifyExport
+import TCPNotifyRuntime
 import UnixSignals
 
 struct ServeCommand: ParsableCommand {
@@ -191,55 +192,42 @@ enum ServeDaemon {
             tuples: settings.inputs?.tuples ?? [], ringBufferBytes: settings.ringBytes)
         configuration.subscribesSlotZero = settings.inputs != nil
 
-        let program: TCPNotifyProgram, attachPath: String
+        let source: PushSource, attachPath: String
         do {
-            attachPath = try settings.cgroupPath ?? WatchSession.defaultCgroup()
-            program = try TCPNotifyProgram(configuration: configuration, logLibbpf: settings.verbose)
+            attachPath = try settings.cgroupPath ?? Clocks.defaultCgroup()
+            source = try PushSource(configuration: configuration, verbose: settings.verbose)
         } catch {
             logger.critical("cannot load the BPF program", metadata: ["error": "\(error)"])
             StandardError.write("tcpnotify: \(error)\n")
             return 1
         }
-        let kernel = KernelOwner(program)
+        let events = ServeDaemon.events(logger)
+        let kernel = KernelOwner(source)
         let hub = SubscriptionHub(
             kernel: kernel, logger: logger, queueBytes: settings.queueBytes, output: output, export: settings.export,
-            initial: (program.ruleGeneration, program.tables))
+            initial: source.withProgram { ($0.ruleGeneration, $0.tables) })
         let export = settings.export
         export.setRefresh { metrics in
-            guard var statistics = try? kernel.runSync({ try $0.kernelStatistics() }) else { return }
+            var statistics = source.statistics().statistics
             statistics.userDrops = hub.unknownGenerationRecords
             metrics.update(statistics, watchedSockets: statistics.watchedSockets)
         }
-        let reader: RingBufferReader, attachment: CgroupAttachment
+        let linkID: UInt32
         do {
-            reader = try program.makeReader { hub.dispatch($0) }
-            reader.start()
-            attachment = try program.attach(cgroupPath: attachPath)
+            try source.startReading(deliver: { hub.dispatch($0) }, measuresRunTime: false, events: events)
+            linkID = try source.attach(cgroupPath: attachPath)
         } catch {
             logger.critical("cannot attach", metadata: ["cgroup": "\(attachPath)", "error": "\(error)"])
             StandardError.write("tcpnotify: \(error)\n")
             return 1
         }
         logger.info("attached", metadata: [
-            "cgroup": "\(attachPath)", "link": "\(attachment.linkID)", "config": "\(settings.configPath ?? "none")",
+            "cgroup": "\(attachPath)", "link": "\(linkID)", "config": "\(settings.configPath ?? "none")",
         ])
-        if program.subscriptions[0] != nil {
-            do {
-                let result = try program.enrollExisting(in: NetworkNamespaces.all(), subscribers: 1)
-                logger.info("enrolled existing sockets for the config subscription", metadata: [
-                    "enrolled": "\(result.enrolled)", "namespaces": "\(result.namespaces)",
-                ])
-            } catch {
-                logger.warning("existing sockets are not enrolled, only new connections", metadata: ["error": "\(error.summary)"])
-            }
+        if source.withProgram({ $0.subscriptions[0] != nil }) {
+            source.enrollExisting(in: NetworkNamespaces.all(), subscribers: 1, events: events)
         }
-        if program.rules.needsSweep { _ = try? program.prepareSweep() }
-        for degradation in program.degradations {
-            logger.warning("feature off", metadata: [
-                "feature": "\(degradation.feature)", "program": "\(degradation.program)", "reason": "\(degradation.reason)",
-                "instead": "\(degradation.replacement ?? "nothing")", "lost": "\(degradation.lost)",
-            ])
-        }
+        source.prepareSweep(intervalMilliseconds: settings.sweepMilliseconds, events: events)
 
         let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let server: Channel
@@ -249,8 +237,7 @@ enum ServeDaemon {
         } catch {
             logger.critical("cannot open the subscriber socket", metadata: ["error": "\(error)"])
             StandardError.write("tcpnotify: \(error)\n")
-            attachment.detach()
-            reader.stop()
+            _ = source.stop()
             try? await eventLoops.shutdownGracefully()
             settings.export.finish()
             return 1
@@ -260,14 +247,13 @@ enum ServeDaemon {
         ])
         StandardError.write("tcpnotify: serving on \(settings.socketPath); SIGTERM or SIGINT stops, SIGHUP reloads\n")
 
-        let kernelService = KernelService(
-            kernel: kernel, attachment: AttachmentBox(attachment), reader: reader, hub: hub, output: output, logger: logger)
+        let kernelService = KernelService(kernel: kernel, hub: hub, output: output, logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [
                 .init(service: SubscriberServerService(server: server, hub: hub, socketPath: settings.socketPath)),
                 .init(service: ReloadService(configPath: settings.configPath, kernel: kernel, hub: hub, logger: logger)),
                 .init(service: kernelService),
-                .init(service: SweepService(kernel: kernel, intervalMilliseconds: settings.sweepMilliseconds, logger: logger)),
+                .init(service: SweepService(kernel: kernel, intervalMilliseconds: settings.sweepMilliseconds, events: events)),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
@@ -285,29 +271,18 @@ enum ServeDaemon {
     }
 }
 
-/// CgroupAttachment is confined to the kernel service; it only crosses into it once.
-final class AttachmentBox: @unchecked Sendable {
-    let attachment: CgroupAttachment
-    init(_ attachment: CgroupAttachment) { self.attachment = attachment }
-}
-
 /// Owns the attachment: at shutdown it detaches first (no new records), lets the reader drain the ring
 /// into the subscribers' queues, and prints the final statistics.
 struct KernelService: Service {
     let kernel: KernelOwner
-    let attachment: AttachmentBox
-    let reader: RingBufferReader
     let hub: SubscriptionHub
     let output: LineOutput
     let logger: Logger
 
     func run() async throws {
         try? await gracefulShutdown()
-        attachment.attachment.detach()
-        reader.stop()
-        var statistics = (try? kernel.runSync { try $0.kernelStatistics() }) ?? WatchStatistics()
-        statistics.received = reader.receivedCount
-        statistics.userDrops = reader.malformedCount + hub.unknownGenerationRecords
+        var statistics = kernel.source.stop().statistics
+        statistics.userDrops += hub.unknownGenerationRecords
         let formatter = NotificationFormatter(format: .json, ruleNames: [], realtimeOffsetNanoseconds: 0)
         output.write([formatter.line(for: statistics)])
         logger.info("detached", metadata: [
@@ -383,7 +358,7 @@ struct ReloadService: Service {
 struct SweepService: Service {
     let kernel: KernelOwner
     let intervalMilliseconds: UInt64
-    let logger: Logger
+    let events: SessionEventHandler
 
     func run() async throws {
         guard intervalMilliseconds > 0 else {
@@ -391,15 +366,36 @@ struct SweepService: Service {
             return
         }
         try? await cancelWhenGracefulShutdown {
-            var reported = false
             while true {
                 try await Task.sleep(for: .milliseconds(Int(intervalMilliseconds)))
-                do {
-                    _ = try await kernel.run { program in try program.sweepIfNeeded() }
-                } catch {
-                    if !reported { logger.warning("the periodic sweep failed; stalls are seen only at TCP events", metadata: ["error": "\(error)"]) }
-                    reported = true
-                }
+                await kernel.tick(events: events)
+            }
+        }
+    }
+}
+
+extension ServeDaemon {
+    /// The session events `serve` logs (its stderr is structured).
+    static func events(_ logger: Logger) -> SessionEventHandler {
+        { event in
+            switch event {
+            case .enrolled(let result):
+                logger.info("enrolled existing sockets for the config subscription", metadata: [
+                    "enrolled": "\(result.enrolled)", "namespaces": "\(result.namespaces)",
+                ])
+            case .enrollmentFailed(let reason):
+                logger.warning("existing sockets are not enrolled, only new connections", metadata: ["error": "\(reason)"])
+            case .degradation(let degradation):
+                logger.warning("feature off", metadata: [
+                    "feature": "\(degradation.feature)", "program": "\(degradation.program)", "reason": "\(degradation.reason)",
+                    "instead": "\(degradation.replacement ?? "nothing")", "lost": "\(degradation.lost)",
+                ])
+            case .sweepFailed(let reason):
+                logger.warning("the periodic sweep failed; stalls are seen only at TCP events", metadata: ["error": "\(reason)"])
+            case .noSweep:
+                break // the refused programs are reported as degradations
+            default:
+                logger.info("\(event.message)")
             }
         }
     }

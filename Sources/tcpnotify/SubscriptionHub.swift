@@ -6,29 +6,7 @@ import Synchronization
 import TCPNotifyBPF
 import TCPNotifyCore
 import TCPNotifyExport
-
-/// The loaded program, touched only on one serial queue: joins, leaves, reloads and sweeps run one at
-/// a time, and iterators that enter other network namespaces (setns) never run on the concurrency pool.
-final class KernelOwner: @unchecked Sendable {
-    private let program: TCPNotifyProgram
-    private let queue = DispatchQueue(label: "tcpnotify-kernel")
-
-    init(_ program: TCPNotifyProgram) { self.program = program }
-
-    func run<T: Sendable>(_ body: @escaping @Sendable (TCPNotifyProgram) throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            queue.async {
-                do {
-                    continuation.resume(returning: try body(self.program))
-                } catch {
-                    continuation.resume(throwing: error)
-                }
-            }
-        }
-    }
-
-    func runSync<T>(_ body: (TCPNotifyProgram) throws -> T) rethrows -> T { try queue.sync { try body(program) } }
-}
+import TCPNotifyRuntime
 
 /// What records of one rule-table generation mean: which merged rules each subscriber owns, and its
 /// names for them. Records written just before a change still carry the old generation.
@@ -210,7 +188,7 @@ final class SubscriptionHub: Sendable {
         self.queueBytes = queueBytes
         self.output = output
         self.export = export
-        realtimeOffsetNanoseconds = WatchSession.realtimeOffsetNanoseconds()
+        realtimeOffsetNanoseconds = Clocks.realtimeOffsetNanoseconds()
         registry.withLock { $0.record(initial.generation, GenerationInfo(initial.tables)) }
     }
 

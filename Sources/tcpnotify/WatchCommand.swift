@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import TCPNotifyBPF
 import TCPNotifyCore
+import TCPNotifyRuntime
 
 struct WatchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -124,9 +125,9 @@ struct WatchCommand: ParsableCommand {
             StandardError.write("tcpnotify: \(error.message)\n")
             throw ExitCode(2)
         }
-        let watchMode: WatchMode, intervalNanoseconds: UInt64
+        let watchMode: SessionMode, intervalNanoseconds: UInt64
         do {
-            (watchMode, intervalNanoseconds) = try WatchModeRunner.parse(mode: mode, interval: interval, diagnose: diagnose)
+            (watchMode, intervalNanoseconds) = try WatchInputs.parse(mode: mode, interval: interval, diagnose: diagnose)
         } catch {
             StandardError.write("tcpnotify: \(error.message)\n")
             throw ExitCode(2)
@@ -145,18 +146,45 @@ struct WatchCommand: ParsableCommand {
             throw ExitCode(1)
         }
         defer { export.finish() }
-        let outputFormat = format ?? (isatty(1) != 0 ? .text : .json)
-        let configuration = WatchConfiguration(
-            filter: inputs.filter, rules: inputs.rules, tuples: inputs.tuples, ringBufferBytes: ringBytes,
-            notifyOnClose: !noCloseRecords)
-        var session = WatchSession(
-            configuration: configuration, cgroupPath: cgroup, format: outputFormat, verbose: verbose,
-            duration: duration, configPath: config, diagnose: diagnose, export: export)
-        session.enrollExisting = !noExisting
-        session.sweepIntervalMilliseconds = (try? sweepIntervalMilliseconds()) ?? 1000
+
+        var settings = SessionSettings(inputs: inputs.session)
+        settings.mode = watchMode
+        settings.pushOnlyReason = diagnose ? "--diagnose needs BPF (its verdicts come from in-kernel sampling)" : nil
+        settings.cgroupPath = cgroup
+        settings.ringBufferBytes = ringBytes
+        settings.notifyOnClose = !noCloseRecords
+        settings.enrollExisting = !noExisting
+        settings.sweepIntervalMilliseconds = (try? sweepIntervalMilliseconds()) ?? 1000
+        settings.pollIntervalNanoseconds = intervalNanoseconds
+        settings.pollIntervalText = interval
+        settings.durationSeconds = duration
+        settings.reload = config.map { [diagnose] path in
+            SessionReload(path: path) { () throws(SessionReloadFailure) -> SessionInputs in
+                do throws(WatchInputs.Failure) {
+                    return try WatchInputs.load(config: path, filter: "", rules: [], tuplesPath: nil, diagnose: diagnose).session
+                } catch {
+                    throw SessionReloadFailure(error.message)
+                }
+            }
+        }
+        settings.measuresRunTime = export.metrics != nil
+        settings.verbose = verbose
+
+        let output = LineOutput()
+        let consumer = WatchOutput(
+            output: output, format: format ?? (isatty(1) != 0 ? .text : .json),
+            ruleNames: inputs.rules.rules.map(\.name), export: export, diagnose: diagnose)
+        let session = Session(settings: settings, output: output, events: SessionLog.standard)
+        export.setRefresh { metrics in
+            guard let current = session.statistics() else { return }
+            metrics.update(current.statistics, watchedSockets: current.watchedSockets)
+            if let runTime = current.runTimeNanoseconds, let runs = current.runCount {
+                metrics.updateKernelRunTime(nanoseconds: runTime, count: runs)
+            }
+        }
+        defer { export.setRefresh { _ in } }
         do {
-            try WatchModeRunner(mode: watchMode, intervalText: interval, bpf: session, notifyOnClose: !noCloseRecords)
-                .run(intervalNanoseconds: intervalNanoseconds)
+            consumer.finish(try session.run(consumer))
         } catch {
             StandardError.write("tcpnotify: \(error)\n")
             throw ExitCode(1)
@@ -172,6 +200,28 @@ struct WatchInputs {
 
     struct Failure: Error {
         let message: String
+    }
+
+    var session: SessionInputs { SessionInputs(filter: filter, rules: rules, tuples: tuples) }
+
+    /// `--mode` and `--interval`, checked before anything starts (exit 2 when they do not parse).
+    static func parse(mode text: String, interval: String, diagnose: Bool) throws(Failure) -> (SessionMode, UInt64) {
+        guard let mode = SessionMode(rawValue: text) else {
+            throw Failure(message: "invalid --mode '\(text)': give auto, bpf or poll")
+        }
+        if mode == .poll && diagnose {
+            throw Failure(message: "--diagnose needs BPF (its verdicts come from in-kernel sampling); it cannot be used with --mode poll")
+        }
+        let nanoseconds: UInt64
+        do {
+            nanoseconds = try DurationText.nanoseconds(interval)
+        } catch {
+            throw Failure(message: "invalid --interval: \(error)")
+        }
+        guard nanoseconds >= 1_000_000, nanoseconds <= 3_600_000_000_000 else {
+            throw Failure(message: "invalid --interval '\(interval)': give 1ms to 1h")
+        }
+        return (mode, nanoseconds)
     }
 
     static func load(
@@ -229,3 +279,6 @@ struct WatchInputs {
 }
 
 extension NotificationFormatter.Format: ExpressibleByArgument {}
+
+/// `--mode`'s values.
+typealias WatchMode = SessionMode
