@@ -1,0 +1,89 @@
+import TCPNotifyBPF
+import TCPNotifyCore
+import TCPNotifyRuntime
+
+/// The compiled filter, rules and tuples, from the command line or a config file.
+struct WatchInputs {
+    var filter: CompiledFilter
+    var rules: CompiledRules
+    var tuples: [TupleEntry]
+
+    struct Failure: Error {
+        let message: String
+    }
+
+    var session: SessionInputs { SessionInputs(filter: filter, rules: rules, tuples: tuples) }
+
+    /// `--mode` and `--interval`, checked before anything starts (exit 2 when they do not parse).
+    static func parse(mode text: String, interval: String, diagnose: Bool) throws(Failure) -> (SessionMode, UInt64) {
+        guard let mode = SessionMode(rawValue: text) else {
+            throw Failure(message: "invalid --mode '\(text)': give auto, bpf or poll")
+        }
+        if mode == .poll && diagnose {
+            throw Failure(message: "--diagnose needs BPF (its verdicts come from in-kernel sampling); it cannot be used with --mode poll")
+        }
+        let nanoseconds: UInt64
+        do {
+            nanoseconds = try DurationText.nanoseconds(interval)
+        } catch {
+            throw Failure(message: "invalid --interval: \(error)")
+        }
+        guard nanoseconds >= 1_000_000, nanoseconds <= 3_600_000_000_000 else {
+            throw Failure(message: "invalid --interval '\(interval)': give 1ms to 1h")
+        }
+        return (mode, nanoseconds)
+    }
+
+    static func load(
+        config: String?, filter: String, rules: [String], tuplesPath: String?, diagnose: Bool
+    ) throws(Failure) -> WatchInputs {
+        if let config {
+            let file: ConfigFile
+            do {
+                file = try ConfigFile.load(path: config)
+            } catch {
+                throw Failure(message: "\(config): \(error)")
+            }
+            return try compile(filter: file.filter ?? "", rules: file.rules, tuplesPath: file.tuplesPath, diagnose: diagnose)
+        }
+        return try compile(filter: filter, rules: rules, tuplesPath: tuplesPath, diagnose: diagnose)
+    }
+
+    /// `diagnose` adds the sampling rule of `tcpnotify diagnose` (last, so the user's rules keep their
+    /// indices); its records feed the verdicts and are not printed on their own.
+    static func compile(filter: String, rules: [String], tuplesPath: String?, diagnose: Bool) throws(Failure) -> WatchInputs {
+        let compiledFilter: CompiledFilter
+        let compiledRules: CompiledRules
+        do {
+            compiledFilter = try FilterExpression.compile(filter)
+        } catch {
+            throw Failure(message: "invalid filter: \(error)")
+        }
+        do {
+            compiledRules = try RuleExpression.compile(
+                (rules.isEmpty ? RuleExpression.defaultRules : rules) + (diagnose ? [DiagnoseCommand.samplingRule] : []))
+        } catch {
+            throw Failure(message: "invalid rule: \(error)")
+        }
+        do {
+            try KernelInfo.tcpInfoFields.check(compiledRules, kernel: KernelInfo.release)
+        } catch {
+            throw Failure(message: "invalid rule: \(error)")
+        }
+        var entries: [TupleEntry] = []
+        if let tuplesPath {
+            let text: String
+            do {
+                text = try String(contentsOfFile: tuplesPath, encoding: .utf8)
+            } catch {
+                throw Failure(message: "cannot read tuples file '\(tuplesPath)': \(error.localizedDescription)")
+            }
+            do {
+                entries = try TupleFile.parse(text)
+            } catch {
+                throw Failure(message: "\(tuplesPath): \(error)")
+            }
+        }
+        return WatchInputs(filter: compiledFilter, rules: compiledRules, tuples: entries)
+    }
+}
