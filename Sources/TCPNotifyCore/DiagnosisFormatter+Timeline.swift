@@ -66,7 +66,7 @@ extension DiagnosisFormatter {
     static func writeSummary(_ summary: FlowSummary, to writer: inout JSONWriter) {
         writer.beginObject("lifetime")
         writer.rawField("observed_s", DiagnosisNumber.json(Double(summary.observedNanoseconds) / 1e9, decimals: 2))
-        if let first = summary.firstVerdictMilliseconds { writer.field("first_verdict_ms", UInt64(first.rounded())) }
+        if let first = summary.firstVerdictMilliseconds { writer.field("first_verdict_ms", UInt64(first)) } // as elapsed_ms
         writer.beginObject("verdicts")
         for share in summary.verdictShares {
             writer.rawField(share.bottleneck.rawValue, DiagnosisNumber.json(share.share, decimals: 3))

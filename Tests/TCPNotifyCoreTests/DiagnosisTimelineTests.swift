@@ -38,6 +38,19 @@ import Testing
         #expect(BottleneckClassifier().diagnose(lifetime).bottleneck == .receiverWindowLimited)
     }
 
+    /// `every 500ms` records are stamped a few µs off the rule's clock: two intervals can measure 999.93 ms,
+    /// which must give the verdict, not wait another 500 ms.
+    @Test func aSecondLessAFewMicrosecondsIsASecond() throws {
+        var flow = SyntheticFlow()
+        flow.run(.init(seconds: 0.49996), times: 2)
+        let timeline = DiagnosisTimeline(startMonotonicNanoseconds: flow.samples[0].monotonicNanoseconds)
+        let outputs = flow.samples.flatMap { timeline.record([Self.notification($0)]) }
+        #expect(outputs.count == 1, "\(outputs)")
+        var short = SyntheticFlow()
+        short.run(.init(seconds: 0.49), times: 2)
+        #expect(BottleneckClassifier().diagnose(short.samples).bottleneck == .insufficientData, "0.98 s is not a second")
+    }
+
     @Test func aChangeOfVerdictSaysWhatHeldAndForHowLong() throws {
         var flow = SyntheticFlow()
         flow.run(.init(busyShare: 0.1, bytesPerSecond: 50_000, rateAppLimited: true, notsentBytes: 0), times: 8)
