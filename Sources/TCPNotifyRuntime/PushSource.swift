@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TCPNotifyBPF
 import TCPNotifyCore
 
@@ -23,6 +24,14 @@ public final class PushSource: NotificationSource, @unchecked Sendable {
     private var sweeps: UInt64 = 0
     private var sweepFailureReported = false
     private var stopped: SourceStatistics?
+    /// Records handed to the consumer (and returned from it).
+    private let delivered = Counter()
+
+    final class Counter: Sendable {
+        private let value = Atomic<UInt64>(0)
+        func add(_ count: Int) { value.add(UInt64(count), ordering: .releasing) }
+        var current: UInt64 { value.load(ordering: .acquiring) }
+    }
 
     /// Loads and verifies the core program and fills its tables. Failures are `BPFUnavailable`.
     public init(configuration: WatchConfiguration, verbose: Bool, purpose: TCPNotifyProgram.Purpose = .watch) throws {
@@ -73,8 +82,12 @@ public final class PushSource: NotificationSource, @unchecked Sendable {
     public func startReading(deliver: @escaping @Sendable ([SocketNotification]) -> Void, measuresRunTime: Bool,
                              events: SessionEventHandler) throws {
         let reader: RingBufferReader
+        let delivered = self.delivered
         do {
-            reader = try withProgram { try $0.makeReader(handler: deliver) }
+            reader = try withProgram { try $0.makeReader { batch in
+                deliver(batch)
+                delivered.add(batch.count)
+            } }
         } catch {
             throw BPFUnavailable(reason: error)
         }
@@ -162,7 +175,8 @@ public final class PushSource: NotificationSource, @unchecked Sendable {
         while DispatchTime.now().uptimeNanoseconds < deadline {
             guard let written = try? withProgram({ try $0.kernelStatistics() }), let reader = lock.withLock({ self.reader })
             else { return }
-            if reader.receivedCount + written.ringDrops >= written.notifications { return }
+            let handled = delivered.current + reader.malformedCount
+            if handled + written.ringDrops >= written.notifications { return }
             usleep(1000)
         }
     }

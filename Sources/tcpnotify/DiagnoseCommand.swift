@@ -10,15 +10,27 @@ struct DiagnoseCommand: ParsableCommand {
         commandName: "diagnose",
         abstract: "Tell where each selected flow's bottleneck is, from the kernel's own tcp_info.",
         discussion: """
-            Selects flows like `watch` (FILTER, ss style) and samples each one through the in-kernel rules: a \
-            record at most every 500 ms while the flow has TCP events, never by polling sockets. Each flow is \
-            judged on the deltas over its last --window seconds: busy, rwnd-limited and sndbuf-limited time, \
-            the rate sampler's application-limited mark, srtt against min_rtt, retransmitted bytes.
+            Selects flows like `watch` (FILTER, ss style): the connections that exist already (in every \
+            network namespace) and those established while it runs. Each is sampled through the in-kernel \
+            rules, a record at most every 500 ms (at its TCP events, and from a sweep over the enrolled \
+            sockets every 500 ms), and judged on the deltas over its last --window seconds: busy, \
+            rwnd-limited and sndbuf-limited time, the rate sampler's application-limited mark, srtt against \
+            min_rtt, retransmitted bytes. A flow's first sample is the baseline: a connection that existed \
+            before the start is judged on what it does from then on, its first verdict about a second later.
 
-            A verdict is printed per flow when it closes, and for every live flow when the command ends \
-            (SIGINT, SIGTERM or --for): application-limited, receiver-window-limited, send-buffer-limited, \
-            bufferbloat, packet-loss, network-limited, idle or insufficient-data, with a confidence, the \
-            evidence and secondary signals. docs/diagnosis.md explains each verdict.
+            Verdicts: application-limited, receiver-window-limited, send-buffer-limited, bufferbloat, \
+            packet-loss, network-limited, idle or insufficient-data, with a confidence, the evidence and \
+            secondary signals (docs/diagnosis.md explains each). A `verdict` line comes when a flow gets its \
+            first verdict (elapsed_ms: since the command started) and whenever its verdict changes (with \
+            how long the previous one held); --interval adds one per flow that moved data in the interval. \
+            When a flow closes, and for every live flow when the command ends (SIGINT, SIGTERM or --for), a \
+            `diagnosis` line gives its last verdict and its life: share of time under each verdict, bytes, \
+            retransmissions, min and average RTT.
+
+            --once judges the matching connections that exist at the start, prints one verdict line per \
+            connection as soon as it has one, and exits (after --for, default 10s, at the latest). Exit \
+            status: 0 when no connection is impaired, 3 when one is receiver-window-limited, \
+            send-buffer-limited, bufferbloat or packet-loss (1: BPF unavailable, 2: bad input).
             """
     )
 
@@ -41,13 +53,25 @@ struct DiagnoseCommand: ParsableCommand {
     @Flag(help: "Print libbpf's messages to stderr.")
     var verbose = false
 
+    @Flag(help: "One verdict per connection that exists now, then exit: 0 if none is impaired, 3 if one is.")
+    var once = false
+
+    @Option(help: ArgumentHelp(
+        "Also print each active flow's verdict this often (10s, 500ms; default: only when it changes).", valueName: "duration"))
+    var interval: CommandDuration?
+
     /// One record per flow at most this often; a window of 3 s then holds about six samples.
     static let samplingRule = "diagnose_sample=bytes_acked >= 0 every 500ms"
 
     func validate() throws {
         // Below a second the chrono stats' 4 ms jiffies make the shares noise (and the classifier wants a 1 s span).
         if !(window >= 1 && window <= 3600) { throw ValidationError("--window must be between 1 and 3600 seconds") }
+        if let interval, interval.seconds < 0.5 { throw ValidationError("--interval must be at least 500ms (flows are sampled every 500 ms)") }
+        if once && interval != nil { throw ValidationError("--once prints one verdict per flow: --interval does not apply") }
     }
+
+    /// `--once` stops after this long when some flow has no verdict yet.
+    static let onceDefaultSeconds = 10.0
 
     func run() throws {
         let compiledFilter: CompiledFilter
@@ -66,16 +90,20 @@ struct DiagnoseCommand: ParsableCommand {
         }
         var diagnosis = DiagnosisConfiguration()
         diagnosis.windowSeconds = window
-        let outputFormat = format ?? (isatty(1) != 0 ? .text : .json)
         var settings = SessionSettings(inputs: SessionInputs(filter: compiledFilter, rules: rules))
         settings.cgroupPath = cgroup
-        settings.durationSeconds = duration?.seconds
+        settings.durationSeconds = duration?.seconds ?? (once ? Self.onceDefaultSeconds : nil)
         settings.handlesSIGHUP = false
-        settings.enrollExisting = false
-        settings.sweepIntervalMilliseconds = 0
+        // Existing connections are enrolled and swept at once: each gets its baseline sample at the start.
+        settings.enrollExisting = true
+        settings.sweepIntervalMilliseconds = 500
+        settings.sweepAtStart = true
         settings.verbose = verbose
         let output = LineOutput()
-        let consumer = DiagnoseOutput(output: output, format: outputFormat, configuration: diagnosis)
+        let consumer = DiagnoseOutput(
+            output: output, format: format ?? (isatty(1) != 0 ? .text : .json), configuration: diagnosis,
+            startMonotonicNanoseconds: Clocks.processStartMonotonicNanoseconds(), once: once,
+            intervalNanoseconds: interval.map { UInt64($0.seconds * 1e9) })
         let session = Session(settings: settings, output: output, events: SessionLog.diagnose(windowSeconds: window))
         do {
             consumer.finish(try session.run(consumer))
@@ -83,47 +111,7 @@ struct DiagnoseCommand: ParsableCommand {
             StandardError.write("tcpnotify: \(error)\n")
             throw ExitCode(1)
         }
-    }
-}
-
-/// `diagnose`'s consumer: every record feeds a `DiagnosisTracker`; a flow's verdict is printed when its
-/// close record arrives, and everyone else's when the session ends; then the statistics line.
-final class DiagnoseOutput: SessionConsumer {
-    let output: LineOutput
-    private let format: NotificationFormatter.Format
-    private let tracker: DiagnosisTracker
-    private let formatter: DiagnosisFormatter
-
-    init(output: LineOutput, format: NotificationFormatter.Format, configuration: DiagnosisConfiguration) {
-        self.output = output
-        self.format = format
-        tracker = DiagnosisTracker(configuration: configuration)
-        formatter = DiagnosisFormatter(format: format)
-    }
-
-    /// Text reports take several lines each: a blank line between them.
-    private func render(_ report: DiagnosisReport) -> String {
-        format == .text ? formatter.text(for: report) + "\n" : formatter.text(for: report)
-    }
-
-    func deliver(_ batch: [SocketNotification], ruleNames: RuleNameBook) {
-        output.write(Self.closedFlowReports(batch, tracker: tracker).map(render))
-    }
-
-    func finish(_ final: SourceStatistics) {
-        output.write(tracker.reports(nowMonotonicNanoseconds: Clocks.monotonicNanoseconds()).map(render))
-        output.write([NotificationFormatter(format: format, ruleNames: [], realtimeOffsetNanoseconds: 0).line(for: final.statistics)])
-    }
-
-    /// Records a batch; the flows it closed are reported and forgotten.
-    static func closedFlowReports(_ batch: [SocketNotification], tracker: DiagnosisTracker) -> [DiagnosisReport] {
-        var closed: [UInt64] = []
-        for notification in batch {
-            tracker.record(notification)
-            if notification.trigger == .close { closed.append(notification.cookie) }
-        }
-        defer { closed.forEach(tracker.forget(cookie:)) }
-        return closed.compactMap { tracker.report(cookie: $0) }
+        if consumer.foundImpairment { throw ExitCode(3) }
     }
 }
 
