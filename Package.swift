@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "TCPNotifyClient", targets: ["TCPNotifyClient"]),
         .library(name: "TCPNotifyExport", targets: ["TCPNotifyExport"]),
         .library(name: "TCPNotifyOTLP", targets: ["TCPNotifyOTLP"]),
+        .library(name: "TCPNotifyRuntime", targets: ["TCPNotifyRuntime"]),
     ],
     traits: [
         // swift-otel and its HTTP client add minutes to a clean build: off by default, so `swift build`
@@ -60,6 +61,9 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        // One session lifecycle (load, attach, enroll, read, sweep, reload, statistics, stop) over a
+        // NotificationSource: BPF push or sock_diag polling. `watch`, `diagnose`, `snapshot` and `serve` use it.
+        .target(name: "TCPNotifyRuntime", dependencies: ["TCPNotifyCore", "TCPNotifyBPF", "TCPNotifyPoll"]),
         // OTLP log-record export; an empty shell (`OTLPRecordExporter.isAvailable == false`) without the trait.
         .target(
             name: "TCPNotifyOTLP",
@@ -73,7 +77,8 @@ let package = Package(
         .executableTarget(
             name: "tcpnotify",
             dependencies: [
-                "TCPNotifyCore", "TCPNotifyBPF", "TCPNotifyPoll", "TCPNotifyExport", "TCPNotifyOTLP", "TCPNotifyClient",
+                "TCPNotifyCore", "TCPNotifyBPF", "TCPNotifyPoll", "TCPNotifyRuntime", "TCPNotifyExport", "TCPNotifyOTLP",
+                "TCPNotifyClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -52,7 +52,8 @@ public struct BottleneckClassifier: Sendable {
 
     private func insufficiency(_ m: DiagnosisMeasurements) -> String? {
         let spanNeeded = Double(configuration.minimumSpanNanoseconds) / 1000
-        guard m.sampleCount >= configuration.minimumSamples, m.spanMicroseconds >= spanNeeded else {
+        let tolerance = Double(min(configuration.minimumSpanToleranceNanoseconds, configuration.minimumSpanNanoseconds)) / 1000
+        guard m.sampleCount >= configuration.minimumSamples, m.spanMicroseconds >= spanNeeded - tolerance else {
             return "only \(m.sampleCount) sample(s) over \(DiagnosisText.seconds(m.spanMicroseconds)); "
                 + "need \(configuration.minimumSamples) over at least \(DiagnosisText.seconds(spanNeeded))"
         }

@@ -6,6 +6,9 @@ public struct DiagnosisConfiguration: Sendable, Equatable {
     /// Below this span between the window's first and last sample, the verdict is `insufficient-data`
     /// (chrono stats move in 4 ms jiffies at HZ=250: a 1 s span keeps that error under 1 %).
     public var minimumSpanNanoseconds: UInt64 = 1_000_000_000
+    /// A span this much shorter still counts: records of `every 500ms` are stamped when built, a few µs off
+    /// the rule's own clock, so two intervals measured 999.93 ms (and the first verdict came 500 ms later).
+    public var minimumSpanToleranceNanoseconds: UInt64 = 10_000_000
     /// Samples needed in the window, its baseline included.
     public var minimumSamples = 3
 

@@ -60,8 +60,10 @@ public struct LabScenario: Sendable, CustomStringConvertible {
     public var finalExpectation: Expectation { expectations.last ?? Expectation(phase: "", .insufficientData) }
 
     /// Builds the lab, runs server and client (in `cgroup` when given, else in this process's cgroup), and
-    /// tears everything down again, also on failure.
-    public func run(cgroup: TestCgroup? = nil, callerFilePath: String = #filePath) throws -> ScenarioRun {
+    /// tears everything down again, also on failure. `whileTrafficRuns` runs (on this thread) as soon as the
+    /// client is started, while the flow runs.
+    public func run(cgroup: TestCgroup? = nil, callerFilePath: String = #filePath,
+                    whileTrafficRuns: () -> Void = {}) throws -> ScenarioRun {
         let started = Date()
         let lab = try NetworkLab(
             lossPercent: lossPercent, bottleneck: bottleneck, delay: delay, callerFilePath: callerFilePath)
@@ -73,11 +75,13 @@ public struct LabScenario: Sendable, CustomStringConvertible {
         defer { server.terminate() }
         try lab.waitForListener(in: .server, port: Self.serverPort)
         let trafficStarted = Date()
-        let client = try lab.run(
+        let clientProcess = try lab.spawn(
             in: .client,
             [program, "traffic", "client", "--to", "\(LabAddress.serverIPv4):\(Self.serverPort)",
              "--cport", String(Self.clientPort)] + clientArguments,
-            cgroup: cgroup, timeoutSeconds: 20)
+            cgroup: cgroup)
+        whileTrafficRuns()
+        let client = clientProcess.waitForExit(timeoutSeconds: 20)
         try client.checked()
         let serverResult = server.waitForExit(timeoutSeconds: 5)
         return try ScenarioRun(

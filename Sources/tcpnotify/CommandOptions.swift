@@ -223,6 +223,8 @@ enum DurationOption {
     /// `diagnose --window`: 1s to 1h; plain numbers are seconds. Below a second the chrono stats' 4 ms
     /// jiffies make the shares noise (and the classifier wants a 1 s span).
     static let window = parser(plainSeconds: true, minimum: .seconds(1), maximum: .seconds(3600))
+    /// `diagnose --interval`: 500ms (flows are sampled every 500 ms) to 1h.
+    static let verdictInterval = parser(minimum: .milliseconds(500), maximum: .seconds(3600))
 
     static func parser(plainSeconds: Bool = false, zeroTurnsOff: Bool = false, minimum: TimeSpan,
                        maximum: TimeSpan? = nil) -> @Sendable (String) throws -> TimeSpan {

@@ -3,21 +3,34 @@ import Foundation
 import Glibc
 import TCPNotifyBPF
 import TCPNotifyCore
+import TCPNotifyRuntime
 
 struct DiagnoseCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "diagnose",
         abstract: "Tell where each selected flow's bottleneck is, from the kernel's own tcp_info.",
         discussion: """
-            Selects flows like `watch` (FILTER, ss style) and samples each one through the in-kernel rules: a \
-            record at most every 500 ms while the flow has TCP events, never by polling sockets. Each flow is \
-            judged on the deltas over its last --window seconds: busy, rwnd-limited and sndbuf-limited time, \
-            the rate sampler's application-limited mark, srtt against min_rtt, retransmitted bytes.
+            Selects flows like `watch` (FILTER, ss style): the connections that exist already (in every \
+            network namespace) and those established while it runs. Each is sampled through the in-kernel \
+            rules, a record at most every 500 ms (at its TCP events, and from a sweep over the enrolled \
+            sockets every 500 ms), and judged on the deltas over its last --window seconds: busy, \
+            rwnd-limited and sndbuf-limited time, the rate sampler's application-limited mark, srtt against \
+            min_rtt, retransmitted bytes. A flow's first sample is the baseline: a connection that existed \
+            before the start is judged on what it does from then on, its first verdict about a second later.
 
-            A verdict is printed per flow when it closes, and for every live flow when the command ends \
-            (SIGINT, SIGTERM or --for): application-limited, receiver-window-limited, send-buffer-limited, \
-            bufferbloat, packet-loss, network-limited, idle or insufficient-data, with a confidence, the \
-            evidence and secondary signals. docs/diagnosis.md explains each verdict.
+            Verdicts: application-limited, receiver-window-limited, send-buffer-limited, bufferbloat, \
+            packet-loss, network-limited, idle or insufficient-data, with a confidence, the evidence and \
+            secondary signals (docs/diagnosis.md explains each). A `verdict` line comes when a flow gets its \
+            first verdict (elapsed_ms: since the command started) and whenever its verdict changes (with \
+            how long the previous one held); --interval adds one per flow that moved data in the interval. \
+            When a flow closes, and for every live flow when the command ends (SIGINT, SIGTERM or --for), a \
+            `diagnosis` line gives its last verdict and its life: share of time under each verdict, bytes, \
+            retransmissions, min and average RTT.
+
+            --once judges the matching connections that exist at the start, prints one verdict line per \
+            connection as soon as it has one, and exits (after --for, default 10s, at the latest). Exit \
+            status: 0 when no connection is impaired, 3 when one is receiver-window-limited, \
+            send-buffer-limited, bufferbloat or packet-loss (1: BPF unavailable, 2: bad input).
             """
     )
 
@@ -40,8 +53,25 @@ struct DiagnoseCommand: ParsableCommand {
 
     @OptionGroup var libbpf: VerboseOption
 
+    @Flag(help: "One verdict per connection that exists now, then exit: 0 if none is impaired, 3 if one is.")
+    var once = false
+
+    @Option(parsing: .unconditional,
+            help: ArgumentHelp(
+                "Also print each active flow's verdict this often (10s, 500ms; at least 500ms; default: only when it changes).",
+                valueName: "duration"),
+            transform: DurationOption.verdictInterval)
+    var interval: TimeSpan?
+
     /// One record per flow at most this often; a window of 3 s then holds about six samples.
     static let samplingRule = "diagnose_sample=bytes_acked >= 0 every 500ms"
+
+    func validate() throws {
+        if once && interval != nil { throw ValidationError("--once prints one verdict per flow: --interval does not apply") }
+    }
+
+    /// `--once` stops after this long when some flow has no verdict yet.
+    static let onceDefaultSeconds = 10.0
 
     func run() throws {
         let compiledFilter: CompiledFilter
@@ -60,77 +90,27 @@ struct DiagnoseCommand: ParsableCommand {
         }
         var diagnosis = DiagnosisConfiguration()
         diagnosis.windowSeconds = window.seconds
-        let session = DiagnoseSession(
-            configuration: WatchConfiguration(filter: compiledFilter, rules: rules), diagnosis: diagnosis,
-            cgroupPath: scope.cgroup, format: output.resolvedFormat,
-            durationSeconds: duration?.seconds, verbose: libbpf.verbose)
+        var settings = SessionSettings(inputs: SessionInputs(filter: compiledFilter, rules: rules))
+        settings.cgroupPath = scope.cgroup
+        settings.durationSeconds = duration?.seconds ?? (once ? Self.onceDefaultSeconds : nil)
+        settings.handlesSIGHUP = false
+        // Existing connections are enrolled and swept at once: each gets its baseline sample at the start.
+        settings.enrollExisting = true
+        settings.sweepIntervalMilliseconds = 500
+        settings.sweepAtStart = true
+        settings.verbose = libbpf.verbose
+        let lines = LineOutput()
+        let consumer = DiagnoseOutput(
+            output: lines, format: output.resolvedFormat, configuration: diagnosis,
+            startMonotonicNanoseconds: Clocks.processStartMonotonicNanoseconds(), once: once,
+            intervalNanoseconds: interval?.nanoseconds)
+        let session = Session(settings: settings, output: lines, events: SessionLog.diagnose(windowSeconds: window.seconds))
         do {
-            try session.run()
+            consumer.finish(try session.run(consumer))
         } catch {
             StandardError.write("tcpnotify: \(error)\n")
             throw ExitCode(1)
         }
-    }
-}
-
-/// One `diagnose` run: load, attach, feed every record into a `DiagnosisTracker`, print a flow's verdict
-/// when its close record arrives, and everyone else's when stopped; then the statistics line.
-struct DiagnoseSession {
-    let configuration: WatchConfiguration
-    let diagnosis: DiagnosisConfiguration
-    let cgroupPath: String?
-    let format: NotificationFormatter.Format
-    let durationSeconds: Double?
-    let verbose: Bool
-
-    func run() throws {
-        let stopSignals = StopSignals(reload: false)
-
-        let attachPath = try cgroupPath ?? WatchSession.defaultCgroup()
-        let program = try TCPNotifyProgram(configuration: configuration, logLibbpf: verbose)
-        let tracker = DiagnosisTracker(configuration: diagnosis)
-        let formatter = DiagnosisFormatter(format: format)
-        // Text reports take several lines each: a blank line between them.
-        let render: @Sendable (DiagnosisReport) -> String = { [format] report in
-            format == .text ? formatter.text(for: report) + "\n" : formatter.text(for: report)
-        }
-        let output = LineOutput()
-        let reader = try program.makeReader { batch in
-            output.write(Self.closedFlowReports(batch, tracker: tracker).map(render))
-        }
-        reader.start()
-        let attachment = try program.attach(cgroupPath: attachPath)
-        StandardError.write(
-            "tcpnotify: diagnosing flows in cgroup \(attachPath) (link \(attachment.linkID)) over \(diagnosis.windowSeconds) s windows; "
-                + "SIGINT or SIGTERM stops\n")
-
-        stopSignals.wait(duration: durationSeconds, output: output)
-
-        attachment.detach()
-        reader.stop()
-        let live = tracker.reports(nowMonotonicNanoseconds: Self.monotonicNanoseconds())
-        output.write(live.map(render))
-        var statistics = try program.kernelStatistics()
-        statistics.received = reader.receivedCount
-        statistics.userDrops = reader.malformedCount
-        output.write([NotificationFormatter(format: format, ruleNames: [], realtimeOffsetNanoseconds: 0).line(for: statistics)])
-    }
-
-    /// Records a batch; the flows it closed are reported and forgotten.
-    static func closedFlowReports(_ batch: [SocketNotification], tracker: DiagnosisTracker) -> [DiagnosisReport] {
-        var closed: [UInt64] = []
-        for notification in batch {
-            tracker.record(notification)
-            if notification.trigger == .close { closed.append(notification.cookie) }
-        }
-        defer { closed.forEach(tracker.forget(cookie:)) }
-        return closed.compactMap { tracker.report(cookie: $0) }
-    }
-
-    /// CLOCK_MONOTONIC, the clock of record timestamps: flows silent for longer than the window are idle.
-    static func monotonicNanoseconds() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+        if consumer.foundImpairment { throw ExitCode(3) }
     }
 }

@@ -4,6 +4,7 @@ import Glibc
 import TCPNotifyBPF
 import TCPNotifyCore
 import TCPNotifyExport
+import TCPNotifyRuntime
 
 /// `tcpnotify snapshot`: like `ss -ti`, from the in-kernel record builder, across network namespaces.
 struct SnapshotCommand: ParsableCommand {
@@ -37,28 +38,21 @@ struct SnapshotCommand: ParsableCommand {
         let outputFormat = output.resolvedFormat
         signal(SIGPIPE, SIG_IGN)
         do {
-            let program = try TCPNotifyProgram(
-                configuration: WatchConfiguration(
-                    filter: inputs.filter, rules: inputs.rules, tuples: inputs.tuples, ringBufferBytes: 4096),
-                logLibbpf: libbpf.verbose, purpose: .snapshot)
-            // --own-namespace: no need to scan /proc for the others.
-            let namespaces = ownNamespace
-                ? [NetworkNamespaces.at(path: "/proc/\(getpid())/ns/net")].compactMap { $0 } : NetworkNamespaces.all()
-            let result = try program.snapshot(in: namespaces)
+            let result = try Session.snapshot(inputs: inputs.session, ownNamespace: ownNamespace, verbose: libbpf.verbose)
             var formatter = NotificationFormatter(
-                format: outputFormat, ruleNames: [], realtimeOffsetNanoseconds: WatchSession.realtimeOffsetNanoseconds())
+                format: outputFormat, ruleNames: [], realtimeOffsetNanoseconds: Clocks.realtimeOffsetNanoseconds())
             formatter.cgroupAttribution = CgroupPaths.system()?.resolver
             formatter.kernelFields = KernelInfo.tcpInfoFields
-            let output = LineOutput()
+            let lines = LineOutput()
             if outputFormat == .json {
-                output.write(result.sockets.map { formatter.snapshotLine(for: $0.socket, networkNamespaceInode: $0.namespace.inode) })
+                lines.write(result.sockets.map { formatter.snapshotLine(for: $0.socket, networkNamespaceInode: $0.namespace.inode) })
             } else {
-                output.write(NotificationFormatter.snapshotTable(result.sockets.map(\.socket)))
+                lines.write(NotificationFormatter.snapshotTable(result.sockets.map(\.socket)))
             }
             for failure in result.failures {
                 StandardError.write("tcpnotify: could not read the sockets of \(failure)\n")
             }
-            StandardError.write("tcpnotify: \(result.sockets.count) socket(s) in \(namespaces.count - result.failures.count) network namespace(s)\n")
+            StandardError.write("tcpnotify: \(result.sockets.count) socket(s) in \(result.namespaces - result.failures.count) network namespace(s)\n")
         } catch {
             StandardError.write("tcpnotify: \(error)\n")
             throw ExitCode(1)

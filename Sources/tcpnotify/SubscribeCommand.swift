@@ -4,6 +4,7 @@ import Glibc
 import TCPNotifyBPF
 import TCPNotifyClient
 import TCPNotifyCore
+import TCPNotifyRuntime
 
 /// `tcpnotify subscribe`: a subscriber of a running `tcpnotify serve`, printing its notifications as
 /// the JSON lines `watch --format json` prints.

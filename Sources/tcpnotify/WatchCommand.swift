@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import TCPNotifyBPF
 import TCPNotifyCore
+import TCPNotifyRuntime
 
 struct WatchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -90,17 +91,45 @@ struct WatchCommand: ParsableCommand {
             throw ExitCode(1)
         }
         defer { export.finish() }
-        let configuration = WatchConfiguration(
-            filter: inputs.filter, rules: inputs.rules, tuples: inputs.tuples, ringBufferBytes: tuning.ringBytes,
-            notifyOnClose: !noCloseRecords)
-        var session = WatchSession(
-            configuration: configuration, cgroupPath: scope.cgroup, format: output.resolvedFormat, verbose: libbpf.verbose,
-            duration: duration?.seconds, configPath: configFile.config, diagnose: diagnose, export: export)
-        session.enrollExisting = !noExisting
-        session.sweepIntervalMilliseconds = tuning.sweepIntervalMilliseconds
+
+        var settings = SessionSettings(inputs: inputs.session)
+        settings.mode = mode
+        settings.pushOnlyReason = diagnose ? "--diagnose needs BPF (its verdicts come from in-kernel sampling)" : nil
+        settings.cgroupPath = scope.cgroup
+        settings.ringBufferBytes = tuning.ringBytes
+        settings.notifyOnClose = !noCloseRecords
+        settings.enrollExisting = !noExisting
+        settings.sweepIntervalMilliseconds = tuning.sweepIntervalMilliseconds
+        settings.pollIntervalNanoseconds = interval.nanoseconds
+        settings.pollIntervalText = interval.text
+        settings.durationSeconds = duration?.seconds
+        settings.reload = configFile.config.map { [diagnose] path in
+            SessionReload(path: path) { () throws(SessionReloadFailure) -> SessionInputs in
+                do throws(WatchInputs.Failure) {
+                    return try WatchInputs.load(config: path, filter: "", rules: [], tuplesPath: nil, diagnose: diagnose).session
+                } catch {
+                    throw SessionReloadFailure(error.message)
+                }
+            }
+        }
+        settings.measuresRunTime = export.metrics != nil
+        settings.verbose = libbpf.verbose
+
+        let lines = LineOutput()
+        let consumer = WatchOutput(
+            output: lines, format: output.resolvedFormat,
+            ruleNames: inputs.rules.rules.map(\.name), export: export, diagnose: diagnose)
+        let session = Session(settings: settings, output: lines, events: SessionLog.standard)
+        export.setRefresh { metrics in
+            guard let current = session.statistics() else { return }
+            metrics.update(current.statistics, watchedSockets: current.watchedSockets)
+            if let runTime = current.runTimeNanoseconds, let runs = current.runCount {
+                metrics.updateKernelRunTime(nanoseconds: runTime, count: runs)
+            }
+        }
+        defer { export.setRefresh { _ in } }
         do {
-            try WatchModeRunner(mode: mode, intervalText: interval.text, bpf: session, notifyOnClose: !noCloseRecords)
-                .run(intervalNanoseconds: interval.nanoseconds)
+            consumer.finish(try session.run(consumer))
         } catch {
             StandardError.write("tcpnotify: \(error)\n")
             throw ExitCode(1)
@@ -108,66 +137,6 @@ struct WatchCommand: ParsableCommand {
     }
 }
 
-/// The compiled filter, rules and tuples, from the command line or a config file.
-struct WatchInputs {
-    var filter: CompiledFilter
-    var rules: CompiledRules
-    var tuples: [TupleEntry]
 
-    struct Failure: Error {
-        let message: String
-    }
-
-    static func load(
-        config: String?, filter: String, rules: [String], tuplesPath: String?, diagnose: Bool
-    ) throws(Failure) -> WatchInputs {
-        if let config {
-            let file: ConfigFile
-            do {
-                file = try ConfigFile.load(path: config)
-            } catch {
-                throw Failure(message: "\(config): \(error)")
-            }
-            return try compile(filter: file.filter ?? "", rules: file.rules, tuplesPath: file.tuplesPath, diagnose: diagnose)
-        }
-        return try compile(filter: filter, rules: rules, tuplesPath: tuplesPath, diagnose: diagnose)
-    }
-
-    /// `diagnose` adds the sampling rule of `tcpnotify diagnose` (last, so the user's rules keep their
-    /// indices); its records feed the verdicts and are not printed on their own.
-    static func compile(filter: String, rules: [String], tuplesPath: String?, diagnose: Bool) throws(Failure) -> WatchInputs {
-        let compiledFilter: CompiledFilter
-        let compiledRules: CompiledRules
-        do {
-            compiledFilter = try FilterExpression.compile(filter)
-        } catch {
-            throw Failure(message: "invalid filter: \(error)")
-        }
-        do {
-            compiledRules = try RuleExpression.compile(
-                (rules.isEmpty ? RuleExpression.defaultRules : rules) + (diagnose ? [DiagnoseCommand.samplingRule] : []))
-        } catch {
-            throw Failure(message: "invalid rule: \(error)")
-        }
-        do {
-            try KernelInfo.tcpInfoFields.check(compiledRules, kernel: KernelInfo.release)
-        } catch {
-            throw Failure(message: "invalid rule: \(error)")
-        }
-        var entries: [TupleEntry] = []
-        if let tuplesPath {
-            let text: String
-            do {
-                text = try String(contentsOfFile: tuplesPath, encoding: .utf8)
-            } catch {
-                throw Failure(message: "cannot read tuples file '\(tuplesPath)': \(error.localizedDescription)")
-            }
-            do {
-                entries = try TupleFile.parse(text)
-            } catch {
-                throw Failure(message: "\(tuplesPath): \(error)")
-            }
-        }
-        return WatchInputs(filter: compiledFilter, rules: compiledRules, tuples: entries)
-    }
-}
+/// `--mode`'s values.
+typealias WatchMode = SessionMode

@@ -18,8 +18,8 @@ extension KernelSuite.CLI {
           "Per-subscriber queue in bytes", "0 turns it off", "(default: 1s)"]),
         ("subscribe", ["--when", "--socket"], ["<filter>", "(default: /run/tcpnotify/tcpnotify.sock)", "none: the built-in rules"]),
         ("snapshot", ["--tuples", "--format", "--own-namespace", "--verbose"], ["<filter>", "(values: json, text)"]),
-        ("diagnose", ["--for", "--cgroup", "--format", "--window", "--verbose"],
-         ["<filter>", "--for <duration>", "--window <seconds>", "(default: 3)", "Stop after this long"]),
+        ("diagnose", ["--for", "--cgroup", "--format", "--window", "--verbose", "--once", "--interval"],
+         ["<filter>", "--for <duration>", "--window <seconds>", "(default: 3)", "Stop after this long", "--interval <duration>"]),
         ("doctor", ["--format", "--no-connection", "--verbose"], ["(default: table)"]),
     ]
 
@@ -82,6 +82,8 @@ extension KernelSuite.CLI {
         (["subscribe", "--socket", ""], ["--socket", "empty"]),
         (["diagnose", "--for", "-1"], ["--for", "negative"]),
         (["diagnose", "--for", "1Mbit"], ["--for", "'Mbit' is a rate, not a time unit"]),
+        (["diagnose", "--interval", "100ms"], ["--interval", "at least 500ms"]),
+        (["diagnose", "--once", "--interval", "2s"], ["--once", "--interval does not apply"]),
         (["diagnose", "--window", "0.5"], ["--window", "at least 1s"]),
         (["diagnose", "--window", "2h"], ["--window", "at most 1h"]),
         (["snapshot", "--format", "yaml"], ["--format"]),

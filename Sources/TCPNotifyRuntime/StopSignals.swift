@@ -1,30 +1,35 @@
 import Foundation
 import Glibc
 
-/// How `watch` and `diagnose` wait for the end: SIGINT/SIGTERM (and SIGHUP, when asked for) are blocked
-/// in every thread (threads started later inherit the mask) and taken here with sigtimedwait, so no
-/// handler runs on a random thread.
-struct StopSignals {
+/// How a session waits for the end: SIGINT/SIGTERM (and SIGHUP, when asked for) are blocked in every
+/// thread (threads started later inherit the mask) and taken here with sigtimedwait, so no handler runs
+/// on a random thread. SIGUSR2 only wakes the wait (`wake()`), to check whether to stop.
+public struct StopSignals {
     private var signals = sigset_t()
 
     /// Blocks the signals; call before starting any thread.
-    init(reload: Bool) {
+    public init(reload: Bool) {
         sigemptyset(&signals)
         sigaddset(&signals, SIGINT)
         sigaddset(&signals, SIGTERM)
+        sigaddset(&signals, SIGUSR2)
         if reload { sigaddset(&signals, SIGHUP) }
         pthread_sigmask(SIG_BLOCK, &signals, nil)
         signal(SIGPIPE, SIG_IGN)
     }
 
-    /// Returns on SIGINT or SIGTERM, after `duration` seconds, or once stdout is gone; runs `onReload`
-    /// for each SIGHUP, and `onTick` every `tickSeconds` when given (on this thread, between signals).
-    func wait(duration: Double?, output: LineOutput, tickSeconds: Double? = nil, onTick: () -> Void = {},
-              onReload: () -> Void = {}) {
+    /// Wakes a `wait` (from any thread) so that it checks `shouldStop` now.
+    public static func wake() { kill(getpid(), SIGUSR2) }
+
+    /// Returns on SIGINT or SIGTERM, after `duration` seconds, once stdout is gone, or once `shouldStop`
+    /// says so; runs `onReload` for each SIGHUP, and `onTick` every `tickSeconds` when given (on this
+    /// thread, between signals).
+    public func wait(duration: Double?, output: LineOutput, tickSeconds: Double? = nil, onTick: () -> Void = {},
+                     onReload: () -> Void = {}, shouldStop: () -> Bool = { false }) {
         var signals = signals
         let deadline = duration.map { Date().addingTimeInterval($0) }
         var nextTick = tickSeconds.map { Date().addingTimeInterval($0) }
-        while true {
+        while !shouldStop() {
             // No deadline and no tick: sleep until a signal (a broken stdout raises SIGTERM itself).
             var wait = Double.infinity
             if let deadline {

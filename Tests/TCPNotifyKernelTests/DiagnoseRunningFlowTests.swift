@@ -1,0 +1,202 @@
+import Foundation
+import Glibc
+import TCPNotifyCore
+import TCPNotifyLab
+import Testing
+
+extension KernelSuite {
+    /// `tcpnotify diagnose` started while the flow is already running (in the lab's client namespace): it
+    /// enrolls the connection, takes its first record as the baseline, and gives a verdict within 3 s of
+    /// its own start; verdict lines over time, `--interval` and `--once`.
+    @Suite struct DiagnoseRunningFlow {
+        static let commands = ["tc", "sysctl"]
+        static let flow = "\(LabAddress.clientIPv4):\(LabScenario.clientPort)"
+
+        /// The catalog's scenario, writing for `seconds` instead of 5 s: time for a head start, the start-up
+        /// and the first verdict.
+        static func lengthened(_ scenario: LabScenario, seconds: Int = 8) -> LabScenario {
+            var longer = scenario
+            if let index = longer.clientArguments.firstIndex(of: "--duration"), index + 1 < longer.clientArguments.count {
+                longer.clientArguments[index + 1] = String(seconds)
+            }
+            return longer
+        }
+
+        @Test(.enabled(if: KernelGate.canRun(needing: DiagnoseRunningFlow.commands)),
+              arguments: [LabScenario.receiverWindowLimited, LabScenario.applicationLimited, LabScenario.packetLoss])
+        func aRunningFlowGetsItsVerdictWithinThreeSeconds(scenario: LabScenario) throws {
+            try KernelGate.require(needing: Self.commands)
+            let cgroup = try TestCgroup(name: "diagnose-running-\(scenario.name)")
+            defer { cgroup.restore() }
+            let running = try RunningScenario(Self.lengthened(scenario), cgroup: cgroup, arguments: ["--for", "6s"])
+            defer { running.diagnose.signal(SIGKILL) }
+
+            _ = eventually(timeout: 8) { !running.verdicts(of: Self.flow).isEmpty }
+            let first = running.verdicts(of: Self.flow).first
+            let run = try running.finish()
+            #expect(run.failures.isEmpty, "the lab's own ground truth: \(run.failures.joined(separator: "\n"))")
+            let (line, arrived) = try #require(first, "no verdict line for \(Self.flow): \(running.diagnose.outputLines.map(\.text)) \(running.diagnose.standardError)")
+            let verdict = line["bottleneck"] as? String ?? "?"
+            let seconds = Double(arrived - running.startedNanoseconds) / 1e9
+            #expect(line["event"] as? String == "first")
+            #expect(seconds <= 3, "first verdict \(String(format: "%.2f", seconds)) s after the command started")
+            #expect((line["elapsed_ms"] as? Int ?? .max) <= 3000, "\(line)")
+            #expect(Bottleneck(rawValue: verdict).map(scenario.finalExpectation.accepts) == true,
+                    "first verdict \(verdict) (\(line["summary"] ?? "")), expected \(scenario.finalExpectation)")
+            #expect(running.diagnose.waitForExit() == 0)
+            #expect(running.diagnose.standardError.contains("enrolled 1 existing socket(s)"), "\(running.diagnose.standardError)")
+            let report = running.diagnose.jsonObjects.map(\.object).first { $0["type"] as? String == "diagnosis" && $0["src"] as? String == Self.flow }
+            let lifetime = report?["lifetime"] as? [String: Any]
+            #expect((lifetime?["bytes_acked"] as? Int ?? 0) > 0, "the flow's summary at the end: \(String(describing: report))")
+            print("diagnose running flow \(scenario.name): first verdict \(verdict) after \(String(format: "%.2f", seconds)) s "
+                + "(elapsed_ms \(line["elapsed_ms"] ?? "?"), since exec); \(running.diagnose.standardError.split(separator: "\n").first { $0.contains("ready in") } ?? "")")
+        }
+
+        /// A bulk transfer on loopback: microsecond RTTs whose ratio to min_rtt is huge, and the odd
+        /// retransmission; neither may make it bufferbloat or packet-loss. With --interval, a line a second.
+        @Test(.enabled(if: KernelGate.canRun))
+        func aCleanLoopbackTransferIsNeitherBufferbloatNorLoss() throws {
+            try KernelGate.require()
+            let cgroup = try TestCgroup(name: "diagnose-loopback")
+            defer { cgroup.restore() }
+            let lab = try LabBinary.locate()
+            let port = "45690"
+            let server = try CLIProcess(lab, ["traffic", "server", "--port", port, "--max-seconds", "20"])
+            defer { server.signal(SIGKILL) }
+            usleep(300_000)
+            let client = try CLIProcess(lab, ["traffic", "client", "--to", "127.0.0.1:\(port)", "--bulk", "--duration", "8"])
+            defer { client.signal(SIGKILL) }
+            usleep(1_000_000)
+            let started = monotonicNanoseconds()
+            let diagnose = try CLIProcess(
+                KernelSuite.CLI.tcpnotify(),
+                ["diagnose", "--cgroup", cgroup.path, "--format", "json", "--for", "5s", "--interval", "1s", "dport = :\(port)"])
+            defer { diagnose.signal(SIGKILL) }
+            #expect(diagnose.waitForExit(timeout: 15) == 0)
+            let lines = diagnose.jsonObjects.filter { ["verdict", "diagnosis"].contains($0.object["type"] as? String) }
+            let first = try #require(lines.first { $0.object["event"] as? String == "first" },
+                                     "\(diagnose.outputLines.map(\.text)) \(diagnose.standardError)")
+            let seconds = Double(first.monotonicNanoseconds - started) / 1e9
+            #expect(seconds <= 3, "first verdict \(seconds) s after the command started")
+            let verdicts = lines.map { $0.object["bottleneck"] as? String ?? "?" }
+            let whileMoving = lines.filter { $0.object["type"] as? String == "verdict" }.map { $0.object["bottleneck"] as? String ?? "?" }
+            #expect(Set(whileMoving).isDisjoint(with: ["bufferbloat", "packet-loss", "idle", "insufficient-data"]), "\(verdicts)")
+            #expect(!verdicts.contains("bufferbloat") && !verdicts.contains("packet-loss"), "\(verdicts)")
+            let intervals = lines.filter { $0.object["event"] as? String == "interval" }
+            #expect(intervals.count >= 2, "an --interval line a second while data moves: \(verdicts)")
+            #expect(intervals.allSatisfy { $0.object["held_ms"] is Int })
+            print("diagnose loopback: first verdict \(verdicts.first ?? "?") after \(String(format: "%.2f", seconds)) s "
+                + "(elapsed_ms \(first.object["elapsed_ms"] ?? "?")); lines \(verdicts); "
+                + "\(diagnose.standardError.split(separator: "\n").first { $0.contains("ready in") } ?? "")")
+        }
+
+        /// `--once`: one verdict line for the connection, then exit 3 when it is impaired, 0 when not.
+        @Test(.enabled(if: KernelGate.canRun(needing: DiagnoseRunningFlow.commands)),
+              arguments: [(LabScenario.receiverWindowLimited, Int32(3)), (LabScenario.applicationLimited, Int32(0))])
+        func onceJudgesEachConnectionOnceAndSaysWhetherOneIsImpaired(scenario: LabScenario, status: Int32) throws {
+            try KernelGate.require(needing: Self.commands)
+            let cgroup = try TestCgroup(name: "diagnose-once-\(scenario.name)")
+            defer { cgroup.restore() }
+            let running = try RunningScenario(Self.lengthened(scenario), cgroup: cgroup, arguments: ["--once"])
+            defer { running.diagnose.signal(SIGKILL) }
+            let exit = running.diagnose.waitForExit(timeout: 12)
+            let exited = Double(monotonicNanoseconds() - running.startedNanoseconds) / 1e9
+            _ = try running.finish()
+            #expect(exit == status, "\(running.diagnose.outputLines.map(\.text)) \(running.diagnose.standardError)")
+            let objects = running.diagnose.jsonObjects.map(\.object)
+            let verdicts = objects.filter { $0["type"] as? String == "verdict" }
+            #expect(verdicts.count == 1 && verdicts.first?["src"] as? String == Self.flow, "\(objects)")
+            #expect(verdicts.first?["bottleneck"] as? String == scenario.finalExpectation.accepted.first?.rawValue, "\(verdicts)")
+            #expect(!objects.contains { $0["type"] as? String == "diagnosis" }, "--once prints the verdict lines only")
+            #expect(objects.last?["type"] as? String == "stats")
+            #expect(exited < 5, "--once ends with the verdict, not at its 10 s limit: \(exited) s")
+        }
+
+        @Test(.enabled(if: KernelGate.canRun))
+        func onceWithoutAMatchingConnectionEndsAtOnce() throws {
+            try KernelGate.require()
+            let cgroup = try TestCgroup(name: "diagnose-once-none")
+            defer { cgroup.restore() }
+            let result = try CLIProcess.run(
+                KernelSuite.CLI.tcpnotify(), ["diagnose", "--cgroup", cgroup.path, "--format", "json", "--once", "dport = :1"], timeout: 10)
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.stderr.contains("no matching connection"), "\(result.stderr)")
+        }
+
+        /// Application-limited for 6 s, then bulk into a slow reader: the verdict changes, and the line
+        /// says from what and after how long; the summary shares the flow's life between both.
+        @Test(.enabled(if: KernelGate.canRun(needing: DiagnoseRunningFlow.commands)))
+        func aChangeOfBehaviourIsALine() throws {
+            try KernelGate.require(needing: Self.commands)
+            let cgroup = try TestCgroup(name: "diagnose-change")
+            defer { cgroup.restore() }
+            let running = try RunningScenario(LabScenario.behaviourChange, cgroup: cgroup, arguments: [], headStart: 0.5)
+            defer { running.diagnose.signal(SIGKILL) }
+            let run = try running.finish()
+            _ = eventually(timeout: 5) { running.diagnose.jsonObjects.contains { $0.object["type"] as? String == "diagnosis" } }
+            running.diagnose.signal(SIGINT)
+            #expect(running.diagnose.waitForExit() == 0)
+            #expect(run.failures.isEmpty, "\(run.failures.joined(separator: "\n"))")
+            let lines = running.verdicts(of: Self.flow).map(\.object)
+            let story = lines.map { "\($0["event"] ?? "?"):\($0["bottleneck"] ?? "?")" }
+            #expect(lines.first?["bottleneck"] as? String == "application-limited", "\(story)")
+            let change = lines.first { $0["event"] as? String == "change" && $0["bottleneck"] as? String == "receiver-window-limited" }
+            #expect(change != nil, "\(story)")
+            #expect((change?["previous_held_ms"] as? Int ?? 0) >= 2000, "\(String(describing: change))")
+            #expect(lines.allSatisfy { $0["event"] as? String != "change" || $0["previous"] is String }, "\(story)")
+            let report = running.diagnose.jsonObjects.map(\.object).first { $0["type"] as? String == "diagnosis" && $0["src"] as? String == Self.flow }
+            let shares = (report?["lifetime"] as? [String: Any])?["verdicts"] as? [String: Double] ?? [:]
+            #expect((shares["application-limited"] ?? 0) > 0.2 && (shares["receiver-window-limited"] ?? 0) > 0.1, "\(shares)")
+            print("diagnose behaviour change: \(story); change at \(change?["elapsed_ms"] ?? "?") ms, previous held "
+                + "\(change?["previous_held_ms"] ?? "?") ms; shares \(shares)")
+            for line in running.diagnose.outputLines where line.text.contains("\"src\":\"\(Self.flow)\"") { print(line.text) }
+        }
+    }
+}
+
+/// A lab scenario running on its own thread, and `tcpnotify diagnose` started `headStart` seconds after its
+/// client, so the flow exists before the command.
+final class RunningScenario: @unchecked Sendable {
+    let diagnose: CLIProcess
+    /// CLOCK_MONOTONIC just before `diagnose` was started.
+    let startedNanoseconds: UInt64
+    private let outcome: Outcome
+
+    /// The scenario thread's result, once it is there.
+    final class Outcome: @unchecked Sendable {
+        let lock = NSLock()
+        var result: Result<ScenarioRun, any Error>?
+        let done = DispatchSemaphore(value: 0)
+    }
+
+    init(_ scenario: LabScenario, cgroup: TestCgroup, arguments: [String], headStart: Double = 1) throws {
+        let trafficStarted = DispatchSemaphore(value: 0)
+        let outcome = Outcome()
+        self.outcome = outcome
+        let thread = Thread {
+            let result = Result { try scenario.run(whileTrafficRuns: { trafficStarted.signal() }) }
+            outcome.lock.withLock { outcome.result = result }
+            trafficStarted.signal() // (a scenario that failed before its traffic)
+            outcome.done.signal()
+        }
+        thread.start()
+        trafficStarted.wait()
+        usleep(UInt32(headStart * 1e6))
+        startedNanoseconds = monotonicNanoseconds()
+        diagnose = try CLIProcess(
+            KernelSuite.CLI.tcpnotify(),
+            ["diagnose", "--cgroup", cgroup.path, "--format", "json"] + arguments + ["dport = :\(LabScenario.serverPort)"])
+    }
+
+    /// Waits for the scenario's end; its run, or its error.
+    func finish() throws -> ScenarioRun {
+        outcome.done.wait()
+        outcome.done.signal()
+        return try outcome.lock.withLock { outcome.result! }.get()
+    }
+
+    /// The `verdict` lines about the flow from `src`, with their arrival times.
+    func verdicts(of src: String) -> [(object: [String: Any], monotonicNanoseconds: UInt64)] {
+        diagnose.jsonObjects.filter { $0.object["type"] as? String == "verdict" && $0.object["src"] as? String == src }
+    }
+}
