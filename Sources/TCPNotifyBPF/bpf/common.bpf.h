@@ -285,6 +285,21 @@ static __always_inline int tn_in_scope(const struct tcpnotify_control *ctl, stru
     return bpf_map_lookup_elem(&scope_cgroups, &id) != 0;
 }
 
+/* One rule check of one enrolled socket, for sock_ops and the other programs alike: only the socket's
+ * subscribers' rules notify (no record is built that nobody wants). Returns whether to emit a record: a
+ * rule fired, or the socket closes after having notified (its final record). */
+static __always_inline int tn_socket_rules(const struct tcpnotify_rule_table *t, struct tcpnotify_sk_state *st,
+                                           const struct tn_source *s, __u64 now_ns, __u8 trigger, __u32 *fired,
+                                           __u32 *rules_true)
+{
+    if (st->rule_generation != t->generation) st->rule_mask = tn_rule_mask(t, st->subscribers);
+    __u32 holding = 0;
+    *fired = tn_rules_step(t, st, s, now_ns, &holding) & st->rule_mask;
+    *rules_true = holding & st->rule_mask;
+    int final_record = trigger == TCPNOTIFY_TRIGGER_CLOSE && cfg.notify_on_close && st->notifications > 0;
+    return *fired || final_record;
+}
+
 /* Checks an enrolled socket's rules outside sock_ops (the sweep, the tracepoint fallback) and emits a
  * record when a rule fires, or the final record at close. `state` is the state to report; `arriving`
  * (TN_ARRIVING_*) marks a segment being received right now. */
@@ -298,12 +313,8 @@ static __always_inline void tn_check_socket(struct tcp_sock *tp, struct tcpnotif
     s.arriving = arriving;
     __u64 now_ns = bpf_ktime_get_ns();
     s.age_us = (now_ns - st->enrolled_ns) / 1000;
-    if (st->rule_generation != t->generation) st->rule_mask = tn_rule_mask(t, st->subscribers);
-    __u32 rules_true = 0;
-    __u32 fired = tn_rules_step(t, st, &s, now_ns, &rules_true) & st->rule_mask;
-    rules_true &= st->rule_mask;
-    int final_record = trigger == TCPNOTIFY_TRIGGER_CLOSE && cfg.notify_on_close && st->notifications > 0;
-    if (!fired && !final_record) return;
+    __u32 fired = 0, rules_true = 0;
+    if (!tn_socket_rules(t, st, &s, now_ns, trigger, &fired, &rules_true)) return;
 
     struct tcpnotify_record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
     if (!r) {

@@ -167,14 +167,8 @@ __noinline int tn_check(struct bpf_sock_ops *skops)
         now_ns = bpf_ktime_get_ns();
         s.age_us = (now_ns - st->enrolled_ns) / 1000;
     }
-    if (st->rule_generation != t->generation) st->rule_mask = tn_rule_mask(t, st->subscribers);
-    __u32 rules_true = 0;
-    /* Only the socket's subscribers' rules notify: no record is built that nobody wants. */
-    __u32 fired = tn_rules_step(t, st, &s, now_ns, &rules_true) & st->rule_mask;
-    rules_true &= st->rule_mask;
-
-    int final_record = trigger == TCPNOTIFY_TRIGGER_CLOSE && cfg.notify_on_close && st->notifications > 0;
-    if (fired || final_record) {
+    __u32 fired = 0, rules_true = 0;
+    if (tn_socket_rules(t, st, &s, now_ns, trigger, &fired, &rules_true)) {
         struct tn_emit_args args = {
             .age_us = s.age_us, .fired = fired, .rules_true = rules_true, .generation = t->generation,
             .srtt_us_x8 = s.srtt_us_x8, .trigger = trigger, .old_state = old_state, .state = s.state,
