@@ -39,16 +39,21 @@ func httpExchange(port: UInt16, request: String) throws -> String {
     }
     guard connected == 0 else { throw TestFailure("connect: \(String(cString: strerror(errno)))") }
     _ = request.withCString { send(fd, $0, strlen($0), 0) }
-    var response: [UInt8] = []
+    return String(decoding: readToEnd(fd: fd, timeoutSeconds: 5), as: UTF8.self)
+}
+
+/// Reads until the peer closes (or a read waits longer than `timeoutSeconds`).
+func readToEnd(fd: Int32, timeoutSeconds: Int) -> [UInt8] {
+    var received: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 65536)
-    var timeout = timeval(tv_sec: 5, tv_usec: 0)
+    var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     while true {
         let count = recv(fd, &buffer, buffer.count, 0)
         if count <= 0 { break }
-        response += buffer[0..<count]
+        received += buffer[0..<count]
     }
-    return String(decoding: response, as: UTF8.self)
+    return received
 }
 
 struct TestFailure: Error, CustomStringConvertible {

@@ -230,16 +230,7 @@ final class RawClient: @unchecked Sendable {
     func readUntilClosed(waiting: Duration) -> [UInt8]? {
         var pending = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         guard poll(&pending, 1, Int32(waiting.inSeconds * 1000)) > 0 else { return nil }
-        var received: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        var timeout = timeval(tv_sec: 2, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        while true {
-            let count = recv(fd, &buffer, buffer.count, 0)
-            if count <= 0 { break }
-            received += buffer[0..<count]
-        }
-        return received
+        return readToEnd(fd: fd, timeoutSeconds: 2)
     }
 
     /// Still connected: no EOF or error pending.
