@@ -14,6 +14,12 @@ import Yams
 /// `load` checks everything it can without the kernel (keys, filter, rules), so a bad file is refused
 /// before anything changes, which is what a SIGHUP reload needs.
 struct ConfigFile: Sendable, Equatable {
+    /// Config files are a few hundred bytes; a cap keeps a wrong path (a log, a device) from being read whole.
+    static let maximumFileBytes = 1 << 20
+    /// YAML aliases (`*name`) repeat a subtree without copying it, so 300 bytes can stand for a billion
+    /// values ("billion laughs"). Converting the tree visits every repetition, so it stops at this many.
+    static let maximumValueCount = 10_000
+
     var filter: String?
     /// Absolute, or relative to the working directory: a relative path in the file is resolved
     /// against the file's directory.
@@ -29,7 +35,14 @@ struct ConfigFile: Sendable, Equatable {
         }
         let text: String
         do {
+            let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
+            guard size <= maximumFileBytes else {
+                throw ConfigFileError(path: path, ConfigError(
+                    "the file has \(size) bytes, more than the \(maximumFileBytes) a config may have; is this the config file?"))
+            }
             text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch let error as ConfigFileError {
+            throw error
         } catch {
             throw ConfigFileError(path: path, ConfigError("cannot read the file: \(error.localizedDescription)"))
         }
@@ -62,7 +75,11 @@ struct ConfigFile: Sendable, Equatable {
     /// The YAML tree, with lines, as the core's `ConfigNode`.
     private static func document(_ yaml: String) throws(ConfigError) -> ConfigNode {
         do {
-            return try Yams.compose(yaml: yaml).map(node) ?? ConfigNode(.null)
+            guard let root = try Yams.compose(yaml: yaml) else { return ConfigNode(.null) }
+            var budget = ValueBudget(remaining: maximumValueCount)
+            return try node(root, budget: &budget)
+        } catch let error as ConfigError {
+            throw error
         } catch let error as YamlError {
             throw yamlError(error)
         } catch {
@@ -70,18 +87,38 @@ struct ConfigFile: Sendable, Equatable {
         }
     }
 
-    private static func node(_ node: Node) -> ConfigNode {
+    /// How many more YAML values the conversion may visit (aliases included, each time they are used).
+    private struct ValueBudget {
+        var remaining: Int
+
+        mutating func spend(at line: Int?) throws(ConfigError) {
+            remaining -= 1
+            guard remaining >= 0 else {
+                throw ConfigError("the document expands to more than \(ConfigFile.maximumValueCount) values; "
+                    + "YAML aliases (*name) that repeat large parts of it are not supported, write the values out", line: line)
+            }
+        }
+    }
+
+    private static func node(_ node: Node, budget: inout ValueBudget) throws(ConfigError) -> ConfigNode {
         let line = node.mark?.line
+        try budget.spend(at: line)
         switch node {
         case .scalar(let scalar):
             // A plain `~`, `null` or nothing is YAML's null; a quoted "null" is text.
             let isNull = scalar.style == .plain && ["", "~", "null", "Null", "NULL"].contains(scalar.string)
             return ConfigNode(isNull ? .null : .scalar(scalar.string), line: line)
         case .sequence(let sequence):
-            return ConfigNode(.list(sequence.map(Self.node)), line: line)
+            var items: [ConfigNode] = []
+            for item in sequence { items.append(try Self.node(item, budget: &budget)) }
+            return ConfigNode(.list(items), line: line)
         case .mapping(let mapping):
-            let entries = mapping.map { pair in
-                ConfigEntry(key: pair.key.string ?? "\(pair.key.any)", value: Self.node(pair.value), line: pair.key.mark?.line)
+            var entries: [ConfigEntry] = []
+            for pair in mapping {
+                try budget.spend(at: pair.key.mark?.line)
+                entries.append(ConfigEntry(
+                    key: pair.key.string ?? "\(pair.key.any)", value: try Self.node(pair.value, budget: &budget),
+                    line: pair.key.mark?.line))
             }
             return ConfigNode(.map(entries), line: line)
         }

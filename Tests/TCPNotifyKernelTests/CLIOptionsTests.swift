@@ -103,6 +103,33 @@ extension KernelSuite.CLI {
         #expect(Date().timeIntervalSince(started) < 10, "refused at once, before loading anything")
     }
 
+    /// Hostile config files: an alias bomb (301 bytes standing for 9^8 values; it used to exhaust memory
+    /// after 30 s) and a file too large to be a config are refused at once, by watch and by serve.
+    @Test(arguments: ["watch", "serve"])
+    func hostileConfigFilesAreRefused(command: String) throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tcpnotify-config-\(getpid())-\(command)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var bomb = "a: &a [\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\"]\n"
+        let names = ["a", "b", "c", "d", "e", "f", "g", "h"]
+        for (previous, name) in zip(names, names.dropFirst()) {
+            bomb += "\(name): &\(name) [" + Array(repeating: "*\(previous)", count: 9).joined(separator: ",") + "]\n"
+        }
+        bomb += "rules: [*h]\n"
+        let bombPath = directory.appendingPathComponent("bomb.yaml").path
+        try bomb.write(toFile: bombPath, atomically: true, encoding: .utf8)
+        let hugePath = directory.appendingPathComponent("huge.yaml").path
+        try String(repeating: "# comment\n", count: 120_000).write(toFile: hugePath, atomically: true, encoding: .utf8)
+
+        for (path, fragment) in [(bombPath, "YAML aliases"), (hugePath, "more than the 1048576 a config may have")] {
+            let started = Date()
+            let result = try CLIProcess.run(Self.tcpnotify(), [command, "--config", path], timeout: 20)
+            #expect(result.status == 2, "\(command) \(path): \(result.status) \(result.stderr)")
+            #expect(result.stderr.contains(path) && result.stderr.contains(fragment), "\(result.stderr)")
+            #expect(Date().timeIntervalSince(started) < 5, "refused at once")
+        }
+    }
+
     /// What worked before keeps working: plain seconds for --duration and --window, `0` for no sweep,
     /// and the new compound forms (poll mode: nothing is loaded).
     @Test(arguments: [
