@@ -111,18 +111,26 @@ extension KernelSuite {
 
 extension KernelSuite {
     /// `--config` and SIGHUP: new rules reach sockets enrolled before the reload; a bad file is refused
-    /// and the running configuration kept.
+    /// and the running configuration kept. In every mode: push, polling, and push with the iterator
+    /// programs refused (the hybrid of tracepoints and iter/tcp).
     @Suite struct ConfigReload {
-        @Test(.enabled(if: KernelGate.canRun))
-        func sighupReplacesRulesWithoutLosingEnrolledSockets() throws {
+        static let modes: [(mode: String, refusing: String)] = [
+            ("bpf", ""), ("poll", ""), ("bpf", "cb_flags_from_iterator,sweep_enrolled,forget_subscribers"),
+        ]
+
+        @Test(.enabled(if: KernelGate.canRun), arguments: modes.indices)
+        func sighupReplacesRulesWithoutLosingEnrolledSockets(modeIndex: Int) throws {
             try KernelGate.require()
+            let (mode, refusing) = Self.modes[modeIndex]
             let cgroup = try TestCgroup(name: "cli-reload")
             defer { cgroup.restore() }
             let path = FileManager.default.temporaryDirectory.appendingPathComponent("tcpnotify-\(getpid()).yaml").path
             defer { unlink(path) }
             try "filter: \"dst 127.0.0.1\"\nrules:\n  - \"never=state == LISTEN\"\n".write(toFile: path, atomically: true, encoding: .utf8)
             let watch = try CLIProcess(
-                KernelSuite.CLI.tcpnotify(), ["watch", "--cgroup", cgroup.path, "--format", "json", "--config", path])
+                KernelSuite.CLI.tcpnotify(),
+                ["watch", "--mode", mode, "--cgroup", cgroup.path, "--format", "json", "--config", path, "--interval", "200ms"],
+                environment: refusing.isEmpty ? [:] : ["TCPNOTIFY_REFUSE_PROGRAMS": refusing])
             #expect(eventually(timeout: commandStartSeconds) { watch.standardError.contains("watching") }, "\(watch.standardError)")
 
             let pair = try ConnectedPair.make() // enrolled under the first configuration
@@ -133,7 +141,8 @@ extension KernelSuite {
             watch.signal(SIGHUP)
             #expect(eventually { watch.standardError.contains("reload failed") }, "\(watch.standardError)")
 
-            try "filter: \"dst 127.0.0.1\"\nrules:\n  - {name: fin, when: \"state == FIN_WAIT1\"}\n".write(
+            // FIN_WAIT2 lasts until the server closes, so polling sees it too.
+            try "filter: \"dst 127.0.0.1\"\nrules:\n  - {name: fin, when: \"state == FIN_WAIT2\"}\n".write(
                 toFile: path, atomically: true, encoding: .utf8)
             watch.signal(SIGHUP)
             #expect(eventually { watch.standardError.contains("reloaded") }, "\(watch.standardError)")
@@ -141,7 +150,7 @@ extension KernelSuite {
             let notified = eventually {
                 watch.jsonObjects.contains { ($0.object["rules"] as? [String]) == ["fin"] && ($0.object["cookie"] as? NSNumber)?.uint64Value == cookie }
             }
-            #expect(notified, "the socket enrolled before the reload notifies under the new rule: \(watch.outputLines.map(\.text))")
+            #expect(notified, "\(mode) \(refusing): the socket enrolled before the reload notifies under the new rule: \(watch.outputLines.map(\.text))")
             watch.signal(SIGTERM)
             #expect(watch.waitForExit() == 0)
         }
