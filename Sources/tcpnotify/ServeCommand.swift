@@ -40,6 +40,13 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: "Per-subscriber queue in bytes; a subscriber that reads slower loses notifications beyond it (counted and reported to it).")
     var queueBytes: Int = 4 << 20
 
+    @Option(name: .long, help: "Subscriber connections at once (subscribed or not); more are refused with an error line.")
+    var maxClients: Int = SubscriberLimits().maximumConnections
+
+    @Option(name: .long, help: "Close a subscriber connection that has not subscribed and sent nothing for this long (default 30s).",
+            transform: DurationOption.clientIdleTimeout)
+    var clientIdleTimeout: TimeSpan = .seconds(30)
+
     @OptionGroup var tuning: BPFTuningOptions
 
     @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical.")
@@ -59,6 +66,9 @@ struct ServeCommand: ParsableCommand {
 
     func validate() throws {
         try ByteSizeOption.checkRange(queueBytes, option: "--queue-bytes")
+        guard (1...65_536).contains(maxClients) else {
+            throw ValidationError("--max-clients must be between 1 and 65536 (each client holds a file descriptor), not \(maxClients)")
+        }
         if Logger.Level(rawValue: logLevel) == nil {
             throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -106,7 +116,10 @@ struct ServeCommand: ParsableCommand {
 
         let settings = ServeDaemon.Settings(
             inputs: inputs, configPath: config, socketPath: socket, socketGroup: group, cgroupPath: cgroup,
-            queueBytes: queueBytes, ringBytes: ringBytes, sweepMilliseconds: sweepMilliseconds, verbose: verbose,
+            queueBytes: queueBytes,
+            subscriberLimits: SubscriberLimits(
+                maximumConnections: maxClients, idleTimeout: .nanoseconds(Int64(clientIdleTimeout.nanoseconds))),
+            ringBytes: ringBytes, sweepMilliseconds: sweepMilliseconds, verbose: verbose,
             export: export)
         let finished = DispatchSemaphore(value: 0)
         let status = StatusBox()

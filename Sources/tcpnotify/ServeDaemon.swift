@@ -20,6 +20,7 @@ enum ServeDaemon {
         var socketGroup: gid_t?
         var cgroupPath: String?
         var queueBytes: Int
+        var subscriberLimits: SubscriberLimits
         var ringBytes: Int
         var sweepMilliseconds: UInt64
         var verbose: Bool
@@ -79,7 +80,8 @@ enum ServeDaemon {
         let server: Channel
         do {
             server = try await SubscriberSocket.bind(
-                path: settings.socketPath, group: settings.socketGroup, hub: hub, eventLoops: eventLoops, logger: logger)
+                path: settings.socketPath, group: settings.socketGroup, hub: hub, limits: settings.subscriberLimits,
+                eventLoops: eventLoops, logger: logger)
         } catch {
             logger.critical("cannot open the subscriber socket", metadata: ["error": "\(error)"])
             StandardError.write("tcpnotify: \(error)\n")

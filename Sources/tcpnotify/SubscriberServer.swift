@@ -3,6 +3,7 @@ import Glibc
 import Logging
 import NIOCore
 import NIOPosix
+import Synchronization
 import TCPNotifyCore
 
 /// Splits the byte stream into request lines; a line that grows past the protocol's limit without a
@@ -31,17 +32,44 @@ final class RequestLineDecoder: ByteToMessageDecoder {
     }
 }
 
+/// What one subscriber connection may cost the daemon: a connection slot, a read deadline until it
+/// subscribes, and replies it must read (a client that only asks and never reads is closed).
+struct SubscriberLimits: Sendable {
+    /// Connections at once, subscribed or not; the next is told so and closed.
+    var maximumConnections = 256
+    /// A connection that has not subscribed and sends nothing for this long is closed.
+    var idleTimeout: TimeAmount = .seconds(30)
+    /// NIO's write buffer high-water mark: above it the channel is not writable, notifications wait in the
+    /// subscriber's own bounded queue, and a control reply closes the connection.
+    static let writeBufferHighBytes = 256 << 10
+}
+
 /// One subscriber connection: requests in, replies and (through its `SubscriberSink`) notifications out.
 final class SubscriberConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = [UInt8]
     typealias OutboundOut = ByteBuffer
 
     private let hub: SubscriptionHub
+    private let idleTimeout: TimeAmount
     private var sink: SubscriberSink?
     private var subscribing = false
     private var active = true
 
-    init(hub: SubscriptionHub) { self.hub = hub }
+    init(hub: SubscriptionHub, idleTimeout: TimeAmount) {
+        self.hub = hub
+        self.idleTimeout = idleTimeout
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // Subscribers may stay silent (they only read); a connection that never subscribes may not.
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read, sink == nil, !subscribing {
+            hub.logger.notice("closing an idle subscriber connection", metadata: ["idle_s": "\(idleTimeout.nanoseconds / 1_000_000_000)"])
+            reply(context: context, SubscriberProtocol.errorLine(
+                "no request for \(idleTimeout.nanoseconds / 1_000_000_000) s: send a subscribe or stats request; closing"), close: true)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let line = unwrapInboundIn(data)
@@ -123,12 +151,52 @@ final class SubscriberConnectionHandler: ChannelInboundHandler {
     }
 
     private func write(channel: Channel, _ line: String, close: Bool) {
+        // Replies queue in NIO's write buffer: a client that keeps asking and never reads would grow it
+        // without bound. Past the high-water mark it is closed instead.
+        guard channel.isWritable else {
+            hub.logger.notice("closing a subscriber that does not read its replies", metadata: [
+                "unread_bytes_over": "\(SubscriberLimits.writeBufferHighBytes)",
+            ])
+            channel.close(promise: nil)
+            return
+        }
         var buffer = channel.allocator.buffer(capacity: line.utf8.count + 1)
         buffer.writeString(line)
         buffer.writeInteger(UInt8(ascii: "\n"))
         let written = channel.writeAndFlush(buffer)
         if close { written.whenComplete { _ in channel.close(promise: nil) } }
     }
+}
+
+/// A connection over the limit: told why once it is active, then closed.
+final class RefusingHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    private let line: String
+
+    init(line: String) { self.line = line }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let channel = context.channel
+        var buffer = channel.allocator.buffer(capacity: line.utf8.count + 1)
+        buffer.writeString(line + "\n")
+        channel.writeAndFlush(buffer).whenComplete { _ in channel.close(promise: nil) }
+    }
+}
+
+/// Subscriber connections open now, against `SubscriberLimits.maximumConnections`.
+final class ConnectionCount: Sendable {
+    private let open = Mutex(0)
+
+    /// Takes a slot and returns the count with it, or nil when all `maximum` are taken.
+    func claim(below maximum: Int) -> Int? {
+        open.withLock { count in
+            guard count < maximum else { return nil }
+            count += 1
+            return count
+        }
+    }
+
+    func release() { open.withLock { $0 -= 1 } }
 }
 
 /// The Unix socket subscribers connect to.
@@ -139,8 +207,8 @@ enum SubscriberSocket {
 
     /// Binds `path` readable and writable by root and `group` only (mode 0660; 0600 without a group).
     /// Refuses to take over a socket another daemon still answers on.
-    static func bind(path: String, group: gid_t?, hub: SubscriptionHub, eventLoops: EventLoopGroup,
-                     logger: Logger) async throws -> Channel {
+    static func bind(path: String, group: gid_t?, hub: SubscriptionHub, limits: SubscriberLimits,
+                     eventLoops: EventLoopGroup, logger: Logger) async throws -> Channel {
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty && !FileManager.default.fileExists(atPath: directory) {
             guard mkdir(directory, 0o755) == 0 || errno == EEXIST else {
@@ -150,13 +218,23 @@ enum SubscriberSocket {
         if FileManager.default.fileExists(atPath: path) {
             if isAnswering(path) { throw Failure(description: "another process is listening on \(path)") }
         }
+        let connections = ConnectionCount()
         let bootstrap = ServerBootstrap(group: eventLoops)
             .serverChannelOption(.backlog, value: 64)
-            .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 << 10, high: 256 << 10))
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 << 10, high: SubscriberLimits.writeBufferHighBytes))
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                guard connections.claim(below: limits.maximumConnections) != nil else {
+                    logger.notice("subscriber connection refused", metadata: ["maximum": "\(limits.maximumConnections)"])
+                    return channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(RefusingHandler(line: SubscriberProtocol.errorLine(
+                            "too many connections (\(limits.maximumConnections), serve --max-clients); try again later")))
+                    }
+                }
+                channel.closeFuture.whenComplete { _ in connections.release() }
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: limits.idleTimeout))
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RequestLineDecoder()))
-                    try channel.pipeline.syncOperations.addHandler(SubscriberConnectionHandler(hub: hub))
+                    try channel.pipeline.syncOperations.addHandler(SubscriberConnectionHandler(hub: hub, idleTimeout: limits.idleTimeout))
                 }
             }
         // The socket must never be reachable by others, not even between bind and chmod: bind under a
