@@ -238,6 +238,10 @@ final class ChannelOwner: Sendable {
 /// full the thread stops reading, so the daemon sees a slow reader (and counts drops for it) instead of
 /// this process growing without bound.
 final class LineChannel: @unchecked Sendable {
+    /// A notification line is about 2 KiB; a peer that sends this much without a newline is not a
+    /// tcpnotify daemon (or is broken), and buffering it would grow this process without bound.
+    static let maximumLineBytes = 1 << 20
+
     private let fd: Int32
     private let limit: Int
     private let condition = NSCondition()
@@ -369,6 +373,11 @@ final class LineChannel: @unchecked Sendable {
                 start = index + 1
             }
             pending.append(contentsOf: chunk[start..<count])
+            if pending.count > Self.maximumLineBytes {
+                finish(SubscriptionError.protocolViolation(
+                    "the daemon sent more than \(Self.maximumLineBytes) bytes without a newline: is --socket a tcpnotify serve socket?"))
+                return
+            }
         }
     }
 }

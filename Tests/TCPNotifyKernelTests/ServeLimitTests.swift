@@ -77,3 +77,38 @@ extension KernelSuite.Serve {
         }
     }
 }
+
+extension KernelSuite.CLI {
+    /// `tcpnotify subscribe` against a socket that streams bytes and never a newline: it used to buffer
+    /// them all (293 MB and growing); now it stops at 1 MiB with a clear error.
+    @Test func subscribeRefusesAnEndlessLine() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tcpnotify-endless-\(getpid()).sock").path
+        unlink(path)
+        let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        defer { close(listener); unlink(path) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            for (index, byte) in path.utf8.enumerated() { buffer[index] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        try #require(bound == 0 && listen(listener, 4) == 0)
+        let server = Thread {
+            let client = accept(listener, nil, nil)
+            guard client >= 0 else { return }
+            defer { close(client) }
+            let chunk = [UInt8](repeating: UInt8(ascii: "a"), count: 64 << 10)
+            for _ in 0..<4096 { // 256 MiB at most, until the client hangs up
+                guard chunk.withUnsafeBytes({ send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) > 0 else { return }
+            }
+        }
+        server.start()
+        let started = Date()
+        let result = try CLIProcess.run(Self.tcpnotify(), ["subscribe", "--socket", path], timeout: 20)
+        #expect(result.status == 1, "\(result.status) \(result.stderr)")
+        #expect(result.stderr.contains("without a newline"), "\(result.stderr)")
+        #expect(Date().timeIntervalSince(started) < 10)
+    }
+}
