@@ -47,8 +47,11 @@ public final class MetricsHTTPServer: Sendable {
     public struct Counters: Sendable, Equatable {
         /// Connections taken on (refused ones excluded).
         public var accepted = 0
-        /// Connections closed as accepted: `maxConnections` were open.
+        /// Connections closed as accepted: `maxConnections` were open, each with a complete request.
         public var refused = 0
+        /// Connections closed to make room for a new one: `maxConnections` were open, and this was the
+        /// oldest still sending its request head (a slow client must not hold the scrape's slot).
+        public var evicted = 0
         /// Closed with 408: no complete head within `headTimeout`.
         public var headTimeouts = 0
         /// Closed (with 408 if no response had started): not done within `requestTimeout`.
@@ -211,8 +214,20 @@ final class MetricsServerState: Sendable {
     enum Event { case headTimeout, requestTimeout, headTooLarge, bodyTooLarge, malformed, scrape }
 
     let limits: MetricsHTTPServer.Limits
-    private let open = Mutex<[ObjectIdentifier: any Channel]>([:])
-    private let accepted = Atomic<Int>(0), refused = Atomic<Int>(0)
+    /// An open connection; `headComplete` once its request head is in.
+    private struct OpenConnection {
+        var channel: any Channel
+        var sequence: UInt64
+        var headComplete = false
+    }
+
+    private struct OpenConnections {
+        var byChannel: [ObjectIdentifier: OpenConnection] = [:]
+        var admittedTotal: UInt64 = 0
+    }
+
+    private let open = Mutex(OpenConnections())
+    private let accepted = Atomic<Int>(0), refused = Atomic<Int>(0), evicted = Atomic<Int>(0)
     private let headTimeouts = Atomic<Int>(0), requestTimeouts = Atomic<Int>(0)
     private let headTooLarge = Atomic<Int>(0), bodyTooLarge = Atomic<Int>(0), malformed = Atomic<Int>(0)
     private let scrapes = Atomic<Int>(0)
@@ -220,7 +235,7 @@ final class MetricsServerState: Sendable {
 
     /// The Prometheus side of the counters.
     private struct Exported: Sendable {
-        let refused: Counter
+        let refused: Counter, evicted: Counter
         let headTimeouts: Counter, requestTimeouts: Counter
         let headTooLarge: Counter, bodyTooLarge: Counter, malformed: Counter
 
@@ -228,6 +243,9 @@ final class MetricsServerState: Sendable {
             refused = registry.makeCounter(descriptor: MetricNameDescriptor(
                 metricName: "tcpnotify_metrics_http_refused_connections_total", unitName: "",
                 helpText: "Connections to the /metrics server closed as accepted: the connection limit was reached."))
+            evicted = registry.makeCounter(descriptor: MetricNameDescriptor(
+                metricName: "tcpnotify_metrics_http_evicted_connections_total", unitName: "",
+                helpText: "Slow connections to the /metrics server closed to admit a new one at the connection limit."))
             let timeouts = MetricNameDescriptor(
                 metricName: "tcpnotify_metrics_http_timeouts_total", unitName: "",
                 helpText: "Connections to the /metrics server closed at a deadline: the request head, or the whole request.")
@@ -247,26 +265,45 @@ final class MetricsServerState: Sendable {
         exported = registry.map(Exported.init)
     }
 
-    /// Takes `channel` on unless `maxConnections` are open (then it is counted as refused).
+    /// Takes `channel` on. At `maxConnections`, the oldest connection still sending its request head is
+    /// closed to make room (slowloris clients cannot hold every slot); when every open connection has sent
+    /// its request, `channel` is refused.
     func admit(_ channel: any Channel) -> Bool {
-        let admitted = open.withLock { open -> Bool in
-            guard open.count < limits.maxConnections else { return false }
-            open[ObjectIdentifier(channel)] = channel
-            return true
+        let (admitted, evictedChannel) = open.withLock { open -> (Bool, (any Channel)?) in
+            var victim: (any Channel)?
+            if open.byChannel.count >= limits.maxConnections {
+                guard let slowest = open.byChannel.values.filter({ !$0.headComplete }).min(by: { $0.sequence < $1.sequence })
+                else { return (false, nil) }
+                open.byChannel[ObjectIdentifier(slowest.channel)] = nil
+                victim = slowest.channel
+            }
+            open.admittedTotal += 1
+            open.byChannel[ObjectIdentifier(channel)] = OpenConnection(channel: channel, sequence: open.admittedTotal)
+            return (true, victim)
         }
         guard admitted else {
             refused.add(1, ordering: .relaxed)
             exported?.refused.increment()
             return false
         }
+        if let evictedChannel {
+            evicted.add(1, ordering: .relaxed)
+            exported?.evicted.increment()
+            evictedChannel.close(promise: nil)
+        }
         accepted.add(1, ordering: .relaxed)
         channel.closeFuture.whenComplete { [self] _ in
-            _ = open.withLock { $0.removeValue(forKey: ObjectIdentifier(channel)) }
+            _ = open.withLock { $0.byChannel.removeValue(forKey: ObjectIdentifier(channel)) }
         }
         return true
     }
 
-    func openChannels() -> [any Channel] { open.withLock { Array($0.values) } }
+    /// The connection's request head is complete: it is served, not evicted.
+    func headCompleted(_ channel: any Channel) {
+        open.withLock { $0.byChannel[ObjectIdentifier(channel)]?.headComplete = true }
+    }
+
+    func openChannels() -> [any Channel] { open.withLock { $0.byChannel.values.map(\.channel) } }
 
     func count(_ event: Event) {
         switch event {
@@ -283,13 +320,14 @@ final class MetricsServerState: Sendable {
         var counters = MetricsHTTPServer.Counters()
         counters.accepted = accepted.load(ordering: .relaxed)
         counters.refused = refused.load(ordering: .relaxed)
+        counters.evicted = evicted.load(ordering: .relaxed)
         counters.headTimeouts = headTimeouts.load(ordering: .relaxed)
         counters.requestTimeouts = requestTimeouts.load(ordering: .relaxed)
         counters.headTooLarge = headTooLarge.load(ordering: .relaxed)
         counters.bodyTooLarge = bodyTooLarge.load(ordering: .relaxed)
         counters.malformed = malformed.load(ordering: .relaxed)
         counters.scrapes = scrapes.load(ordering: .relaxed)
-        counters.open = open.withLock { $0.count }
+        counters.open = open.withLock { $0.byChannel.count }
         return counters
     }
 }
@@ -360,6 +398,7 @@ final class MetricsConnectionGuard: ChannelDuplexHandler {
                 consumed += 1
                 if advanceScan(byte) {
                     headComplete = true
+                    state.headCompleted(context.channel)
                     break
                 }
             }

@@ -175,17 +175,45 @@ import Testing
     }
 
     /// Past `maxConnections` a new connection is closed as it is accepted, and counted; the slots come back.
-    @Test func connectionsPastTheCapAreRefused() throws {
+    /// At the cap, the oldest connection still sending its head makes room for the new one: 500
+    /// slowloris clients against a cap of 4 cannot keep a scrape out.
+    @Test func slowConnectionsAreEvictedForANewOne() throws {
         let metrics = NotificationMetrics()
         let server = try Self.server(.init(maxConnections: 4), registry: metrics)
         defer { server.stop() }
         let held = try (0..<4).map { _ in try RawClient(port: server.address.port) }
         #expect(eventually { server.counters.open == 4 })
+        #expect(held[0].send("GET /metrics HTTP/1.1\r\n"), "half a head: still slow")
+        let start = ContinuousClock.now
+        let (response, _) = try Self.timedScrape(server)
+        #expect(response.hasPrefix("HTTP/1.1 200"), "\(response)")
+        #expect((ContinuousClock.now - start).inSeconds < 0.5)
+        #expect(held[0].readUntilClosed(waiting: .seconds(1)) != nil, "the oldest slow connection was closed")
+        #expect(server.counters.evicted == 1 && server.counters.refused == 0, "\(server.counters)")
+        #expect(sampleValue(metrics.expositionText(), "tcpnotify_metrics_http_evicted_connections_total") == 1)
+
+        var attackers: [RawClient] = []
+        for _ in 0..<500 { attackers.append(try RawClient(port: server.address.port)) }
+        #expect(try Self.timedScrape(server).response.hasPrefix("HTTP/1.1 200"), "a scrape after 500 slow clients")
+        for client in held + attackers { client.close() }
+        #expect(eventually { server.counters.open == 0 })
+    }
+
+    /// When every open connection has sent its request head (here: each waits for its body), the cap
+    /// refuses the new one: those are requests being served, not slow clients.
+    @Test func connectionsPastTheCapAreRefusedWhenNoneIsSlow() throws {
+        let metrics = NotificationMetrics()
+        let server = try Self.server(.init(maxConnections: 4), registry: metrics)
+        defer { server.stop() }
+        let held = try (0..<4).map { _ in try RawClient(port: server.address.port) }
+        for client in held { #expect(client.send("POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")) }
+        #expect(eventually { server.counters.open == 4 })
+        Thread.sleep(forTimeInterval: 0.2) // the heads are read
         let extra = try RawClient(port: server.address.port)
         let start = ContinuousClock.now
         #expect(extra.readUntilClosed(waiting: .seconds(1)) == [], "the fifth connection was not closed")
         #expect((ContinuousClock.now - start).inSeconds < 0.5)
-        #expect(server.counters.refused == 1 && server.counters.open == 4, "\(server.counters)")
+        #expect(server.counters.refused == 1 && server.counters.evicted == 0, "\(server.counters)")
         #expect(sampleValue(metrics.expositionText(), "tcpnotify_metrics_http_refused_connections_total") == 1)
         for client in held { client.close() }
         #expect(eventually { server.counters.open == 0 })
