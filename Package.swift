@@ -37,7 +37,10 @@ let package = Package(
         // The kernel/user contract (tcpnotify.h) and the C glue Swift cannot express.
         .target(name: "CTCPNotify", dependencies: ["CLibbpf"]),
         // Pure Swift: filters, rules, records, formats. No C imports; testable without root.
-        .target(name: "TCPNotifyCore"),
+        // TCPInfoField is generated from TCPNOTIFY_FOR_EACH_FIELD in tcpnotify.h (read as text, not imported).
+        .target(name: "TCPNotifyCore", plugins: ["FieldCatalog"]),
+        .plugin(name: "FieldCatalog", capability: .buildTool(), dependencies: ["FieldCatalogGenerator"]),
+        .executableTarget(name: "FieldCatalogGenerator"),
         // Loader, maps, ring buffer: thin typed wrappers over libbpf. bpf/*.bpf.c is compiled by the plugin.
         .target(
             name: "TCPNotifyBPF",
