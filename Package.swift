@@ -49,6 +49,14 @@ let package = Package(
             plugins: ["BPFCompiler"]
         ),
         .plugin(name: "BPFCompiler", capability: .buildTool()),
+        // Test support: the kernel's rule evaluator (rules_eval.bpf.c, built from TCPNotifyBPF's bpf/ headers)
+        // run through BPF_PROG_TEST_RUN by the differential tests. Kept out of the tcpnotify binary.
+        .target(
+            name: "TCPNotifyRuleEval",
+            dependencies: ["CTCPNotify", "TCPNotifyCore", "TCPNotifyBPF"],
+            exclude: ["bpf"],
+            plugins: ["BPFCompiler"]
+        ),
         // The polling fallback: netlink sock_diag dumps and the rules evaluated in user space.
         .target(name: "TCPNotifyPoll", dependencies: ["CTCPNotify", "TCPNotifyCore", "TCPNotifyBPF"]),
         // The subscriber side of `tcpnotify serve`: plain sockets and a thread, no server packages.
@@ -110,7 +118,10 @@ let package = Package(
         .testTarget(name: "TCPNotifyExportTests", dependencies: ["TCPNotifyCore", "TCPNotifyExport", "TCPNotifyOTLP"]),
         .testTarget(
             name: "TCPNotifyKernelTests",
-            dependencies: ["TCPNotifyCore", "TCPNotifyBPF", "TCPNotifyLab", "CTCPNotify", "TCPNotifyPoll", "TCPNotifyExport", "TCPNotifyClient"]
+            dependencies: [
+                "TCPNotifyCore", "TCPNotifyBPF", "TCPNotifyLab", "TCPNotifyRuleEval", "CTCPNotify", "TCPNotifyPoll",
+                "TCPNotifyExport", "TCPNotifyClient",
+            ]
         ),
     ]
 )
