@@ -99,17 +99,20 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        // Test-only network lab: namespaces, router, loss program. Also compiled BPF (loss.bpf.c).
+        // Test-only network lab: namespaces, router, loss program. Also compiled BPF (loss.bpf.c). The
+        // benchmark is TCPNotifyBench.
         .target(
             name: "TCPNotifyLab",
             dependencies: ["CLibbpf", "CTCPNotify", "TCPNotifyCore", "TCPNotifyBPF"],
             exclude: ["bpf"],
             plugins: ["BPFCompiler"]
         ),
+        // `tcpnotify-lab bench`: tcpnotify against polling (idle cost, latency, data path, throughput). Not a test.
+        .target(name: "TCPNotifyBench", dependencies: ["TCPNotifyCore", "TCPNotifyLab"]),
         .executableTarget(
             name: "tcpnotify-lab",
             dependencies: [
-                "TCPNotifyLab",
+                "TCPNotifyLab", "TCPNotifyBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
