@@ -37,7 +37,10 @@ let package = Package(
         // The kernel/user contract (tcpnotify.h) and the C glue Swift cannot express.
         .target(name: "CTCPNotify", dependencies: ["CLibbpf"]),
         // Pure Swift: filters, rules, records, formats. No C imports; testable without root.
-        .target(name: "TCPNotifyCore"),
+        // TCPInfoField is generated from TCPNOTIFY_FOR_EACH_FIELD in tcpnotify.h (read as text, not imported).
+        .target(name: "TCPNotifyCore", plugins: ["FieldCatalog"]),
+        .plugin(name: "FieldCatalog", capability: .buildTool(), dependencies: ["FieldCatalogGenerator"]),
+        .executableTarget(name: "FieldCatalogGenerator"),
         // Loader, maps, ring buffer: thin typed wrappers over libbpf. bpf/*.bpf.c is compiled by the plugin.
         .target(
             name: "TCPNotifyBPF",
@@ -46,6 +49,14 @@ let package = Package(
             plugins: ["BPFCompiler"]
         ),
         .plugin(name: "BPFCompiler", capability: .buildTool()),
+        // Test support: the kernel's rule evaluator (rules_eval.bpf.c, built from TCPNotifyBPF's bpf/ headers)
+        // run through BPF_PROG_TEST_RUN by the differential tests. Kept out of the tcpnotify binary.
+        .target(
+            name: "TCPNotifyRuleEval",
+            dependencies: ["CTCPNotify", "TCPNotifyCore", "TCPNotifyBPF"],
+            exclude: ["bpf"],
+            plugins: ["BPFCompiler"]
+        ),
         // The polling fallback: netlink sock_diag dumps and the rules evaluated in user space.
         .target(name: "TCPNotifyPoll", dependencies: ["CTCPNotify", "TCPNotifyCore", "TCPNotifyBPF"]),
         // The subscriber side of `tcpnotify serve`: plain sockets and a thread, no server packages.
@@ -88,17 +99,20 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        // Test-only network lab: namespaces, router, loss program. Also compiled BPF (loss.bpf.c).
+        // Test-only network lab: namespaces, router, loss program. Also compiled BPF (loss.bpf.c). The
+        // benchmark is TCPNotifyBench.
         .target(
             name: "TCPNotifyLab",
             dependencies: ["CLibbpf", "CTCPNotify", "TCPNotifyCore", "TCPNotifyBPF"],
             exclude: ["bpf"],
             plugins: ["BPFCompiler"]
         ),
+        // `tcpnotify-lab bench`: tcpnotify against polling (idle cost, latency, data path, throughput). Not a test.
+        .target(name: "TCPNotifyBench", dependencies: ["TCPNotifyCore", "TCPNotifyLab"]),
         .executableTarget(
             name: "tcpnotify-lab",
             dependencies: [
-                "TCPNotifyLab",
+                "TCPNotifyLab", "TCPNotifyBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -107,7 +121,10 @@ let package = Package(
         .testTarget(name: "TCPNotifyExportTests", dependencies: ["TCPNotifyCore", "TCPNotifyExport", "TCPNotifyOTLP"]),
         .testTarget(
             name: "TCPNotifyKernelTests",
-            dependencies: ["TCPNotifyCore", "TCPNotifyBPF", "TCPNotifyLab", "CTCPNotify", "TCPNotifyPoll", "TCPNotifyExport", "TCPNotifyClient"]
+            dependencies: [
+                "TCPNotifyCore", "TCPNotifyBPF", "TCPNotifyLab", "TCPNotifyRuleEval", "CTCPNotify", "TCPNotifyPoll",
+                "TCPNotifyExport", "TCPNotifyClient",
+            ]
         ),
     ]
 )

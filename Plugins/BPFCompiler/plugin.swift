@@ -14,13 +14,17 @@ struct BPFCompiler: BuildToolPlugin {
         let sources = entries.filter { $0.hasSuffix(".bpf.c") }.sorted()
         if sources.isEmpty { return [] }
 
-        // Headers the BPF sources may include: the target's own bpf/ and the shared contract.
+        // Headers the BPF sources may include: the target's own bpf/, the shared contract, and TCPNotifyBPF's
+        // bpf/ headers (test support such as rules_eval.bpf.c is built from the product's own BPF code).
         var includeDirectories = [bpfDirectory]
         for dependency in sourceTarget.dependencies {
-            if case .target(let dependencyTarget) = dependency,
-               let module = dependencyTarget as? SourceModuleTarget,
-               module.name == "CTCPNotify" {
-                includeDirectories.append(module.directoryURL.appending(path: "include"))
+            guard case .target(let dependencyTarget) = dependency,
+                  let module = dependencyTarget as? SourceModuleTarget else { continue }
+            switch module.name {
+            case "CTCPNotify": includeDirectories.append(module.directoryURL.appending(path: "include"))
+            case "TCPNotifyBPF":
+                includeDirectories.append(module.directoryURL.appending(path: "bpf"))
+            default: break
             }
         }
         let headerInputs: [URL] = includeDirectories.flatMap { directory -> [URL] in

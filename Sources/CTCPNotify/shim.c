@@ -65,16 +65,6 @@ int CTCPNotify_iter_create(struct bpf_link *link)
     return fd < 0 ? -errno : fd;
 }
 
-#define TCPNOTIFY_FIELD_NAME_ENTRY(id, name) #name,
-static const char *const field_names[] = { TCPNOTIFY_FOR_EACH_FIELD(TCPNOTIFY_FIELD_NAME_ENTRY) };
-#undef TCPNOTIFY_FIELD_NAME_ENTRY
-_Static_assert(sizeof field_names / sizeof field_names[0] == TCPNOTIFY_FIELD_COUNT, "field table");
-
-const char *CTCPNotify_field_name(unsigned int id)
-{
-    return id < TCPNOTIFY_FIELD_COUNT ? field_names[id] : NULL;
-}
-
 int CTCPNotify_num_possible_cpus(void)
 {
     return libbpf_num_possible_cpus();

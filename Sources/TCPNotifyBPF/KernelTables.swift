@@ -2,7 +2,7 @@ import CTCPNotify
 import TCPNotifyCore
 
 /// Converts the compiled Swift filter and rules into the C tables of tcpnotify.h.
-enum KernelTables {
+package enum KernelTables {
     /// The shared filter table: every subscriber's clauses, tagged with the subscribers they select for.
     static func filter(_ shared: SharedTables, tuplesHaveWildcard: Bool) -> tcpnotify_filter {
         var table = tcpnotify_filter()
@@ -39,7 +39,7 @@ enum KernelTables {
 
     /// The rule table: operands deduplicated into slots (each computed once per event), terms pointing
     /// at slots and windows, and per-rule controls with timer slots for `for`/`every` rules.
-    static func rules(_ compiled: CompiledRules, subscriberRules: [UInt32], generation: UInt32) throws(BPFError)
+    package static func rules(_ compiled: CompiledRules, subscriberRules: [UInt32], generation: UInt32) throws(BPFError)
         -> tcpnotify_rule_table
     {
         var table = tcpnotify_rule_table()

@@ -2,33 +2,17 @@ import CTCPNotify
 import TCPNotifyCore
 
 extension TCPInfo {
-    /// From the kernel layout (`getsockopt(TCP_INFO)` or a tcpnotify record), in TCPInfoField order.
+    /// From the kernel layout (`getsockopt(TCP_INFO)` or a tcpnotify record), in TCPInfoField order:
+    /// the X-macro generates the C decoder (CTCPNotify_tcp_info_values), as it generates TCPInfoField.
     package init(kernel raw: tcpnotify_tcp_info) {
-        let wscale = UInt64(raw.wscale)
-        let flags = UInt64(raw.app_limited_and_tfo)
-        self.init(values: [
-            UInt64(raw.state), UInt64(raw.ca_state), UInt64(raw.retransmits), UInt64(raw.probes),
-            UInt64(raw.backoff), UInt64(raw.options), wscale & 0x0f, wscale >> 4,
-            flags & 1, (flags >> 1) & 3,
-            UInt64(raw.rto), UInt64(raw.ato), UInt64(raw.snd_mss), UInt64(raw.rcv_mss),
-            UInt64(raw.unacked), UInt64(raw.sacked), UInt64(raw.lost), UInt64(raw.retrans), UInt64(raw.fackets),
-            UInt64(raw.last_data_sent), UInt64(raw.last_ack_sent), UInt64(raw.last_data_recv),
-            UInt64(raw.last_ack_recv),
-            UInt64(raw.pmtu), UInt64(raw.rcv_ssthresh), UInt64(raw.rtt), UInt64(raw.rttvar),
-            UInt64(raw.snd_ssthresh), UInt64(raw.snd_cwnd), UInt64(raw.advmss), UInt64(raw.reordering),
-            UInt64(raw.rcv_rtt), UInt64(raw.rcv_space), UInt64(raw.total_retrans),
-            raw.pacing_rate, raw.max_pacing_rate, raw.bytes_acked, raw.bytes_received,
-            UInt64(raw.segs_out), UInt64(raw.segs_in),
-            UInt64(raw.notsent_bytes), UInt64(raw.min_rtt), UInt64(raw.data_segs_in), UInt64(raw.data_segs_out),
-            raw.delivery_rate, raw.busy_time, raw.rwnd_limited, raw.sndbuf_limited,
-            UInt64(raw.delivered), UInt64(raw.delivered_ce), raw.bytes_sent, raw.bytes_retrans,
-            UInt64(raw.dsack_dups), UInt64(raw.reord_seen), UInt64(raw.rcv_ooopack),
-            UInt64(raw.snd_wnd), UInt64(raw.rcv_wnd), UInt64(raw.rehash),
-            UInt64(raw.total_rto), UInt64(raw.total_rto_recoveries), UInt64(raw.total_rto_time),
-            UInt64(raw.received_ce), UInt64(raw.delivered_e1_bytes), UInt64(raw.delivered_e0_bytes),
-            UInt64(raw.delivered_ce_bytes), UInt64(raw.received_e1_bytes), UInt64(raw.received_e0_bytes),
-            UInt64(raw.received_ce_bytes), UInt64(raw.accecn_fail_mode), UInt64(raw.accecn_opt_seen),
-        ])
+        let count = Int(TCPNOTIFY_FIELD_COUNT.rawValue)
+        let values = withUnsafePointer(to: raw) { info in
+            [UInt64](unsafeUninitializedCapacity: count) { buffer, initialized in
+                CTCPNotify_tcp_info_values(info, buffer.baseAddress!)
+                initialized = count
+            }
+        }
+        self.init(values: values)
     }
 }
 

@@ -5,6 +5,9 @@
 public struct TCPInfo: Sendable, Equatable {
     public private(set) var values: [UInt64]
 
+    /// `allCases` builds an array on every call: the decoder's hot path reads the count from here.
+    private static let fieldCount = TCPInfoField.allCases.count
+
     /// All fields zero.
     public init() {
         values = Array(repeating: 0, count: TCPInfoField.allCases.count)
@@ -12,6 +15,10 @@ public struct TCPInfo: Sendable, Equatable {
 
     /// Values in `TCPInfoField.allCases` order; missing trailing values are zero, extra ones are dropped.
     public init(values: [UInt64]) {
+        if values.count == Self.fieldCount {
+            self.values = values  // the decoder's case: no copy
+            return
+        }
         var padded = Array(values.prefix(TCPInfoField.allCases.count))
         padded += Array(repeating: 0, count: TCPInfoField.allCases.count - padded.count)
         self.values = padded

@@ -39,18 +39,3 @@ public struct TCPInfoFieldSet: Sendable, Equatable {
         }
     }
 }
-
-extension TCPInfoField {
-    /// The first Linux version whose `tcp_info` has the field; nil for fields older than any kernel
-    /// tcpnotify runs on (5.10).
-    public var sinceKernel: String? {
-        switch self {
-        case .rcvWnd, .rehash: "6.2"
-        case .totalRto, .totalRtoRecoveries, .totalRtoTime: "6.7"
-        case .receivedCe, .deliveredE1Bytes, .deliveredE0Bytes, .deliveredCeBytes, .receivedE1Bytes, .receivedE0Bytes,
-             .receivedCeBytes, .accecnFailMode, .accecnOptSeen:
-            "6.18"
-        default: nil
-        }
-    }
-}

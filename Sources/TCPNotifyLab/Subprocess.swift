@@ -132,8 +132,8 @@ public final class LabProcess: @unchecked Sendable {
 }
 
 /// posix_spawn with a clean signal state, a new process group and only stdin/stdout/stderr open.
-enum Spawn {
-    static func start(executable: String, arguments: [String], stdoutFD: Int32, stderrFD: Int32) throws -> Int32 {
+package enum Spawn {
+    package static func start(executable: String, arguments: [String], stdoutFD: Int32, stderrFD: Int32) throws -> Int32 {
         var actions = posix_spawn_file_actions_t()
         var attributes = posix_spawnattr_t()
         posix_spawn_file_actions_init(&actions)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TCPNotifyBench
 import TCPNotifyLab
 
 struct BenchCommand: ParsableCommand {

@@ -12,14 +12,16 @@ import Testing
         return (try? String(contentsOf: url, encoding: .utf8)) ?? ""
     }()
 
-    /// Names from the `X(ID, name)` lines of TCPNOTIFY_FOR_EACH_FIELD, in order.
+    /// Names from the `X(ID, json_name, ...)` lines of TCPNOTIFY_FOR_EACH_FIELD, in order: a reading of the
+    /// header independent of the FieldCatalog plugin that generates TCPInfoField from it.
     static let headerFieldNames: [String] = {
         guard let start = header.range(of: "#define TCPNOTIFY_FOR_EACH_FIELD(X)"),
               let end = header.range(of: "#define TCPNOTIFY_FIELD_ENUM_ENTRY") else { return [] }
         return header[start.upperBound..<end.lowerBound].split(separator: "\n").compactMap { line in
-            guard let open = line.firstIndex(of: "("), let close = line.firstIndex(of: ")"),
-                  let comma = line[open..<close].firstIndex(of: ",") else { return nil }
-            return line[line.index(after: comma)..<close].trimmingCharacters(in: .whitespaces)
+            let text = line.trimmingCharacters(in: .whitespaces)
+            guard text.hasPrefix("X("), let open = text.firstIndex(of: "(") else { return nil }
+            let arguments = text[text.index(after: open)...].split(separator: ",", maxSplits: 2)
+            return arguments.count >= 2 ? arguments[1].trimmingCharacters(in: .whitespaces) : nil
         }
     }()
 

@@ -23,13 +23,40 @@ import Testing
         #expect(MemoryLayout<tcpnotify_record>.offset(of: \tcpnotify_record.subscribers) == 92)
     }
 
-    @Test func fieldIdentifiersMatchTheCatalog() {
+    /// The generated Swift catalog against the header it was generated from, line by line: C's own reading
+    /// of TCPNOTIFY_FOR_EACH_FIELD (CTCPNotify_field_descriptor) against every property of TCPInfoField.
+    @Test func generatedCatalogMatchesTheHeader() {
         #expect(Int(TCPNOTIFY_FIELD_COUNT.rawValue) == TCPInfoField.allCases.count)
         for field in TCPInfoField.allCases {
-            let name = CTCPNotify_field_name(UInt32(field.rawValue)).map { String(cString: $0) }
-            #expect(name == field.name, "field id \(field.rawValue)")
+            guard let c = CTCPNotify_field_descriptor(UInt32(field.rawValue))?.pointee else {
+                Issue.record("no C descriptor for field id \(field.rawValue) (\(field.name))")
+                continue
+            }
+            #expect(String(cString: c.name) == field.name, "field id \(field.rawValue)")
+            let camel = field.name.split(separator: "_").enumerated()
+                .map { $0 == 0 ? String($1) : $1.prefix(1).uppercased() + $1.dropFirst() }.joined()
+            #expect(String(describing: field) == camel, "the case of \(field.name)")
+            #expect(Int(c.bits) == field.bitWidth, "\(field.name)")
+            #expect(String(cString: c.unit) == field.unit.rawValue, "\(field.name)")  // rawValue = case name
+            #expect(String(cString: c.summary) == field.summary, "\(field.name)")
+            let since = String(cString: c.since)
+            #expect((since.isEmpty ? nil : since) == field.sinceKernel, "\(field.name)")
         }
-        #expect(CTCPNotify_field_name(UInt32(TCPInfoField.allCases.count)) == nil)
+        #expect(CTCPNotify_field_descriptor(UInt32(TCPInfoField.allCases.count)) == nil)
+    }
+
+    /// Every field lies in its member, a field that does not fill its member is a bitfield of a shared
+    /// byte, and no two fields overlap: the packing the decoder and the BPF filler assume.
+    @Test func fieldsTileTheirMembers() {
+        var usedBits: [UInt32: UInt64] = [:]  // member offset -> bits taken
+        for field in TCPInfoField.allCases {
+            guard let c = CTCPNotify_field_descriptor(UInt32(field.rawValue))?.pointee else { continue }
+            #expect(c.shift + c.bits <= c.member_bits, "\(field.name)")
+            let mask = (c.bits >= 64 ? UInt64.max : (UInt64(1) << UInt64(c.bits)) - 1) << UInt64(c.shift)
+            #expect(usedBits[c.member_offset, default: 0] & mask == 0, "\(field.name) overlaps another field")
+            usedBits[c.member_offset, default: 0] |= mask
+            if c.bits < c.member_bits { #expect(c.member_bits == 8, "\(field.name): only the two packed bytes hold bitfields") }
+        }
     }
 
     /// Fills every byte of a raw tcp_info with its own offset pattern, then checks each decoded field

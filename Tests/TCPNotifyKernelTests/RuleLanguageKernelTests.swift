@@ -3,6 +3,7 @@ import Glibc
 @testable import TCPNotifyBPF
 import TCPNotifyCore
 import TCPNotifyLab
+import TCPNotifyRuleEval
 import Testing
 
 extension KernelSuite {

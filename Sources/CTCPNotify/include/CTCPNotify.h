@@ -34,8 +34,42 @@ void CTCPNotify_wake(int fd);
 /* Creates an iterator fd for an iter/ program's link and returns it (or -errno). */
 int CTCPNotify_iter_create(struct bpf_link *link);
 
-/* The name of field `id` as in TCPNOTIFY_FOR_EACH_FIELD, or NULL past the end. */
-const char *CTCPNotify_field_name(unsigned int id);
+/* Every field of a tcp_info in field-id order (TCPNOTIFY_FOR_EACH_FIELD), widened to 64 bits: `values`
+ * holds TCPNOTIFY_FIELD_COUNT entries. Inline, because it runs once per record on the hot path. */
+static inline void CTCPNotify_tcp_info_values(const struct tcpnotify_tcp_info *info, uint64_t *values)
+{
+#define CTCPNOTIFY_READ_FIELD(id, name, member, shift, bits, ...) \
+    values[TCPNOTIFY_FIELD_##id] = ((uint64_t)info->member >> (shift)) & (~0ull >> (64 - (bits)));
+    TCPNOTIFY_FOR_EACH_FIELD(CTCPNOTIFY_READ_FIELD)
+#undef CTCPNOTIFY_READ_FIELD
+}
+
+/* One line of TCPNOTIFY_FOR_EACH_FIELD as data, for the tests that check Swift's generated TCPInfoField
+ * against the header. Inline, so only a binary that asks for it carries the table. */
+struct CTCPNotify_field_descriptor {
+    const char *name;
+    const char *member;
+    const char *unit;
+    const char *since;   /* "" when the field predates every supported kernel */
+    const char *summary;
+    unsigned int shift;
+    unsigned int bits;
+    unsigned int member_offset;
+    unsigned int member_bits;
+};
+
+/* The descriptor of field `id`, or NULL past the end. */
+static inline const struct CTCPNotify_field_descriptor *CTCPNotify_field_descriptor(unsigned int id)
+{
+#define CTCPNOTIFY_FIELD_DESCRIPTOR(id, name, member, shift, bits, unit, since, summary)                 \
+    {#name, #member, #unit, since, summary, shift, bits, offsetof(struct tcpnotify_tcp_info, member), \
+     8 * sizeof(((struct tcpnotify_tcp_info *)0)->member)},
+    static const struct CTCPNotify_field_descriptor descriptors[] = {
+        TCPNOTIFY_FOR_EACH_FIELD(CTCPNOTIFY_FIELD_DESCRIPTOR)
+    };
+#undef CTCPNOTIFY_FIELD_DESCRIPTOR
+    return id < TCPNOTIFY_FIELD_COUNT ? &descriptors[id] : NULL;
+}
 
 /* The number of possible CPUs (for per-CPU map reads), or -errno. */
 int CTCPNotify_num_possible_cpus(void);

@@ -106,83 +106,131 @@ struct tcpnotify_tcp_info {
 };
 _Static_assert(sizeof(struct tcpnotify_tcp_info) == 280, "struct tcpnotify_tcp_info must match Linux 6.18 tcp_info");
 
-/* Field identifiers used by rules. One line per field: X(ID_SUFFIX, json_name). The numbering is part of
- * the contract (Swift's TCPInfoField uses the same raw values; a kernel test checks the names match). */
+/* THE definition of each tcp_info field tcpnotify reports and rules can test: everything else is derived
+ * from this list (the C field ids below, the host decoder and name table in CTCPNotify.h, the BPF
+ * dispatch in tcp_info.bpf.h, and Swift's TCPInfoField, generated at build time by the FieldCatalog
+ * plugin). The position of a line is its id and part of the contract: append only, never reorder.
+ *
+ *   X(ID, json_name, member, shift, bits, unit, since, summary)
+ *     ID         suffix of TCPNOTIFY_FIELD_<ID>; BPF reads the field with TN_READ_<ID> (tcp_info.bpf.h)
+ *     json_name  the kernel's name without tcpi_; JSON key, rule name; Swift's case is its camelCase
+ *     member     the struct tcpnotify_tcp_info member holding it
+ *     shift,bits where in the member: value = (member >> shift) & (2^bits - 1); bits is the field's width
+ *     unit       a Swift FieldUnit case (microseconds, bytes, bytesPerSecond, segments, count, ...)
+ *     since      first Linux version whose tcp_info has the field ("6.2"), "" when older than 5.10
+ *     summary    one line on its kernel meaning (a C string literal)
+ *
+ * Adding a field: a member in struct tcpnotify_tcp_info, a line here, a TN_READ_<ID> in tcp_info.bpf.h. */
 #define TCPNOTIFY_FOR_EACH_FIELD(X) \
-    X(STATE, state)                       \
-    X(CA_STATE, ca_state)                 \
-    X(RETRANSMITS, retransmits)           \
-    X(PROBES, probes)                     \
-    X(BACKOFF, backoff)                   \
-    X(OPTIONS, options)                   \
-    X(SND_WSCALE, snd_wscale)             \
-    X(RCV_WSCALE, rcv_wscale)             \
-    X(DELIVERY_RATE_APP_LIMITED, delivery_rate_app_limited) \
-    X(FASTOPEN_CLIENT_FAIL, fastopen_client_fail) \
-    X(RTO, rto)                           \
-    X(ATO, ato)                           \
-    X(SND_MSS, snd_mss)                   \
-    X(RCV_MSS, rcv_mss)                   \
-    X(UNACKED, unacked)                   \
-    X(SACKED, sacked)                     \
-    X(LOST, lost)                         \
-    X(RETRANS, retrans)                   \
-    X(FACKETS, fackets)                   \
-    X(LAST_DATA_SENT, last_data_sent)     \
-    X(LAST_ACK_SENT, last_ack_sent)       \
-    X(LAST_DATA_RECV, last_data_recv)     \
-    X(LAST_ACK_RECV, last_ack_recv)       \
-    X(PMTU, pmtu)                         \
-    X(RCV_SSTHRESH, rcv_ssthresh)         \
-    X(RTT, rtt)                           \
-    X(RTTVAR, rttvar)                     \
-    X(SND_SSTHRESH, snd_ssthresh)         \
-    X(SND_CWND, snd_cwnd)                 \
-    X(ADVMSS, advmss)                     \
-    X(REORDERING, reordering)             \
-    X(RCV_RTT, rcv_rtt)                   \
-    X(RCV_SPACE, rcv_space)               \
-    X(TOTAL_RETRANS, total_retrans)       \
-    X(PACING_RATE, pacing_rate)           \
-    X(MAX_PACING_RATE, max_pacing_rate)   \
-    X(BYTES_ACKED, bytes_acked)           \
-    X(BYTES_RECEIVED, bytes_received)     \
-    X(SEGS_OUT, segs_out)                 \
-    X(SEGS_IN, segs_in)                   \
-    X(NOTSENT_BYTES, notsent_bytes)       \
-    X(MIN_RTT, min_rtt)                   \
-    X(DATA_SEGS_IN, data_segs_in)         \
-    X(DATA_SEGS_OUT, data_segs_out)       \
-    X(DELIVERY_RATE, delivery_rate)       \
-    X(BUSY_TIME, busy_time)               \
-    X(RWND_LIMITED, rwnd_limited)         \
-    X(SNDBUF_LIMITED, sndbuf_limited)     \
-    X(DELIVERED, delivered)               \
-    X(DELIVERED_CE, delivered_ce)         \
-    X(BYTES_SENT, bytes_sent)             \
-    X(BYTES_RETRANS, bytes_retrans)       \
-    X(DSACK_DUPS, dsack_dups)             \
-    X(REORD_SEEN, reord_seen)             \
-    X(RCV_OOOPACK, rcv_ooopack)           \
-    X(SND_WND, snd_wnd)                   \
-    X(RCV_WND, rcv_wnd)                   \
-    X(REHASH, rehash)                     \
-    X(TOTAL_RTO, total_rto)               \
-    X(TOTAL_RTO_RECOVERIES, total_rto_recoveries) \
-    X(TOTAL_RTO_TIME, total_rto_time)     \
-    X(RECEIVED_CE, received_ce)           \
-    X(DELIVERED_E1_BYTES, delivered_e1_bytes) \
-    X(DELIVERED_E0_BYTES, delivered_e0_bytes) \
-    X(DELIVERED_CE_BYTES, delivered_ce_bytes) \
-    X(RECEIVED_E1_BYTES, received_e1_bytes) \
-    X(RECEIVED_E0_BYTES, received_e0_bytes) \
-    X(RECEIVED_CE_BYTES, received_ce_bytes) \
-    X(ACCECN_FAIL_MODE, accecn_fail_mode) \
-    X(ACCECN_OPT_SEEN, accecn_opt_seen)
+    X(STATE, state, state, 0, 8, state, "", "TCP state (ESTABLISHED, CLOSE_WAIT, ...)")                                \
+    X(CA_STATE, ca_state, ca_state, 0, 8, caState, "",                                                                 \
+      "congestion-avoidance state (Open, Disorder, CWR, Recovery, Loss)")                                              \
+    X(RETRANSMITS, retransmits, retransmits, 0, 8, count, "",                                                          \
+      "consecutive RTO timeouts without progress (icsk_retransmits)")                                                  \
+    X(PROBES, probes, probes, 0, 8, count, "", "unanswered zero-window / keepalive probes")                            \
+    X(BACKOFF, backoff, backoff, 0, 8, count, "", "RTO exponential backoff shift (icsk_backoff)")                      \
+    X(OPTIONS, options, options, 0, 8, flags, "",                                                                      \
+      "TCPI_OPT_* bits: 1 timestamps, 2 sack, 4 wscale, 8 ecn, 16 ecn_seen, 32 syn_data, 64 usec_ts, 128 tfo_child")   \
+    X(SND_WSCALE, snd_wscale, wscale, 0, 4, wscale, "",                                                                \
+      "window scale shift the peer announced (applied to its advertised window)")                                      \
+    X(RCV_WSCALE, rcv_wscale, wscale, 4, 4, wscale, "",                                                                \
+      "window scale shift we announced (applied to our advertised window)")                                            \
+    X(DELIVERY_RATE_APP_LIMITED, delivery_rate_app_limited, app_limited_and_tfo, 0, 1, boolean, "",                    \
+      "1 when the last delivery_rate sample was application-limited")                                                  \
+    X(FASTOPEN_CLIENT_FAIL, fastopen_client_fail, app_limited_and_tfo, 1, 2, other, "",                                \
+      "TCP Fast Open client failure reason (0 unspecified, 1 no cookie, 2 data not acked, 3 SYN retransmitted)")       \
+    X(RTO, rto, rto, 0, 32, microseconds, "", "retransmission timeout, microseconds")                                  \
+    X(ATO, ato, ato, 0, 32, microseconds, "", "delayed-ACK timeout, microseconds")                                     \
+    X(SND_MSS, snd_mss, snd_mss, 0, 32, bytes, "", "current send MSS (mss_cache), bytes")                              \
+    X(RCV_MSS, rcv_mss, rcv_mss, 0, 32, bytes, "", "estimated peer MSS (rcv_mss), bytes")                              \
+    X(UNACKED, unacked, unacked, 0, 32, segments, "", "segments in flight (packets_out); accept backlog on listeners") \
+    X(SACKED, sacked, sacked, 0, 32, segments, "",                                                                     \
+      "segments SACKed by the peer (sacked_out); backlog limit on listeners")                                          \
+    X(LOST, lost, lost, 0, 32, segments, "", "segments presumed lost (lost_out)")                                      \
+    X(RETRANS, retrans, retrans, 0, 32, segments, "", "retransmitted segments in flight (retrans_out)")                \
+    X(FACKETS, fackets, fackets, 0, 32, segments, "", "forward-acknowledged segments; always 0 since Linux 4.15")      \
+    X(LAST_DATA_SENT, last_data_sent, last_data_sent, 0, 32, milliseconds, "",                                         \
+      "time since data was last sent, milliseconds")                                                                   \
+    X(LAST_ACK_SENT, last_ack_sent, last_ack_sent, 0, 32, milliseconds, "", "not tracked by Linux; always 0")          \
+    X(LAST_DATA_RECV, last_data_recv, last_data_recv, 0, 32, milliseconds, "",                                         \
+      "time since data was last received, milliseconds")                                                               \
+    X(LAST_ACK_RECV, last_ack_recv, last_ack_recv, 0, 32, milliseconds, "",                                            \
+      "time since an ACK was last received, milliseconds")                                                             \
+    X(PMTU, pmtu, pmtu, 0, 32, bytes, "", "path MTU (icsk_pmtu_cookie), bytes")                                        \
+    X(RCV_SSTHRESH, rcv_ssthresh, rcv_ssthresh, 0, 32, bytes, "", "receive window clamp target (rcv_ssthresh), bytes") \
+    X(RTT, rtt, rtt, 0, 32, microseconds, "", "smoothed RTT (srtt), microseconds")                                     \
+    X(RTTVAR, rttvar, rttvar, 0, 32, microseconds, "", "RTT mean deviation (mdev), microseconds")                      \
+    X(SND_SSTHRESH, snd_ssthresh, snd_ssthresh, 0, 32, segments, "", "slow-start threshold, segments")                 \
+    X(SND_CWND, snd_cwnd, snd_cwnd, 0, 32, segments, "", "congestion window, segments")                                \
+    X(ADVMSS, advmss, advmss, 0, 32, bytes, "", "MSS we advertised, bytes")                                            \
+    X(REORDERING, reordering, reordering, 0, 32, segments, "", "reordering degree the sender tolerates, segments")     \
+    X(RCV_RTT, rcv_rtt, rcv_rtt, 0, 32, microseconds, "", "receiver-side RTT estimate, microseconds")                  \
+    X(RCV_SPACE, rcv_space, rcv_space, 0, 32, bytes, "", "receive-buffer autotuning space (rcvq_space), bytes")        \
+    X(TOTAL_RETRANS, total_retrans, total_retrans, 0, 32, segments, "",                                                \
+      "segments retransmitted over the connection's life")                                                             \
+    X(PACING_RATE, pacing_rate, pacing_rate, 0, 64, bytesPerSecond, "", "current pacing rate, bytes/s")                \
+    X(MAX_PACING_RATE, max_pacing_rate, max_pacing_rate, 0, 64, bytesPerSecond, "",                                    \
+      "pacing rate cap (SO_MAX_PACING_RATE), bytes/s")                                                                 \
+    X(BYTES_ACKED, bytes_acked, bytes_acked, 0, 64, bytes, "", "bytes acknowledged by the peer (RFC 4898)")            \
+    X(BYTES_RECEIVED, bytes_received, bytes_received, 0, 64, bytes, "",                                                \
+      "bytes received and acknowledged by us (RFC 4898)")                                                              \
+    X(SEGS_OUT, segs_out, segs_out, 0, 32, segments, "", "segments sent, retransmissions included")                    \
+    X(SEGS_IN, segs_in, segs_in, 0, 32, segments, "", "segments received")                                             \
+    X(NOTSENT_BYTES, notsent_bytes, notsent_bytes, 0, 32, bytes, "", "bytes queued but not yet sent")                  \
+    X(MIN_RTT, min_rtt, min_rtt, 0, 32, microseconds, "", "minimum RTT seen (windowed), microseconds")                 \
+    X(DATA_SEGS_IN, data_segs_in, data_segs_in, 0, 32, segments, "", "segments received carrying data")                \
+    X(DATA_SEGS_OUT, data_segs_out, data_segs_out, 0, 32, segments, "", "segments sent carrying data")                 \
+    X(DELIVERY_RATE, delivery_rate, delivery_rate, 0, 64, bytesPerSecond, "",                                          \
+      "most recent delivery-rate sample, bytes/s")                                                                     \
+    X(BUSY_TIME, busy_time, busy_time, 0, 64, microseconds, "", "time with data in flight, microseconds")              \
+    X(RWND_LIMITED, rwnd_limited, rwnd_limited, 0, 64, microseconds, "",                                               \
+      "time limited by the peer's receive window, microseconds")                                                       \
+    X(SNDBUF_LIMITED, sndbuf_limited, sndbuf_limited, 0, 64, microseconds, "",                                         \
+      "time limited by our send buffer, microseconds")                                                                 \
+    X(DELIVERED, delivered, delivered, 0, 32, segments, "", "segments delivered (acked or sacked)")                    \
+    X(DELIVERED_CE, delivered_ce, delivered_ce, 0, 32, segments, "",                                                   \
+      "delivered segments the peer echoed as CE-marked")                                                               \
+    X(BYTES_SENT, bytes_sent, bytes_sent, 0, 64, bytes, "", "bytes sent, retransmissions included (RFC 4898)")         \
+    X(BYTES_RETRANS, bytes_retrans, bytes_retrans, 0, 64, bytes, "", "bytes retransmitted (RFC 4898)")                 \
+    X(DSACK_DUPS, dsack_dups, dsack_dups, 0, 32, segments, "", "segments reported as duplicates by DSACK")             \
+    X(REORD_SEEN, reord_seen, reord_seen, 0, 32, count, "", "reordering events seen")                                  \
+    X(RCV_OOOPACK, rcv_ooopack, rcv_ooopack, 0, 32, segments, "", "out-of-order segments received")                    \
+    X(SND_WND, snd_wnd, snd_wnd, 0, 32, bytes, "", "peer's advertised receive window, bytes")                          \
+    X(RCV_WND, rcv_wnd, rcv_wnd, 0, 32, bytes, "6.2", "receive window we advertise, bytes")                            \
+    X(REHASH, rehash, rehash, 0, 32, count, "6.2", "times the flow label / path was rehashed (PLB, timeouts)")         \
+    X(TOTAL_RTO, total_rto, total_rto, 0, 16, count, "6.7", "RTO timeouts over the connection's life")                 \
+    X(TOTAL_RTO_RECOVERIES, total_rto_recoveries, total_rto_recoveries, 0, 16, count, "6.7",                           \
+      "RTO recovery episodes over the connection's life")                                                              \
+    X(TOTAL_RTO_TIME, total_rto_time, total_rto_time, 0, 32, milliseconds, "6.7",                                      \
+      "time spent in RTO recovery, ongoing episode included, milliseconds")                                            \
+    X(RECEIVED_CE, received_ce, received_ce, 0, 32, segments, "6.18", "segments received with CE marks (AccECN)")      \
+    X(DELIVERED_E1_BYTES, delivered_e1_bytes, delivered_e1_bytes, 0, 32, bytes, "6.18",                                \
+      "bytes delivered with ECT(1) (AccECN feedback)")                                                                 \
+    X(DELIVERED_E0_BYTES, delivered_e0_bytes, delivered_e0_bytes, 0, 32, bytes, "6.18",                                \
+      "bytes delivered with ECT(0) (AccECN feedback)")                                                                 \
+    X(DELIVERED_CE_BYTES, delivered_ce_bytes, delivered_ce_bytes, 0, 32, bytes, "6.18",                                \
+      "bytes delivered with CE (AccECN feedback)")                                                                     \
+    X(RECEIVED_E1_BYTES, received_e1_bytes, received_e1_bytes, 0, 32, bytes, "6.18",                                   \
+      "bytes received with ECT(1) (AccECN)")                                                                           \
+    X(RECEIVED_E0_BYTES, received_e0_bytes, received_e0_bytes, 0, 32, bytes, "6.18",                                   \
+      "bytes received with ECT(0) (AccECN)")                                                                           \
+    X(RECEIVED_CE_BYTES, received_ce_bytes, received_ce_bytes, 0, 32, bytes, "6.18",                                   \
+      "bytes received with CE (AccECN)")                                                                               \
+    X(ACCECN_FAIL_MODE, accecn_fail_mode, accecn_fail_mode, 0, 16, flags, "6.18",                                      \
+      "AccECN negotiation/feedback failure bits")                                                                      \
+    X(ACCECN_OPT_SEEN, accecn_opt_seen, accecn_opt_seen, 0, 16, other, "6.18",                                         \
+      "AccECN option status seen from the peer")
 
-#define TCPNOTIFY_FIELD_ENUM_ENTRY(id, name) TCPNOTIFY_FIELD_##id,
+#define TCPNOTIFY_FIELD_ENUM_ENTRY(id, ...) TCPNOTIFY_FIELD_##id,
 enum tcpnotify_field { TCPNOTIFY_FOR_EACH_FIELD(TCPNOTIFY_FIELD_ENUM_ENTRY) TCPNOTIFY_FIELD_COUNT };
 #undef TCPNOTIFY_FIELD_ENUM_ENTRY
+
+/* Each field lies inside its member. */
+#define TCPNOTIFY_FIELD_FITS(id, name, member, shift, bits, ...)                                            \
+    _Static_assert((bits) >= 1 && (shift) + (bits) <= 8 * sizeof(((struct tcpnotify_tcp_info *)0)->member), \
+                   #name " must fit in tcp_info member " #member);
+TCPNOTIFY_FOR_EACH_FIELD(TCPNOTIFY_FIELD_FITS)
+#undef TCPNOTIFY_FIELD_FITS
 
 /* ---------------------------------------------------------------------------------------------------- */
 /* Comparison operators shared by filter port predicates and rule terms. */
@@ -358,7 +406,7 @@ struct tcpnotify_eval_request {
     __u32 pad;
     __u64 values[TCPNOTIFY_FIELD_COUNT];
 };
-_Static_assert(sizeof(struct tcpnotify_eval_request) == 24 + 8 * 70, "eval request layout");
+_Static_assert(sizeof(struct tcpnotify_eval_request) == 24 + 8 * TCPNOTIFY_FIELD_COUNT, "eval request layout");
 
 /* ---------------------------------------------------------------------------------------------------- */
 /* Records pushed through the `events` ring buffer. */

@@ -1,6 +1,7 @@
 /* Rebuilding struct tcp_info in BPF, field for field as tcp_get_info() (net/ipv4/tcp.c, Linux 6.18) does.
  * tn_field() computes one field on demand (rules are checked with it before any record exists);
- * tn_fill() builds the whole record once a rule has tripped. Both use the same per-field helpers. */
+ * tn_fill() builds the whole record once a rule has tripped. Both are generated from TCPNOTIFY_FOR_EACH_FIELD
+ * and the TN_READ_<ID> lines below. */
 #ifndef TCPNOTIFY_TCP_INFO_BPF_H
 #define TCPNOTIFY_TCP_INFO_BPF_H
 
@@ -181,86 +182,92 @@ static __always_inline __u32 tn_rehash(const struct tn_source *s)
     return plb + timeout;
 }
 
-/* One field, computed on demand. Listening sockets are never enrolled, so the LISTEN aliases of
- * tcp_get_info() (unacked = accept backlog) do not arise here. */
+/* How each TCPNOTIFY_FOR_EACH_FIELD line is read from the kernel's tcp_sock, as tcp_get_info() computes it:
+ * one TN_READ_<ID>(s, tp) per field (a missing one fails the build). s is the struct tn_source, tp its
+ * tcp_sock. tn_field() and tn_fill() are both generated from these. Listening sockets are never enrolled,
+ * so the LISTEN aliases of tcp_get_info() (unacked = accept backlog) do not arise here. */
+#define TN_READ_STATE(s, tp) (s->state)
+#define TN_READ_CA_STATE(s, tp) (BPF_CORE_READ_BITFIELD(tp, inet_conn.icsk_ca_state))
+#define TN_READ_RETRANSMITS(s, tp) (tp->inet_conn.icsk_retransmits)
+#define TN_READ_PROBES(s, tp) (tp->inet_conn.icsk_probes_out)
+#define TN_READ_BACKOFF(s, tp) (tp->inet_conn.icsk_backoff)
+#define TN_READ_OPTIONS(s, tp) (tn_options(s))
+#define TN_READ_SND_WSCALE(s, tp) (tn_wscale_ok(s) ? BPF_CORE_READ_BITFIELD(tp, rx_opt.snd_wscale) : 0)
+#define TN_READ_RCV_WSCALE(s, tp) (tn_wscale_ok(s) ? BPF_CORE_READ_BITFIELD(tp, rx_opt.rcv_wscale) : 0)
+#define TN_READ_DELIVERY_RATE_APP_LIMITED(s, tp) (BPF_CORE_READ_BITFIELD(tp, rate_app_limited) ? 1 : 0)
+#define TN_READ_FASTOPEN_CLIENT_FAIL(s, tp) (BPF_CORE_READ_BITFIELD(tp, fastopen_client_fail))
+#define TN_READ_RTO(s, tp) (tn_jiffies_to_usecs(s, tp->inet_conn.icsk_rto))
+#define TN_READ_ATO(s, tp) (tn_ato(s))
+#define TN_READ_SND_MSS(s, tp) (tp->mss_cache)
+#define TN_READ_RCV_MSS(s, tp) (tp->inet_conn.icsk_ack.rcv_mss)
+#define TN_READ_UNACKED(s, tp) (tp->packets_out)
+#define TN_READ_SACKED(s, tp) (tp->sacked_out)
+#define TN_READ_LOST(s, tp) (tp->lost_out)
+#define TN_READ_RETRANS(s, tp) (tp->retrans_out)
+#define TN_READ_FACKETS(s, tp) (0)
+#define TN_READ_LAST_DATA_SENT(s, tp) (tn_ms_since(s, tp->lsndtime))
+#define TN_READ_LAST_ACK_SENT(s, tp) (0)
+#define TN_READ_LAST_DATA_RECV(s, tp) ((s->arriving & TN_ARRIVING_DATA) ? 0 : tn_ms_since(s, tp->inet_conn.icsk_ack.lrcvtime))
+#define TN_READ_LAST_ACK_RECV(s, tp) ((s->arriving & TN_ARRIVING_ACK) ? 0 : tn_ms_since(s, tp->rcv_tstamp))
+#define TN_READ_PMTU(s, tp) (tp->inet_conn.icsk_pmtu_cookie)
+#define TN_READ_RCV_SSTHRESH(s, tp) (tp->rcv_ssthresh)
+#define TN_READ_RTT(s, tp) (s->srtt_us_x8 >> 3)
+#define TN_READ_RTTVAR(s, tp) (tp->mdev_us >> 2)
+#define TN_READ_SND_SSTHRESH(s, tp) (tp->snd_ssthresh)
+#define TN_READ_SND_CWND(s, tp) (tp->snd_cwnd)
+#define TN_READ_ADVMSS(s, tp) (tp->advmss)
+#define TN_READ_REORDERING(s, tp) (tp->reordering)
+#define TN_READ_RCV_RTT(s, tp) (tp->rcv_rtt_est.rtt_us >> 3)
+#define TN_READ_RCV_SPACE(s, tp) ((__u32)tp->rcvq_space.space)
+#define TN_READ_TOTAL_RETRANS(s, tp) (tp->total_retrans)
+#define TN_READ_PACING_RATE(s, tp) (tn_rate(tp->inet_conn.icsk_inet.sk.sk_pacing_rate))
+#define TN_READ_MAX_PACING_RATE(s, tp) (tn_rate(tp->inet_conn.icsk_inet.sk.sk_max_pacing_rate))
+#define TN_READ_BYTES_ACKED(s, tp) (tp->bytes_acked)
+#define TN_READ_BYTES_RECEIVED(s, tp) (tp->bytes_received)
+#define TN_READ_SEGS_OUT(s, tp) (tp->segs_out)
+#define TN_READ_SEGS_IN(s, tp) (tp->segs_in)
+#define TN_READ_NOTSENT_BYTES(s, tp) (tn_notsent_bytes(s))
+#define TN_READ_MIN_RTT(s, tp) (tp->rtt_min.s[0].v)
+#define TN_READ_DATA_SEGS_IN(s, tp) (tp->data_segs_in)
+#define TN_READ_DATA_SEGS_OUT(s, tp) (tp->data_segs_out)
+#define TN_READ_DELIVERY_RATE(s, tp) (tn_delivery_rate(s))
+#define TN_READ_BUSY_TIME(s, tp) (tn_chrono(s, 0))
+#define TN_READ_RWND_LIMITED(s, tp) (tn_chrono(s, 2))
+#define TN_READ_SNDBUF_LIMITED(s, tp) (tn_chrono(s, 3))
+#define TN_READ_DELIVERED(s, tp) (tp->delivered)
+#define TN_READ_DELIVERED_CE(s, tp) (tp->delivered_ce)
+#define TN_READ_BYTES_SENT(s, tp) (tp->bytes_sent)
+#define TN_READ_BYTES_RETRANS(s, tp) (tp->bytes_retrans)
+#define TN_READ_DSACK_DUPS(s, tp) (tp->dsack_dups)
+#define TN_READ_REORD_SEEN(s, tp) (tp->reord_seen)
+#define TN_READ_RCV_OOOPACK(s, tp) (tp->rcv_ooopack)
+#define TN_READ_SND_WND(s, tp) (tp->snd_wnd)
+#define TN_READ_RCV_WND(s, tp) (tp->rcv_wnd)
+#define TN_READ_REHASH(s, tp) (tn_rehash(s))
+#define TN_READ_TOTAL_RTO(s, tp) (tn_total_rto(s))
+#define TN_READ_TOTAL_RTO_RECOVERIES(s, tp) (tn_total_rto_recoveries(s))
+#define TN_READ_TOTAL_RTO_TIME(s, tp) (tn_total_rto_time(s))
+#define TN_READ_RECEIVED_CE(s, tp) (tn_received_ce(s))
+#define TN_READ_DELIVERED_E1_BYTES(s, tp) (tn_delivered_ecn(s, 0))
+#define TN_READ_DELIVERED_E0_BYTES(s, tp) (tn_delivered_ecn(s, 1))
+#define TN_READ_DELIVERED_CE_BYTES(s, tp) (tn_delivered_ecn(s, 2))
+#define TN_READ_RECEIVED_E1_BYTES(s, tp) (tn_received_ecn(s, 0))
+#define TN_READ_RECEIVED_E0_BYTES(s, tp) (tn_received_ecn(s, 1))
+#define TN_READ_RECEIVED_CE_BYTES(s, tp) (tn_received_ecn(s, 2))
+#define TN_READ_ACCECN_FAIL_MODE(s, tp) (tn_accecn_fail_mode(s))
+#define TN_READ_ACCECN_OPT_SEEN(s, tp) (tn_accecn_opt_seen(s))
+
+/* One field, computed on demand (a subprogram, so its big switch is emitted once). */
 static __noinline __u64 tn_field(const struct tn_source *s, __u32 field)
 {
     struct tcp_sock *tp = s->tp;
     if (!tp) return 0;
+#define TN_FIELD_CASE(id, ...) case TCPNOTIFY_FIELD_##id: return TN_READ_##id(s, tp);
     switch (field) {
-    case TCPNOTIFY_FIELD_STATE: return s->state;
-    case TCPNOTIFY_FIELD_CA_STATE: return BPF_CORE_READ_BITFIELD(tp, inet_conn.icsk_ca_state);
-    case TCPNOTIFY_FIELD_RETRANSMITS: return tp->inet_conn.icsk_retransmits;
-    case TCPNOTIFY_FIELD_PROBES: return tp->inet_conn.icsk_probes_out;
-    case TCPNOTIFY_FIELD_BACKOFF: return tp->inet_conn.icsk_backoff;
-    case TCPNOTIFY_FIELD_OPTIONS: return tn_options(s);
-    case TCPNOTIFY_FIELD_SND_WSCALE: return tn_wscale_ok(s) ? BPF_CORE_READ_BITFIELD(tp, rx_opt.snd_wscale) : 0;
-    case TCPNOTIFY_FIELD_RCV_WSCALE: return tn_wscale_ok(s) ? BPF_CORE_READ_BITFIELD(tp, rx_opt.rcv_wscale) : 0;
-    case TCPNOTIFY_FIELD_DELIVERY_RATE_APP_LIMITED: return BPF_CORE_READ_BITFIELD(tp, rate_app_limited) ? 1 : 0;
-    case TCPNOTIFY_FIELD_FASTOPEN_CLIENT_FAIL: return BPF_CORE_READ_BITFIELD(tp, fastopen_client_fail);
-    case TCPNOTIFY_FIELD_RTO: return tn_jiffies_to_usecs(s, tp->inet_conn.icsk_rto);
-    case TCPNOTIFY_FIELD_ATO: return tn_ato(s);
-    case TCPNOTIFY_FIELD_SND_MSS: return tp->mss_cache;
-    case TCPNOTIFY_FIELD_RCV_MSS: return tp->inet_conn.icsk_ack.rcv_mss;
-    case TCPNOTIFY_FIELD_UNACKED: return tp->packets_out;
-    case TCPNOTIFY_FIELD_SACKED: return tp->sacked_out;
-    case TCPNOTIFY_FIELD_LOST: return tp->lost_out;
-    case TCPNOTIFY_FIELD_RETRANS: return tp->retrans_out;
-    case TCPNOTIFY_FIELD_FACKETS: return 0;
-    case TCPNOTIFY_FIELD_LAST_DATA_SENT: return tn_ms_since(s, tp->lsndtime);
-    case TCPNOTIFY_FIELD_LAST_ACK_SENT: return 0;
-    case TCPNOTIFY_FIELD_LAST_DATA_RECV:
-        return (s->arriving & TN_ARRIVING_DATA) ? 0 : tn_ms_since(s, tp->inet_conn.icsk_ack.lrcvtime);
-    case TCPNOTIFY_FIELD_LAST_ACK_RECV: return (s->arriving & TN_ARRIVING_ACK) ? 0 : tn_ms_since(s, tp->rcv_tstamp);
-    case TCPNOTIFY_FIELD_PMTU: return tp->inet_conn.icsk_pmtu_cookie;
-    case TCPNOTIFY_FIELD_RCV_SSTHRESH: return tp->rcv_ssthresh;
-    case TCPNOTIFY_FIELD_RTT: return s->srtt_us_x8 >> 3;
-    case TCPNOTIFY_FIELD_RTTVAR: return tp->mdev_us >> 2;
-    case TCPNOTIFY_FIELD_SND_SSTHRESH: return tp->snd_ssthresh;
-    case TCPNOTIFY_FIELD_SND_CWND: return tp->snd_cwnd;
-    case TCPNOTIFY_FIELD_ADVMSS: return tp->advmss;
-    case TCPNOTIFY_FIELD_REORDERING: return tp->reordering;
-    case TCPNOTIFY_FIELD_RCV_RTT: return tp->rcv_rtt_est.rtt_us >> 3;
-    case TCPNOTIFY_FIELD_RCV_SPACE: return (__u32)tp->rcvq_space.space;
-    case TCPNOTIFY_FIELD_TOTAL_RETRANS: return tp->total_retrans;
-    case TCPNOTIFY_FIELD_PACING_RATE: return tn_rate(tp->inet_conn.icsk_inet.sk.sk_pacing_rate);
-    case TCPNOTIFY_FIELD_MAX_PACING_RATE: return tn_rate(tp->inet_conn.icsk_inet.sk.sk_max_pacing_rate);
-    case TCPNOTIFY_FIELD_BYTES_ACKED: return tp->bytes_acked;
-    case TCPNOTIFY_FIELD_BYTES_RECEIVED: return tp->bytes_received;
-    case TCPNOTIFY_FIELD_SEGS_OUT: return tp->segs_out;
-    case TCPNOTIFY_FIELD_SEGS_IN: return tp->segs_in;
-    case TCPNOTIFY_FIELD_NOTSENT_BYTES: return tn_notsent_bytes(s);
-    case TCPNOTIFY_FIELD_MIN_RTT: return tp->rtt_min.s[0].v;
-    case TCPNOTIFY_FIELD_DATA_SEGS_IN: return tp->data_segs_in;
-    case TCPNOTIFY_FIELD_DATA_SEGS_OUT: return tp->data_segs_out;
-    case TCPNOTIFY_FIELD_DELIVERY_RATE: return tn_delivery_rate(s);
-    case TCPNOTIFY_FIELD_BUSY_TIME: return tn_chrono(s, 0);
-    case TCPNOTIFY_FIELD_RWND_LIMITED: return tn_chrono(s, 2);
-    case TCPNOTIFY_FIELD_SNDBUF_LIMITED: return tn_chrono(s, 3);
-    case TCPNOTIFY_FIELD_DELIVERED: return tp->delivered;
-    case TCPNOTIFY_FIELD_DELIVERED_CE: return tp->delivered_ce;
-    case TCPNOTIFY_FIELD_BYTES_SENT: return tp->bytes_sent;
-    case TCPNOTIFY_FIELD_BYTES_RETRANS: return tp->bytes_retrans;
-    case TCPNOTIFY_FIELD_DSACK_DUPS: return tp->dsack_dups;
-    case TCPNOTIFY_FIELD_REORD_SEEN: return tp->reord_seen;
-    case TCPNOTIFY_FIELD_RCV_OOOPACK: return tp->rcv_ooopack;
-    case TCPNOTIFY_FIELD_SND_WND: return tp->snd_wnd;
-    case TCPNOTIFY_FIELD_RCV_WND: return tp->rcv_wnd;
-    case TCPNOTIFY_FIELD_REHASH: return tn_rehash(s);
-    case TCPNOTIFY_FIELD_TOTAL_RTO: return tn_total_rto(s);
-    case TCPNOTIFY_FIELD_TOTAL_RTO_RECOVERIES: return tn_total_rto_recoveries(s);
-    case TCPNOTIFY_FIELD_TOTAL_RTO_TIME: return tn_total_rto_time(s);
-    case TCPNOTIFY_FIELD_RECEIVED_CE: return tn_received_ce(s);
-    case TCPNOTIFY_FIELD_DELIVERED_E1_BYTES: return tn_delivered_ecn(s, 0);
-    case TCPNOTIFY_FIELD_DELIVERED_E0_BYTES: return tn_delivered_ecn(s, 1);
-    case TCPNOTIFY_FIELD_DELIVERED_CE_BYTES: return tn_delivered_ecn(s, 2);
-    case TCPNOTIFY_FIELD_RECEIVED_E1_BYTES: return tn_received_ecn(s, 0);
-    case TCPNOTIFY_FIELD_RECEIVED_E0_BYTES: return tn_received_ecn(s, 1);
-    case TCPNOTIFY_FIELD_RECEIVED_CE_BYTES: return tn_received_ecn(s, 2);
-    case TCPNOTIFY_FIELD_ACCECN_FAIL_MODE: return tn_accecn_fail_mode(s);
-    case TCPNOTIFY_FIELD_ACCECN_OPT_SEEN: return tn_accecn_opt_seen(s);
+    TCPNOTIFY_FOR_EACH_FIELD(TN_FIELD_CASE)
     default: return 0;
     }
+#undef TN_FIELD_CASE
 }
 
 /* A rule operand: a tcp_info field, or a virtual one (ids from 128). Inlined into its single call site
@@ -274,81 +281,18 @@ static __always_inline __u64 tn_operand(const struct tn_source *s, __u32 id)
     return tn_field(s, id);
 }
 
-/* The whole tcp_info, as getsockopt(TCP_INFO) would return it now. */
+/* The whole tcp_info, as getsockopt(TCP_INFO) would return it now. `info` must be zeroed (packed fields
+ * are OR'ed into their shared byte). Whether a field fills its member is known at compile time. */
 static __always_inline void tn_fill(struct tcpnotify_tcp_info *info, const struct tn_source *s)
 {
     struct tcp_sock *tp = s->tp;
-    info->state = s->state;
-    info->ca_state = BPF_CORE_READ_BITFIELD(tp, inet_conn.icsk_ca_state);
-    info->retransmits = tp->inet_conn.icsk_retransmits;
-    info->probes = tp->inet_conn.icsk_probes_out;
-    info->backoff = tp->inet_conn.icsk_backoff;
-    info->options = tn_options(s);
-    if (tn_wscale_ok(s)) {
-        __u8 snd = BPF_CORE_READ_BITFIELD(tp, rx_opt.snd_wscale);
-        __u8 rcv = BPF_CORE_READ_BITFIELD(tp, rx_opt.rcv_wscale);
-        info->wscale = (snd & 0x0f) | (__u8)(rcv << 4);
-    }
-    info->app_limited_and_tfo = (BPF_CORE_READ_BITFIELD(tp, rate_app_limited) ? 1 : 0) |
-                                (__u8)((BPF_CORE_READ_BITFIELD(tp, fastopen_client_fail) & 3) << 1);
-    info->rto = (__u32)tn_jiffies_to_usecs(s, tp->inet_conn.icsk_rto);
-    info->ato = tn_ato(s);
-    info->snd_mss = tp->mss_cache;
-    info->rcv_mss = tp->inet_conn.icsk_ack.rcv_mss;
-    info->unacked = tp->packets_out;
-    info->sacked = tp->sacked_out;
-    info->lost = tp->lost_out;
-    info->retrans = tp->retrans_out;
-    info->last_data_sent = tn_ms_since(s, tp->lsndtime);
-    info->last_data_recv = (s->arriving & TN_ARRIVING_DATA) ? 0 : tn_ms_since(s, tp->inet_conn.icsk_ack.lrcvtime);
-    info->last_ack_recv = (s->arriving & TN_ARRIVING_ACK) ? 0 : tn_ms_since(s, tp->rcv_tstamp);
-    info->pmtu = tp->inet_conn.icsk_pmtu_cookie;
-    info->rcv_ssthresh = tp->rcv_ssthresh;
-    info->rtt = s->srtt_us_x8 >> 3;
-    info->rttvar = tp->mdev_us >> 2;
-    info->snd_ssthresh = tp->snd_ssthresh;
-    info->snd_cwnd = tp->snd_cwnd;
-    info->advmss = tp->advmss;
-    info->reordering = tp->reordering;
-    info->rcv_rtt = tp->rcv_rtt_est.rtt_us >> 3;
-    info->rcv_space = (__u32)tp->rcvq_space.space;
-    info->total_retrans = tp->total_retrans;
-    info->pacing_rate = tn_rate(tp->inet_conn.icsk_inet.sk.sk_pacing_rate);
-    info->max_pacing_rate = tn_rate(tp->inet_conn.icsk_inet.sk.sk_max_pacing_rate);
-    info->bytes_acked = tp->bytes_acked;
-    info->bytes_received = tp->bytes_received;
-    info->segs_out = tp->segs_out;
-    info->segs_in = tp->segs_in;
-    info->notsent_bytes = tn_notsent_bytes(s);
-    info->min_rtt = tp->rtt_min.s[0].v;
-    info->data_segs_in = tp->data_segs_in;
-    info->data_segs_out = tp->data_segs_out;
-    info->delivery_rate = tn_delivery_rate(s);
-    info->busy_time = tn_chrono(s, 0);
-    info->rwnd_limited = tn_chrono(s, 2);
-    info->sndbuf_limited = tn_chrono(s, 3);
-    info->delivered = tp->delivered;
-    info->delivered_ce = tp->delivered_ce;
-    info->bytes_sent = tp->bytes_sent;
-    info->bytes_retrans = tp->bytes_retrans;
-    info->dsack_dups = tp->dsack_dups;
-    info->reord_seen = tp->reord_seen;
-    info->rcv_ooopack = tp->rcv_ooopack;
-    info->snd_wnd = tp->snd_wnd;
-    info->rcv_wnd = tp->rcv_wnd;
-    info->rehash = tn_rehash(s);
-    info->total_rto = tn_total_rto(s);
-    info->total_rto_recoveries = tn_total_rto_recoveries(s);
-    info->total_rto_time = tn_total_rto_time(s);
-    info->received_ce = tn_received_ce(s);
-    info->delivered_e1_bytes = tn_delivered_ecn(s, 0);
-    info->delivered_e0_bytes = tn_delivered_ecn(s, 1);
-    info->delivered_ce_bytes = tn_delivered_ecn(s, 2);
-    info->received_e1_bytes = tn_received_ecn(s, 0);
-    info->received_e0_bytes = tn_received_ecn(s, 1);
-    info->received_ce_bytes = tn_received_ecn(s, 2);
-    info->accecn_fail_mode = tn_accecn_fail_mode(s);
-    info->accecn_opt_seen = tn_accecn_opt_seen(s);
+#define TN_FILL_FIELD(id, name, member, shift, bits, ...)                                                \
+    if ((shift) == 0 && (bits) == 8 * sizeof(info->member))                                              \
+        info->member = (__typeof__(info->member))TN_READ_##id(s, tp);                                    \
+    else                                                                                                 \
+        info->member |= (__typeof__(info->member))((TN_READ_##id(s, tp) & (~0ull >> (64 - (bits)))) << (shift));
+    TCPNOTIFY_FOR_EACH_FIELD(TN_FILL_FIELD)
+#undef TN_FILL_FIELD
 }
 
 #endif

@@ -1,4 +1,5 @@
 import Foundation
+import TCPNotifyLab
 import Glibc
 
 /// The parts of `tcpnotify-lab bench`. `enrollment` also measures the watcher's peak RSS (memory).

@@ -1,4 +1,5 @@
 import Foundation
+import TCPNotifyLab
 import Glibc
 
 /// Idle cost (CPU over a steady-state window: push versus polling the same rules at 1 s and 100 ms, and

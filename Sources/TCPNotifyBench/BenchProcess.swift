@@ -1,4 +1,5 @@
 import Foundation
+import TCPNotifyLab
 import Glibc
 
 /// A benchmarked child process: stdout is a pipe read promptly by a thread (each line stamped with

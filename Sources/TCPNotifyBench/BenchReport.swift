@@ -1,4 +1,5 @@
 import Foundation
+import TCPNotifyLab
 import Glibc
 
 /// One part's results: a table for people, figures (named with units) for machines, and notes saying how

@@ -1,9 +1,10 @@
-import CLibbpf
 import CTCPNotify
+import TCPNotifyBPF
 import TCPNotifyCore
 
 /// The kernel's rule evaluator run on given values (`rules_eval.bpf.c` through BPF_PROG_TEST_RUN),
 /// one event at a time for one socket: what the differential tests compare with Swift's reference.
+/// Test support: this target (and its BPF object) is linked by the tests only, never by `tcpnotify`.
 package final class RuleEvaluationProgram {
     private let object: BPFObject
     private let programFD: Int32

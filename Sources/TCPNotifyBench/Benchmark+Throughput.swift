@@ -1,4 +1,5 @@
 import Foundation
+import TCPNotifyLab
 import Glibc
 
 /// Notification throughput: a rule that notifies at (nearly) every RTT callback of many bulk flows;

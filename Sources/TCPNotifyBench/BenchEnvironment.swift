@@ -1,4 +1,5 @@
 import Foundation
+import TCPNotifyLab
 import Glibc
 import TCPNotifyCore
 

@@ -1,4 +1,5 @@
 import Foundation
+import TCPNotifyLab
 
 /// Kernel run-time statistics of the BPF programs a process holds, read from /proc/PID/fdinfo of its
 /// `bpf-prog` descriptors (`prog_id`, `prog_type`, `run_time_ns`, `run_cnt`; counted only while

@@ -1,4 +1,5 @@
 import Foundation
+import TCPNotifyLab
 import Glibc
 
 /// Holds N established, idle loopback connections (both ends, 2N descriptors) for the benchmark, in a

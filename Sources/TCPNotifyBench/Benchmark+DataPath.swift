@@ -1,4 +1,5 @@
 import Foundation
+import TCPNotifyLab
 import Glibc
 
 /// Data-path overhead: loopback iperf3 throughput unmonitored versus with every socket enrolled and a rule

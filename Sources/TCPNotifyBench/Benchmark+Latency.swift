@@ -1,4 +1,5 @@
 import Foundation
+import TCPNotifyLab
 import Glibc
 
 /// Detection latency: from the send() that makes `bytes_acked > 1000` true (its ACK follows within
