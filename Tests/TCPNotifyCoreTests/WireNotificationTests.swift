@@ -98,9 +98,11 @@ import Testing
             }
         }
         #expect(error(line.replacing(#""cookie":1,"#, with: ""))?.message == #"missing "cookie""#)
-        #expect(error(line.replacing(#""cookie":1,"#, with: #""cookie":"1","#))?.message == #""cookie" must be an integer"#)
+        #expect(error(line.replacing(#""cookie":1,"#, with: #""cookie":"1","#))?.message == #""cookie" must be a non-negative integer"#)
         #expect(error(line.replacing(#""trigger":"rtt""#, with: #""trigger":"teleport""#))?.message.contains("unknown trigger 'teleport'") == true)
-        #expect(error(line.replacing(#""rtt":"#, with: #""rtt":-"#))?.message.contains(#""tcp_info.rtt""#) == true)
+        let negative = error(line.replacing(#""rtt":"#, with: #""rtt":-"#))
+        #expect(negative?.message.contains(#""tcp_info.rtt""#) == true, "\(String(describing: negative))")
+        #expect(error(line.replacing(#""rtt":"#, with: #""rtt":"fast","x":"#))?.message == #""tcp_info.rtt" must be a non-negative integer"#)
         #expect(error(#"{"type":"stats"}"#)?.message == #"expected a "notification" line, got "stats""#)
         #expect(error("{\"type\":\"notification\"")?.isJSON == false)
         #expect(error("")?.isJSON == false)

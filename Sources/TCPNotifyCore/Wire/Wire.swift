@@ -118,6 +118,7 @@ extension Wire {
             case is String.Type: "a string"
             case is Bool.Type: "true or false"
             case is [String].Type: "an array of strings"
+            case is any UnsignedInteger.Type: "a non-negative integer"
             case is any BinaryInteger.Type: "an integer"
             case is any BinaryFloatingPoint.Type: "a number"
             case is [Any].Type: "an array"

@@ -83,7 +83,15 @@ extension Wire {
             let container = try decoder.container(keyedBy: AnyKey.self)
             var fields: [(name: String, value: Value)] = []
             for key in container.allKeys {
-                if let number = try? container.decode(UInt64.self, forKey: key) {
+                let field = TCPInfoField.named(key.stringValue)
+                if let field, field != .state && field != .caState {
+                    // A known counter must be a number ("must be an integer" names it otherwise).
+                    guard let number = try? container.decode(UInt64.self, forKey: key) else {
+                        throw DecodingError.typeMismatch(UInt64.self, .init(
+                            codingPath: container.codingPath + [key], debugDescription: "\(key.stringValue) is a counter"))
+                    }
+                    fields.append((key.stringValue, .number(number)))
+                } else if let number = try? container.decode(UInt64.self, forKey: key) {
                     fields.append((key.stringValue, .number(number)))
                 } else if let text = try? container.decode(String.self, forKey: key) {
                     fields.append((key.stringValue, .name(text)))
