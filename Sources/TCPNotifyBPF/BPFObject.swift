@@ -1,5 +1,6 @@
 import CLibbpf
 import CTCPNotify
+import Foundation
 import Glibc
 
 /// A BPF object opened from an embedded ELF image: configure, load, then look up maps and programs.
@@ -10,8 +11,11 @@ public final class BPFObject {
     /// libbpf reads the ELF image until load; it lives as long as the object.
     private let image: UnsafeMutableRawBufferPointer
 
+    /// `embeddedBase64`: the object as the BPFCompiler plugin embeds it (`BPFObject_<name>.base64`).
     package init(embeddedBase64: StaticString, name: String) throws(BPFError) {
-        let bytes = EmbeddedObject.decode(embeddedBase64)
+        guard let bytes = embeddedBase64.withUTF8Buffer({ Data(base64Encoded: Data($0)) }) else {
+            throw BPFError.invalidArgument("the embedded BPF object \(name) is not valid base64 (rebuild: the BPFCompiler plugin writes it)")
+        }
         image = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 16)
         image.copyBytes(from: bytes)
         self.name = name

@@ -1,6 +1,7 @@
 import Foundation
 import TCPNotifyLab
 import Glibc
+import TCPNotifyCore
 
 /// Idle cost (CPU over a steady-state window: push versus polling the same rules at 1 s and 100 ms, and
 /// versus `ss -tin` every second), enrollment time of pre-existing sockets and the watcher's peak RSS, for
@@ -116,7 +117,7 @@ extension Benchmark {
                 let cpuAfter = watcher.cpuNanoseconds(), bpfAfter = BPFRunStatistics.of(pid: watcher.pid)
                 rss = watcher.peakResidentBytes().map { String(format: "%.1f", Double($0) / 1_048_576) } ?? "?"
                 let stats = stopWatcher(watcher)
-                enrolled = stats.map { "\($0["enrolled"])" } ?? "?"
+                enrolled = stats.map { "\($0.enrolled)" } ?? "?"
                 // The sweep's BPF programs run inside tcpnotify's own syscalls, so schedstat already holds
                 // them; sock_ops runs in whichever context TCP runs in, so add it.
                 cpuNanoseconds = Double(cpuAfter &- cpuBefore)
@@ -168,7 +169,7 @@ extension Benchmark {
         let stats = stopWatcher(watcher)
         let line = EnrollmentLine(stderr: stderr)
         section.rows.append([
-            BenchFormat.number(Double(size)), line.map { BenchFormat.number(Double($0.sockets)) } ?? "\(stats?["enrolled"] ?? 0)?",
+            BenchFormat.number(Double(size)), line.map { BenchFormat.number(Double($0.sockets)) } ?? "\(stats?.enrolled ?? 0)?",
             line.map { "\($0.namespaces)" } ?? "?", line.map { String(format: "%.1f", $0.milliseconds) } ?? "n/a",
             String(format: "%.0f", startupNanoseconds / 1e6), ReadyLine(stderr: stderr)?.parts ?? "n/a",
             String(format: "%.1f", rss / 1_048_576),

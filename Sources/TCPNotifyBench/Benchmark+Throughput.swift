@@ -1,6 +1,7 @@
 import Foundation
 import TCPNotifyLab
 import Glibc
+import TCPNotifyCore
 
 /// Notification throughput: a rule that notifies at (nearly) every RTT callback of many bulk flows;
 /// notifications per second delivered as JSON lines to the bench (the sink reads the watcher's stdout pipe
@@ -54,8 +55,8 @@ extension Benchmark {
             title: "Notification throughput: \(flows) loopback flows, rule `\(Self.throughputRule)`",
             columns: ["figure", "value"])
         let rate = Double(linesInWindow) / elapsedSeconds
-        let kernelNotifications = stats?["notifications"] ?? 0
-        let ringDrops = stats?["ring_drops"] ?? 0, userDrops = stats?["user_drops"] ?? 0
+        let kernelNotifications = stats?.notifications ?? 0
+        let ringDrops = stats?.ringDrops ?? 0, userDrops = stats?.userDrops ?? 0
         // Everything the rules fired = written (notifications) + ring_drops; written = read + user_drops.
         let unaccounted = Int64(kernelNotifications) - Int64(linesTotal) - Int64(userDrops)
         section.rows = [
@@ -65,7 +66,7 @@ extension Benchmark {
             ["ring_drops (kernel, ring full)", BenchFormat.number(Double(ringDrops))],
             ["user_drops", BenchFormat.number(Double(userDrops))],
             ["unaccounted (written − read − user_drops)", "\(unaccounted)"],
-            ["rule checks (events)", BenchFormat.number(Double(stats?["events"] ?? 0))],
+            ["rule checks (events)", BenchFormat.number(Double(stats?.events ?? 0))],
             ["sock_ops callbacks in the window", BenchFormat.number(Double(sockOps.1))],
             ["sock_ops ns/callback (incl. emits)", sockOps.1 > 0 ? String(format: "%.0f", Double(sockOps.0) / Double(sockOps.1)) : "n/a"],
             ["tcpnotify CPU, % of a core", String(format: "%.0f", cpu / (elapsedSeconds * 1e9) * 100)],
@@ -110,8 +111,8 @@ extension Benchmark {
         let bpf = Double(BPFRunStatistics.of(pid: watcher.pid).totalRunTimeNanoseconds &- bpfBefore.totalRunTimeNanoseconds)
         let stats = stopWatcher(watcher)
         let linesTotal = watcher.notificationCount
-        let kernelNotifications = stats?["notifications"] ?? 0
-        let ringDrops = stats?["ring_drops"] ?? 0, userDrops = stats?["user_drops"] ?? 0
+        let kernelNotifications = stats?.notifications ?? 0
+        let ringDrops = stats?.ringDrops ?? 0, userDrops = stats?.userDrops ?? 0
         let unaccounted = Int64(kernelNotifications) - Int64(linesTotal) - Int64(userDrops)
         let rate = Double(linesInWindow) / elapsedSeconds
         var section = BenchSection(

@@ -1,6 +1,7 @@
 import Foundation
 import TCPNotifyLab
 import Glibc
+import TCPNotifyCore
 
 /// The parts of `tcpnotify-lab bench`. `enrollment` also measures the watcher's peak RSS (memory).
 public enum BenchPart: String, CaseIterable, Sendable, Codable {
@@ -131,9 +132,9 @@ public final class Benchmark: @unchecked Sendable {
     }
 
     /// Stops a watcher with SIGINT and returns its final stats line, parsed.
-    func stopWatcher(_ watcher: BenchProcess) -> WatcherStats? {
+    func stopWatcher(_ watcher: BenchProcess) -> Wire.Stats? {
         watcher.stop(signal: SIGINT, graceSeconds: 10)
-        return watcher.otherStdoutLines.last(where: { $0.contains("\"type\":\"stats\"") }).flatMap(WatcherStats.init(line:))
+        return watcher.otherStdoutLines.last(where: { $0.contains("\"type\":\"stats\"") }).flatMap { try? Wire.decode(Wire.Stats.self, from: $0) }
     }
 
     /// `--no-existing` when the build has it: runs that only watch new connections should not walk (and
@@ -141,18 +142,6 @@ public final class Benchmark: @unchecked Sendable {
     var newConnectionsOnly: [String] { features.enrollsExisting ? ["--no-existing"] : [] }
 
     func addTarget(_ target: BenchTarget) { targets.append(target) }
-}
-
-/// The final `{"type":"stats",...}` line of a watcher.
-struct WatcherStats {
-    var values: [String: UInt64] = [:]
-
-    init?(line: String) {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
-        for (key, value) in object { if let number = value as? NSNumber { values[key] = number.uint64Value } }
-    }
-
-    subscript(_ key: String) -> UInt64 { values[key] ?? 0 }
 }
 
 extension Array where Element == Double {

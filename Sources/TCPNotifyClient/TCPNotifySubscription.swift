@@ -49,24 +49,20 @@ public final class TCPNotifySubscription: AsyncSequence, Sendable {
             guard let first = try await channel.next() else {
                 throw SubscriptionError.disconnected("the daemon closed the connection before answering")
             }
-            let reply: JSONValue
             do {
-                reply = try JSONValue.parse(first)
-            } catch {
-                throw SubscriptionError.protocolViolation("unexpected reply: \(first)")
-            }
-            switch reply["type"]?.stringValue {
-            case "subscribed":
-                return TCPNotifySubscription(
-                    subscriber: Int(reply["subscriber"]?.integerValue ?? -1),
-                    ruleNames: reply["rules"]?.arrayValue?.compactMap(\.stringValue) ?? [],
-                    filter: reply["filter"]?.stringValue ?? filter,
-                    existingEnrolled: reply["existing_enrolled"]?.unsignedValue ?? 0,
-                    channel: channel)
-            case "error":
-                throw SubscriptionError.refused(reply["message"]?.stringValue ?? first)
-            default:
-                throw SubscriptionError.protocolViolation("unexpected reply: \(first)")
+                switch try Wire.lineType(of: first) {
+                case Wire.Subscribed.lineType:
+                    let reply = try Wire.decode(Wire.Subscribed.self, from: first)
+                    return TCPNotifySubscription(
+                        subscriber: reply.subscriber, ruleNames: reply.rules, filter: reply.filter,
+                        existingEnrolled: reply.existingEnrolled, channel: channel)
+                case Wire.ErrorReply.lineType:
+                    throw SubscriptionError.refused(try Wire.decode(Wire.ErrorReply.self, from: first).message)
+                default:
+                    throw SubscriptionError.protocolViolation("unexpected reply: \(first)")
+                }
+            } catch let error as Wire.DecodeError {
+                throw SubscriptionError.protocolViolation("unreadable reply (\(error)): \(first.prefix(200))")
             }
         } catch {
             channel.cancel()
@@ -75,7 +71,7 @@ public final class TCPNotifySubscription: AsyncSequence, Sendable {
     }
 
     /// Asks the daemon for this subscriber's counters; the answer arrives as a `.stats` event.
-    public func requestStatistics() throws { try channel.send("{\"type\":\"stats\"}") }
+    public func requestStatistics() throws { try channel.send(Wire.line(Wire.StatsRequest())) }
 
     /// Stops the subscription: the daemon removes this subscriber's selections.
     public func cancel() { channel.cancel() }
@@ -138,7 +134,7 @@ public enum SubscriptionError: Error, Sendable, CustomStringConvertible {
     }
 }
 
-/// One line from the daemon, decoded.
+/// One line from the daemon, decoded with the daemon's own wire types.
 public struct SubscriptionEvent: Sendable {
     public enum Kind: Sendable {
         case notification(TCPNotification)
@@ -148,6 +144,8 @@ public struct SubscriptionEvent: Sendable {
         /// The daemon is shutting down (`reason`); no more lines follow.
         case end(reason: String)
         case error(String)
+        /// A line of a known type that could not be read (what is wrong with it).
+        case malformed(String)
         /// A line of a type this library does not know (a newer daemon).
         case other
     }
@@ -158,73 +156,60 @@ public struct SubscriptionEvent: Sendable {
 
     init(line: String) {
         self.line = line
-        guard let value = try? JSONValue.parse(line) else {
-            kind = .other
-            return
+        do {
+            kind = try Self.kind(of: line)
+        } catch {
+            kind = .malformed(error.message)
         }
-        switch value["type"]?.stringValue {
-        case "notification": kind = TCPNotification(value).map { .notification($0) } ?? .other
-        case "dropped": kind = .dropped(count: value["count"]?.unsignedValue ?? 0, total: value["total"]?.unsignedValue ?? 0)
-        case "stats": kind = .stats(delivered: value["delivered"]?.unsignedValue ?? 0, dropped: value["dropped"]?.unsignedValue ?? 0)
-        case "end": kind = .end(reason: value["reason"]?.stringValue ?? "")
-        case "error": kind = .error(value["message"]?.stringValue ?? line)
-        default: kind = .other
+    }
+
+    private static func kind(of line: String) throws(Wire.DecodeError) -> Kind {
+        switch try Wire.lineType(of: line) {
+        case Wire.Notification.lineType:
+            return .notification(TCPNotification(try Wire.decode(Wire.Notification.self, from: line)))
+        case Wire.Dropped.lineType:
+            let dropped = try Wire.decode(Wire.Dropped.self, from: line)
+            return .dropped(count: dropped.count, total: dropped.total)
+        case Wire.SubscriberStats.lineType:
+            let stats = try Wire.decode(Wire.SubscriberStats.self, from: line)
+            return .stats(delivered: stats.delivered, dropped: stats.dropped)
+        case Wire.End.lineType:
+            return .end(reason: try Wire.decode(Wire.End.self, from: line).reason)
+        case Wire.ErrorReply.lineType:
+            return .error(try Wire.decode(Wire.ErrorReply.self, from: line).message)
+        default:
+            return .other
         }
     }
 }
 
 /// A notification line, decoded: the socket, the event, the rules that notified and its tcp_info.
 public struct TCPNotification: Sendable, Equatable {
+    /// The line as decoded (every field, including the cgroup attribution and a verdict when present).
+    public var wire: Wire.Notification
     /// Wall-clock seconds, and the kernel's CLOCK_MONOTONIC at the event.
-    public var timestamp: Double
-    public var monotonicNanoseconds: UInt64
-    /// rtt, retrans, rto, state, close or sweep.
-    public var trigger: String
+    public var timestamp: Double { wire.ts.seconds }
+    public var monotonicNanoseconds: UInt64 { wire.tsMonoNs }
+    /// rtt, retrans, rto, state, close, sweep, ...
+    public var trigger: String { wire.trigger.description }
     /// This subscriber's names of the rules that notify now (empty for a close record).
-    public var rules: [String]
+    public var rules: [String] { wire.rules }
     /// Local and remote ends (`addr:port`, `[v6]:port`).
-    public var src: String
-    public var dst: String
-    public var family: String
-    public var cookie: UInt64
-    public var cgroupID: UInt64
+    public var src: String { wire.src }
+    public var dst: String { wire.dst }
+    public var family: String { wire.family }
+    public var cookie: UInt64 { wire.cookie }
+    public var cgroupID: UInt64 { wire.cgroupID }
     /// State and close triggers: the state left.
-    public var oldState: String?
-    public var socketNotifications: UInt64
+    public var oldState: String? { wire.oldState }
+    public var socketNotifications: UInt64 { wire.socketNotifications }
     /// tcp_info's numeric fields by kernel name (`rtt` in µs, `total_retrans`, ...).
-    public var tcpInfo: [String: UInt64]
+    public var tcpInfo: [String: UInt64] { wire.tcpInfo.numbers }
     /// `tcp_info.state` and `tcp_info.ca_state` as names (ESTABLISHED, Open, ...).
-    public var state: String
-    public var caState: String
+    public var state: String { wire.tcpInfo.name("state") ?? "" }
+    public var caState: String { wire.tcpInfo.name("ca_state") ?? "" }
 
-    init?(_ value: JSONValue) {
-        guard let trigger = value["trigger"]?.stringValue, let src = value["src"]?.stringValue,
-              let dst = value["dst"]?.stringValue, let info = value["tcp_info"]?.objectMembers else { return nil }
-        self.trigger = trigger
-        self.src = src
-        self.dst = dst
-        timestamp = value["ts"]?.doubleValue ?? 0
-        monotonicNanoseconds = value["ts_mono_ns"]?.unsignedValue ?? 0
-        rules = value["rules"]?.arrayValue?.compactMap(\.stringValue) ?? []
-        family = value["family"]?.stringValue ?? ""
-        cookie = value["cookie"]?.unsignedValue ?? 0
-        cgroupID = value["cgroup_id"]?.unsignedValue ?? 0
-        oldState = value["old_state"]?.stringValue
-        socketNotifications = value["socket_notifications"]?.unsignedValue ?? 0
-        var numbers: [String: UInt64] = [:]
-        var state = "", caState = ""
-        for (key, field) in info {
-            if let number = field.unsignedValue {
-                numbers[key] = number
-            } else if let text = field.stringValue {
-                if key == "state" { state = text }
-                if key == "ca_state" { caState = text }
-            }
-        }
-        tcpInfo = numbers
-        self.state = state
-        self.caState = caState
-    }
+    public init(_ wire: Wire.Notification) { self.wire = wire }
 }
 
 /// Cancels the connection once neither the subscription nor an iterator uses it.

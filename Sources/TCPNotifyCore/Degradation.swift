@@ -1,6 +1,6 @@
 /// A feature this host does not give tcpnotify, and what tcpnotify does without it. Reported once, at
 /// start (stderr), in the final stats line and by `tcpnotify doctor`.
-public struct Degradation: Sendable, Equatable, Hashable {
+public struct Degradation: Sendable, Equatable, Hashable, Codable {
     /// What is off, in a user's words ("sweep over enrolled sockets (sk_storage map iterator)").
     public var feature: String
     /// The program or kernel facility that was refused, e.g. "sweep_enrolled".
@@ -35,14 +35,9 @@ public struct Degradation: Sendable, Equatable, Hashable {
         return text
     }
 
-    public func write(to writer: inout JSONWriter) {
-        writer.beginObject()
-        writer.field("feature", feature)
-        writer.field("program", program)
-        writer.field("reason", reason)
-        writer.field("lost", lost)
-        if let replacement { writer.field("replacement", replacement) }
-        if let minimumKernel { writer.field("minimum_kernel", minimumKernel) }
-        writer.endObject()
+    /// `{"feature":...,"program":...,"reason":...,"lost":...,"replacement":...,"minimum_kernel":...}` in the
+    /// stats line's `"degraded"` and `doctor --format json`.
+    enum CodingKeys: String, CodingKey {
+        case feature, program, reason, lost, replacement, minimumKernel = "minimum_kernel"
     }
 }

@@ -12,20 +12,7 @@ extension DiagnosisFormatter {
     }
 
     public func jsonLine(for update: VerdictUpdate) -> String {
-        var writer = JSONWriter()
-        writer.beginObject()
-        writer.field("type", "verdict")
-        writer.field("event", update.kind.rawValue)
-        writer.field("elapsed_ms", update.elapsedNanoseconds / 1_000_000)
-        writer.field("src", update.report.local.description)
-        writer.field("dst", update.report.remote.description)
-        writer.field("cookie", update.report.cookie)
-        Self.writeDiagnosis(update.report.diagnosis, to: &writer)
-        if let previous = update.previous { writer.field("previous", previous.rawValue) }
-        if let held = update.previousHeldNanoseconds { writer.field("previous_held_ms", held / 1_000_000) }
-        if let held = update.heldNanoseconds { writer.field("held_ms", held / 1_000_000) }
-        writer.endObject()
-        return writer.text
+        Wire.line(Wire.VerdictLine(update))
     }
 
     func textLine(for update: VerdictUpdate) -> String {
@@ -49,37 +36,13 @@ extension DiagnosisFormatter {
         }
     }
 
-    public func jsonLine(for report: DiagnosisReport, summary: FlowSummary) -> String {
-        var line = jsonLine(for: report)
-        guard line.hasSuffix("}") else { return line }
-        line.removeLast()
-        var writer = JSONWriter()
-        writer.beginObject()
-        Self.writeSummary(summary, to: &writer)
-        writer.endObject()
-        return line + "," + writer.text.dropFirst()
-    }
-
     /// `"lifetime":{"observed_s":...,"first_verdict_ms":...,"verdicts":{"application-limited":0.41,...},
     /// "bytes_sent":...,"bytes_acked":...,"bytes_received":...,"bytes_retrans":...,"retransmits":...,
-    /// "min_rtt_us":...,"avg_rtt_us":...}`
-    static func writeSummary(_ summary: FlowSummary, to writer: inout JSONWriter) {
-        writer.beginObject("lifetime")
-        writer.rawField("observed_s", DiagnosisNumber.json(Double(summary.observedNanoseconds) / 1e9, decimals: 2))
-        if let first = summary.firstVerdictMilliseconds { writer.field("first_verdict_ms", UInt64(first)) } // as elapsed_ms
-        writer.beginObject("verdicts")
-        for share in summary.verdictShares {
-            writer.rawField(share.bottleneck.rawValue, DiagnosisNumber.json(share.share, decimals: 3))
-        }
-        writer.endObject()
-        writer.field("bytes_sent", summary.bytesSent)
-        writer.field("bytes_acked", summary.bytesAcked)
-        writer.field("bytes_received", summary.bytesReceived)
-        writer.field("bytes_retrans", summary.bytesRetransmitted)
-        writer.field("retransmits", summary.retransmits)
-        if let minimum = summary.minRTTMicroseconds { writer.field("min_rtt_us", minimum) }
-        if let average = summary.averageRTTMicroseconds { writer.field("avg_rtt_us", UInt64(average.rounded())) }
-        writer.endObject()
+    /// "min_rtt_us":...,"avg_rtt_us":...}` after the diagnosis line's fields.
+    public func jsonLine(for report: DiagnosisReport, summary: FlowSummary) -> String {
+        var line = Wire.DiagnosisLine(report)
+        line.lifetime = Wire.Lifetime(summary)
+        return Wire.line(line)
     }
 
     /// `  over 12.4 s (first verdict at 1.5 s): application-limited 41%, receiver-window-limited 59% | sent 12 MB, ...`

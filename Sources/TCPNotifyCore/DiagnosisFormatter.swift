@@ -14,33 +14,9 @@ public struct DiagnosisFormatter: Sendable {
     }
 
     /// `{"type":"diagnosis","src":...,"dst":...,"cookie":...,"bottleneck":...,"confidence":...,"evidence":{...},
-    /// "signals":[...],"summary":...}`
+    /// "signals":[...],"summary":...}` (`Wire.DiagnosisLine`).
     public func jsonLine(for report: DiagnosisReport) -> String {
-        var writer = JSONWriter()
-        writer.beginObject()
-        writer.field("type", "diagnosis")
-        writer.field("src", report.local.description)
-        writer.field("dst", report.remote.description)
-        writer.field("cookie", report.cookie)
-        Self.writeDiagnosis(report.diagnosis, to: &writer)
-        writer.endObject()
-        return writer.text
-    }
-
-    /// Writes `bottleneck`, `confidence`, `evidence`, `signals` and `summary` into the object `writer` is in
-    /// (for embedding a verdict in other records).
-    public static func writeDiagnosis(_ diagnosis: Diagnosis, to writer: inout JSONWriter) {
-        writer.field("bottleneck", diagnosis.bottleneck.rawValue)
-        writer.rawField("confidence", DiagnosisNumber.json(diagnosis.confidence, decimals: 2))
-        writer.beginObject("evidence")
-        for item in diagnosis.evidence.items {
-            writer.rawField(item.name, DiagnosisNumber.json(item.value, decimals: DiagnosisNumber.decimals(for: item.value)))
-        }
-        writer.endObject()
-        writer.beginArray("signals")
-        for signal in diagnosis.signals { writer.field(nil, signal.rawValue) }
-        writer.endArray()
-        writer.field("summary", diagnosis.summary)
+        Wire.line(Wire.DiagnosisLine(report))
     }
 
     /// ```
@@ -71,7 +47,7 @@ public struct DiagnosisFormatter: Sendable {
     }
 }
 
-/// JSON number literals for evidence without Foundation: fixed decimals, trailing zeros dropped.
+/// JSON number literals for evidence: fixed decimals, trailing zeros dropped.
 enum DiagnosisNumber {
     /// Small rates (retrans_rate 0.00012) keep their significant digits; large values need no decimals.
     static func decimals(for value: Double) -> Int {

@@ -34,39 +34,7 @@ public struct NotificationFormatter: Sendable {
     public func line(for statistics: WatchStatistics, polling: PollingStatistics? = nil) -> String {
         switch format {
         case .json:
-            var writer = JSONWriter()
-            writer.beginObject()
-            writer.field("type", "stats")
-            writer.field("events", statistics.events)
-            writer.field("established", statistics.established)
-            writer.field("enrolled", statistics.enrolled)
-            writer.field("notifications", statistics.notifications)
-            writer.field("received", statistics.received)
-            writer.field("ring_drops", statistics.ringDrops)
-            writer.field("user_drops", statistics.userDrops)
-            writer.field("enroll_failures", statistics.enrollFailures)
-            writer.field("wakeups", statistics.wakeups)
-            writer.field("existing_enrolled", statistics.existingEnrolled)
-            writer.field("sweeps", statistics.sweeps)
-            writer.field("sweep_checks", statistics.sweepChecks)
-            if statistics.viaTracepoints > 0 { writer.field("via_tracepoints", statistics.viaTracepoints) }
-            if !statistics.degradations.isEmpty {
-                writer.beginArray("degraded")
-                for degradation in statistics.degradations { degradation.write(to: &writer) }
-                writer.endArray()
-            }
-            if let polling {
-                writer.field("mode", "poll")
-                writer.field("polls", polling.polls)
-                writer.field("namespaces", polling.namespaces)
-                writer.field("namespace_errors", polling.namespaceErrors)
-                writer.field("dump_errors", polling.dumpErrors)
-                writer.field("dumps_interrupted", polling.dumpsInterrupted)
-                writer.field("late_polls", polling.latePolls)
-                writer.field("cgroup_unknown", polling.cgroupUnknown)
-            }
-            writer.endObject()
-            return writer.text
+            return Wire.line(Wire.Stats(statistics, polling: polling))
         case .text:
             return "stats: \(statistics.events) events, \(statistics.established) established, "
                 + "\(statistics.enrolled) enrolled, \(statistics.notifications) notifications, "
@@ -86,19 +54,35 @@ public struct NotificationFormatter: Sendable {
         notification.firedRuleIndices.map { $0 < ruleNames.count ? ruleNames[$0] : "rule\($0)" }
     }
 
-    /// Wall-clock seconds with microsecond precision, as a JSON number literal.
-    public func unixTimestamp(_ monotonicNanoseconds: UInt64) -> String {
+    /// Wall-clock time of a kernel timestamp (written with microsecond precision).
+    public func wallClock(_ monotonicNanoseconds: UInt64) -> Wire.Timestamp {
         let wall = Int64(truncatingIfNeeded: monotonicNanoseconds) &+ realtimeOffsetNanoseconds
-        let micros = wall / 1000
-        let fraction = String(micros % 1_000_000)
-        return "\(micros / 1_000_000)." + String(repeating: "0", count: 6 - fraction.count) + fraction
+        return Wire.Timestamp(microseconds: wall / 1000)
     }
 
+    /// The notification as its wire value: what `jsonLine` writes.
+    public func wireNotification(for notification: SocketNotification, diagnosis: Diagnosis? = nil) -> Wire.Notification {
+        let attribution = cgroupAttribution?(notification.cgroupID)
+        let leavesState = notification.trigger == .state || notification.trigger == .close
+        return Wire.Notification(
+            ts: wallClock(notification.monotonicNanoseconds), tsMonoNs: notification.monotonicNanoseconds,
+            trigger: notification.trigger, rules: firedRuleNames(notification), src: notification.local.description,
+            dst: notification.remote.description, family: notification.family == 10 ? "ipv6" : "ipv4",
+            cookie: notification.cookie, cgroupID: notification.cgroupID, cgroup: attribution?.path,
+            container: attribution?.container, pod: attribution?.pod,
+            oldState: leavesState ? TCPState(rawValue: notification.oldState)?.name ?? String(notification.oldState) : nil,
+            socketNotifications: notification.socketNotificationCount, diagnosis: diagnosis.map(Wire.Verdict.init),
+            tcpInfo: Wire.TCPInfoObject(notification.info, kernelFields: kernelFields))
+    }
+
+    /// `Wire.line(wireNotification(for:diagnosis:))`, written by hand: this is the hot path (a line per
+    /// kernel record), and this writer is several times faster than building the wire value and encoding
+    /// it (BENCHMARKS.md, "JSON encoding"). `WireNotificationTests` checks both give the same bytes.
     public func jsonLine(for notification: SocketNotification, diagnosis: Diagnosis? = nil) -> String {
         var writer = JSONWriter()
         writer.beginObject()
-        writer.field("type", "notification")
-        writer.rawField("ts", unixTimestamp(notification.monotonicNanoseconds))
+        writer.field("type", Wire.Notification.lineType)
+        writer.rawField("ts", wallClock(notification.monotonicNanoseconds).jsonLiteral)
         writer.field("ts_mono_ns", notification.monotonicNanoseconds)
         writer.field("trigger", notification.trigger.description)
         writer.beginArray("rules")
@@ -109,15 +93,18 @@ public struct NotificationFormatter: Sendable {
         writer.field("family", notification.family == 10 ? "ipv6" : "ipv4")
         writer.field("cookie", notification.cookie)
         writer.field("cgroup_id", notification.cgroupID)
-        writeAttribution(cgroupID: notification.cgroupID, to: &writer)
+        if let attribution = cgroupAttribution?(notification.cgroupID) {
+            writer.field("cgroup", attribution.path)
+            if let container = attribution.container { writer.field("container", container) }
+            if let pod = attribution.pod { writer.field("pod", pod) }
+        }
         if notification.trigger == .state || notification.trigger == .close {
             writer.field("old_state", TCPState(rawValue: notification.oldState)?.name ?? String(notification.oldState))
         }
         writer.field("socket_notifications", notification.socketNotificationCount)
         if let diagnosis {
-            writer.beginObject("diagnosis")
-            DiagnosisFormatter.writeDiagnosis(diagnosis, to: &writer)
-            writer.endObject()
+            // Rare (`watch --diagnose`): the wire value writes itself.
+            writer.value("diagnosis", Wire.Verdict(diagnosis))
         }
         NotificationFormatter.writeTCPInfo(notification.info, fields: kernelFields, to: &writer)
         writer.endObject()
@@ -128,29 +115,12 @@ public struct NotificationFormatter: Sendable {
     /// inode `ls -L /proc/PID/ns/net` shows) and its whole tcp_info.
     public func snapshotLine(for socket: SocketNotification, networkNamespaceInode: UInt64) -> String {
         guard format == .json else { return NotificationFormatter.snapshotTable([socket]).last ?? "" }
-        var writer = JSONWriter()
-        writer.beginObject()
-        writer.field("type", "snapshot")
-        writer.rawField("ts", unixTimestamp(socket.monotonicNanoseconds))
-        writer.field("ts_mono_ns", socket.monotonicNanoseconds)
-        writer.field("src", socket.local.description)
-        writer.field("dst", socket.remote.description)
-        writer.field("family", socket.family == 10 ? "ipv6" : "ipv4")
-        writer.field("cookie", socket.cookie)
-        writer.field("cgroup_id", socket.cgroupID)
-        writeAttribution(cgroupID: socket.cgroupID, to: &writer)
-        writer.field("netns", networkNamespaceInode)
-        NotificationFormatter.writeTCPInfo(socket.info, fields: kernelFields, to: &writer)
-        writer.endObject()
-        return writer.text
-    }
-
-    /// `"cgroup"` (and `"container"`, `"pod"` when the path names them), when a resolver is set and knows the id.
-    func writeAttribution(cgroupID: UInt64, to writer: inout JSONWriter) {
-        guard let attribution = cgroupAttribution?(cgroupID) else { return }
-        writer.field("cgroup", attribution.path)
-        if let container = attribution.container { writer.field("container", container) }
-        if let pod = attribution.pod { writer.field("pod", pod) }
+        let attribution = cgroupAttribution?(socket.cgroupID)
+        return Wire.line(Wire.Snapshot(
+            ts: wallClock(socket.monotonicNanoseconds), tsMonoNs: socket.monotonicNanoseconds, src: socket.local.description,
+            dst: socket.remote.description, family: socket.family == 10 ? "ipv6" : "ipv4", cookie: socket.cookie,
+            cgroupID: socket.cgroupID, cgroup: attribution?.path, container: attribution?.container, pod: attribution?.pod,
+            netns: networkNamespaceInode, tcpInfo: Wire.TCPInfoObject(socket.info, kernelFields: kernelFields)))
     }
 
     /// `tcpnotify snapshot --format text`: one aligned row per socket under a header, like `ss`.
@@ -184,8 +154,8 @@ public struct NotificationFormatter: Sendable {
         return [render(header)] + rows.map(render)
     }
 
-    /// `"tcp_info":{...}` with the kernel's field names; state and ca_state as names. Fields the kernel
-    /// does not report (`fields.missing`) are left out, not written as 0.
+    /// `"tcp_info":{...}` as `Wire.TCPInfoObject` encodes it, written by hand for the hot path: the kernel's
+    /// field names; state and ca_state as names. Fields the kernel does not report are left out, not written as 0.
     public static func writeTCPInfo(_ info: TCPInfo, fields: TCPInfoFieldSet = .all, to writer: inout JSONWriter) {
         writer.beginObject("tcp_info")
         for field in TCPInfoField.allCases where fields.missing.isEmpty || fields.contains(field) {

@@ -1,4 +1,5 @@
-/// The protocol of `tcpnotify serve`'s Unix socket: newline-delimited JSON, one object per line.
+/// The protocol of `tcpnotify serve`'s Unix socket: newline-delimited JSON, one object per line, each
+/// message a `Wire` type (`Wire.Subscribe`, `Wire.Subscribed`, ...).
 ///
 ///     → {"type":"subscribe","filter":"dport = :443","rules":["rtt > 50ms"]}
 ///     ← {"type":"subscribed","subscriber":3,"filter":"dport = :443","rules":["rtt > 50ms"],"existing_enrolled":2}
@@ -34,119 +35,55 @@ public enum SubscriberProtocol {
         public var description: String { message }
     }
 
-    private static let subscribeKeys: Set<String> = ["type", "filter", "rules"]
-    private static let maxRules = 64
-
     /// Parses one request line (without its newline).
     public static func parse(_ line: [UInt8]) -> Result<Request, RequestError> {
         guard line.count <= maxRequestBytes else {
             return .failure(RequestError("request longer than \(maxRequestBytes) bytes", closesConnection: true))
         }
-        let value: JSONValue
+        let type: String
         do {
-            value = try JSONValue.parse(bytes: line)
+            type = try Wire.lineType(of: line)
         } catch {
-            return .failure(RequestError("not a JSON object: \(error)", closesConnection: true))
+            return .failure(error.isJSON
+                ? RequestError("missing \"type\" (subscribe or stats)")
+                : RequestError(error.message, closesConnection: true))
         }
-        guard let members = value.objectMembers else {
-            return .failure(RequestError("not a JSON object: expected {\"type\":...}", closesConnection: true))
-        }
-        guard let type = value["type"]?.stringValue else {
-            return .failure(RequestError("missing \"type\" (subscribe or stats)"))
-        }
-        switch type {
-        case "subscribe":
-            if let unknown = members.map(\.0).first(where: { !subscribeKeys.contains($0) }) {
-                let suggestion = NameSuggestion.nearest(to: unknown, among: subscribeKeys.sorted(), name: { $0 }).map { "; did you mean '\($0)'?" } ?? ""
-                return .failure(RequestError("unknown field '\(unknown)' in subscribe (known: filter, rules)\(suggestion)"))
+        do {
+            switch type {
+            case Wire.Subscribe.lineType:
+                let request = try Wire.decodeValue(Wire.Subscribe.self, from: line)
+                return .success(.subscribe(filter: request.filter, rules: request.rules))
+            case Wire.StatsRequest.lineType:
+                _ = try Wire.decodeValue(Wire.StatsRequest.self, from: line)
+                return .success(.stats)
+            default:
+                return .failure(RequestError("unknown request type '\(type)' (subscribe or stats)"))
             }
-            var filter = ""
-            if let given = value["filter"] {
-                guard let text = given.stringValue else { return .failure(RequestError("\"filter\" must be a string")) }
-                filter = text
-            }
-            var rules: [String] = []
-            if let given = value["rules"] {
-                guard let list = given.arrayValue else { return .failure(RequestError("\"rules\" must be an array of strings")) }
-                guard list.count <= maxRules else { return .failure(RequestError("more than \(maxRules) rules")) }
-                for item in list {
-                    guard let text = item.stringValue else { return .failure(RequestError("\"rules\" must be an array of strings")) }
-                    rules.append(text)
-                }
-            }
-            return .success(.subscribe(filter: filter, rules: rules))
-        case "stats":
-            if let unknown = members.map(\.0).first(where: { $0 != "type" }) {
-                return .failure(RequestError("unknown field '\(unknown)' in stats"))
-            }
-            return .success(.stats)
-        default:
-            return .failure(RequestError("unknown request type '\(type)' (subscribe or stats)"))
+        } catch {
+            return .failure(RequestError(error.message, closesConnection: !error.isJSON))
         }
     }
 
     public static func subscribeLine(filter: String, rules: [String]) -> String {
-        var writer = JSONWriter()
-        writer.beginObject()
-        writer.field("type", "subscribe")
-        writer.field("filter", filter)
-        writer.beginArray("rules")
-        for rule in rules { writer.field(nil, rule) }
-        writer.endArray()
-        writer.endObject()
-        return writer.text
+        Wire.line(Wire.Subscribe(filter: filter, rules: rules))
     }
 
     public static func subscribedLine(subscriber: Int, filter: String, rules: [String], existingEnrolled: UInt64) -> String {
-        var writer = JSONWriter()
-        writer.beginObject()
-        writer.field("type", "subscribed")
-        writer.field("subscriber", subscriber)
-        writer.field("filter", filter)
-        writer.beginArray("rules")
-        for rule in rules { writer.field(nil, rule) }
-        writer.endArray()
-        writer.field("existing_enrolled", existingEnrolled)
-        writer.endObject()
-        return writer.text
+        Wire.line(Wire.Subscribed(subscriber: subscriber, filter: filter, rules: rules, existingEnrolled: existingEnrolled))
     }
 
-    public static func errorLine(_ message: String) -> String {
-        var writer = JSONWriter()
-        writer.beginObject()
-        writer.field("type", "error")
-        writer.field("message", message)
-        writer.endObject()
-        return writer.text
-    }
+    public static func errorLine(_ message: String) -> String { Wire.line(Wire.ErrorReply(message: message)) }
 
     /// `count` lines were dropped here (since the last report); `total` over the subscription.
-    public static func droppedLine(count: UInt64, total: UInt64) -> String {
-        "{\"type\":\"dropped\",\"count\":\(count),\"total\":\(total)}"
-    }
+    public static func droppedLine(count: UInt64, total: UInt64) -> String { Wire.line(Wire.Dropped(count: count, total: total)) }
 
     public static func statsLine(subscriber: Int?, delivered: UInt64, dropped: UInt64, queuedBytes: Int) -> String {
-        var writer = JSONWriter()
-        writer.beginObject()
-        writer.field("type", "stats")
-        if let subscriber { writer.field("subscriber", subscriber) }
-        writer.field("delivered", delivered)
-        writer.field("dropped", dropped)
-        writer.field("queued_bytes", queuedBytes)
-        writer.endObject()
-        return writer.text
+        Wire.line(Wire.SubscriberStats(subscriber: subscriber, delivered: delivered, dropped: dropped, queuedBytes: queuedBytes))
     }
 
     /// The daemon is stopping: the last line a subscriber gets.
     public static func endLine(reason: String, delivered: UInt64, dropped: UInt64) -> String {
-        var writer = JSONWriter()
-        writer.beginObject()
-        writer.field("type", "end")
-        writer.field("reason", reason)
-        writer.field("delivered", delivered)
-        writer.field("dropped", dropped)
-        writer.endObject()
-        return writer.text
+        Wire.line(Wire.End(reason: reason, delivered: delivered, dropped: dropped))
     }
 }
 

@@ -51,18 +51,9 @@ final class TCPInfoSampler: Sendable {
     private func sample() {
         guard let info = try? socket.tcpInfo() else { return }
         let time = MonotonicClock.nanoseconds()
-        var writer = JSONWriter()
-        writer.beginObject()
-        writer.field("type", "tcp_info")
-        writer.field("side", side)
-        writer.field("phase", phaseName.withLock { $0 })
-        writer.field("ts_mono_ns", time)
-        if let local = socket.localEndpoint() { writer.field("src", local.description) }
-        if let remote = socket.remoteEndpoint() { writer.field("dst", remote.description) }
-        if let cookie = try? socket.cookie() { writer.field("cookie", cookie) }
-        NotificationFormatter.writeTCPInfo(info, to: &writer)
-        writer.endObject()
-        output.write(writer.text)
+        output.write(Wire.line(TCPInfoSampleLine(
+            side: side, phase: phaseName.withLock { $0 }, tsMonoNs: time, src: socket.localEndpoint()?.description,
+            dst: socket.remoteEndpoint()?.description, cookie: try? socket.cookie(), tcpInfo: Wire.TCPInfoObject(info))))
     }
 }
 

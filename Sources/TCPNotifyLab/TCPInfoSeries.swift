@@ -22,10 +22,15 @@ public struct TCPInfoSeries: Sendable {
     public init(jsonLines text: String) throws {
         entries = []
         for line in text.split(separator: "\n") where line.contains("\"tcp_info\"") {
-            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  object["type"] as? String == "tcp_info" else { continue }
-            guard let entry = Self.entry(object, line: String(line)) else {
-                throw LabError.invalidArgument("unreadable tcp_info line: \(line.prefix(200))")
+            guard (try? Wire.lineType(of: line)) == TCPInfoSampleLine.lineType else { continue }
+            let sampleLine: TCPInfoSampleLine
+            do {
+                sampleLine = try Wire.decode(TCPInfoSampleLine.self, from: line)
+            } catch {
+                throw LabError.invalidArgument("unreadable tcp_info line (\(error)): \(line.prefix(200))")
+            }
+            guard let entry = Self.entry(sampleLine, line: String(line)) else {
+                throw LabError.invalidArgument("unknown state in tcp_info line: \(line.prefix(200))")
             }
             entries.append(entry)
         }
@@ -70,18 +75,13 @@ public struct TCPInfoSeries: Sendable {
         return last >= first ? last - first : 0
     }
 
-    static func entry(_ object: [String: Any], line: String) -> Entry? {
-        guard let time = (object["ts_mono_ns"] as? NSNumber)?.uint64Value,
-              let fields = object["tcp_info"] as? [String: Any] else { return nil }
-        var numbers: [String: UInt64] = [:]
+    static func entry(_ sampleLine: TCPInfoSampleLine, line: String) -> Entry? {
         var names: [String: String] = [:]
-        for (name, value) in fields {
-            if let text = value as? String { names[name] = text } else if let number = value as? NSNumber { numbers[name] = number.uint64Value }
-        }
-        guard let sample = DiagnosisSample(monotonicNanoseconds: time, numbers: numbers, names: names) else { return nil }
+        for field in ["state", "ca_state"] { names[field] = sampleLine.tcpInfo.name(field) }
+        guard let sample = DiagnosisSample(
+            monotonicNanoseconds: sampleLine.tsMonoNs, numbers: sampleLine.tcpInfo.numbers, names: names) else { return nil }
         return Entry(
-            side: object["side"] as? String ?? "", phase: object["phase"] as? String ?? "",
-            local: object["src"] as? String ?? "", remote: object["dst"] as? String ?? "",
-            cookie: (object["cookie"] as? NSNumber)?.uint64Value ?? 0, sample: sample, line: line)
+            side: sampleLine.side, phase: sampleLine.phase, local: sampleLine.src ?? "", remote: sampleLine.dst ?? "",
+            cookie: sampleLine.cookie ?? 0, sample: sample, line: line)
     }
 }

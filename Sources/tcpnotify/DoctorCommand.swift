@@ -104,7 +104,7 @@ struct DoctorCommand: ParsableCommand {
         for field in report.missingFields { writer.field(nil, field.name) }
         writer.endArray()
         writer.beginArray("degraded")
-        for degradation in report.degradations { degradation.write(to: &writer) }
+        for degradation in report.degradations { writer.value(nil, degradation) }
         writer.endArray()
         writer.endObject()
         return writer.text

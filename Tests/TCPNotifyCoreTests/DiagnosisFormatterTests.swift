@@ -1,4 +1,3 @@
-import Foundation
 import Testing
 @testable import TCPNotifyCore
 
@@ -12,7 +11,7 @@ import Testing
             signals: [.zeroWindow],
             summary: "the receiver's window limited the sender 99% of the time it was busy"))
 
-    @Test func jsonLineHasTheIssuesShape() {
+    @Test func jsonLineHasTheIssuesShape() throws {
         let line = DiagnosisFormatter(format: .json).text(for: Self.report)
         #expect(line == """
             {"type":"diagnosis","src":"10.77.1.1:40001","dst":"10.77.2.1:5001","cookie":4099,\
@@ -20,7 +19,10 @@ import Testing
             "rtt_over_min_rtt":1.97,"retrans_rate":0.000123,"delivery_rate_bps":84200123},"signals":["zero-window"],\
             "summary":"the receiver's window limited the sender 99% of the time it was busy"}
             """)
-        #expect((try? JSONSerialization.jsonObject(with: Data(line.utf8))) != nil, "valid JSON")
+        // Read back: the numbers as written (rounded).
+        let decoded = try Wire.decode(Wire.DiagnosisLine.self, from: line)
+        #expect(decoded.verdict.confidence == 0.93 && decoded.verdict.evidence["rtt_over_min_rtt"] == 1.97)
+        #expect(decoded.verdict.bottleneck == .receiverWindowLimited && decoded.cookie == 4099)
     }
 
     @Test func textReportIsReadable() {
@@ -36,9 +38,9 @@ import Testing
         let diagnosis = BottleneckClassifier().diagnose(try DiagnosisFixture("packet-loss").samples)
         var report = Self.report
         report.diagnosis = diagnosis
-        let object = try JSONSerialization.jsonObject(with: Data(DiagnosisFormatter(format: .json).text(for: report).utf8)) as? [String: Any]
-        #expect(object?["bottleneck"] as? String == "packet-loss")
-        #expect((object?["evidence"] as? [String: Any])?.count == diagnosis.evidence.items.count)
+        let line = try Wire.decode(Wire.DiagnosisLine.self, from: DiagnosisFormatter(format: .json).text(for: report))
+        #expect(line.verdict.bottleneck == .packetLoss)
+        #expect(line.verdict.evidence.items.map(\.name) .sorted() == diagnosis.evidence.names.sorted())
     }
 
     @Test(arguments: [

@@ -19,19 +19,18 @@ struct DiagnosisFixture {
             .appendingPathComponent("Fixtures/diagnosis/\(name).jsonl")
         let text = try String(contentsOf: url, encoding: .utf8)
         entries = try text.split(separator: "\n").map { line in
-            guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  let time = (object["ts_mono_ns"] as? NSNumber)?.uint64Value,
-                  let fields = object["tcp_info"] as? [String: Any] else {
-                throw FixtureError(description: "\(name): unreadable line \(line.prefix(80))")
+            let object: SampleLine
+            do {
+                object = try Wire.decodeValue(SampleLine.self, from: Array(line.utf8))
+            } catch {
+                throw FixtureError(description: "\(name): unreadable line (\(error)) \(line.prefix(80))")
             }
-            var numbers: [String: UInt64] = [:], names: [String: String] = [:]
-            for (key, value) in fields {
-                if let text = value as? String { names[key] = text } else if let number = value as? NSNumber { numbers[key] = number.uint64Value }
-            }
-            guard let sample = DiagnosisSample(monotonicNanoseconds: time, numbers: numbers, names: names) else {
+            var names: [String: String] = [:]
+            for field in ["state", "ca_state"] { names[field] = object.tcp_info.name(field) }
+            guard let sample = DiagnosisSample(monotonicNanoseconds: object.ts_mono_ns, numbers: object.tcp_info.numbers, names: names) else {
                 throw FixtureError(description: "\(name): unknown state in \(line.prefix(80))")
             }
-            return Entry(phase: object["phase"] as? String ?? "", sample: sample)
+            return Entry(phase: object.phase ?? "", sample: sample)
         }
     }
 
@@ -44,6 +43,13 @@ struct DiagnosisFixture {
     }
 
     struct FixtureError: Error, CustomStringConvertible { let description: String }
+
+    /// A `"type":"tcp_info"` line of `tcpnotify-lab` (`TCPInfoSampler`): its tcp_info is the wire `tcp_info` object.
+    private struct SampleLine: Decodable {
+        var ts_mono_ns: UInt64
+        var phase: String?
+        var tcp_info: Wire.TCPInfoObject
+    }
 }
 
 /// Builds tcp_info series by the second: each step says how the counters moved, so tests can state a

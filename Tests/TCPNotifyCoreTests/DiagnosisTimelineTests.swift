@@ -168,19 +168,19 @@ import Testing
         change.kind = .change
         change.previous = .applicationLimited
         change.previousHeldNanoseconds = 2_345_000_000
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(formatter.jsonLine(for: change).utf8)) as? [String: Any])
-        #expect(object["type"] as? String == "verdict" && object["event"] as? String == "change")
-        #expect(object["elapsed_ms"] as? Int == 1000 && object["previous_held_ms"] as? Int == 2345)
-        #expect(object["previous"] as? String == "application-limited" && object["bottleneck"] as? String == "network-limited")
+        let verdict = try Wire.decode(Wire.VerdictLine.self, from: formatter.jsonLine(for: change))
+        #expect(verdict.event == .change)
+        #expect(verdict.elapsedMs == 1000 && verdict.previousHeldMs == 2345)
+        #expect(verdict.previous == .applicationLimited && verdict.verdict.bottleneck == .networkLimited)
 
         let (report, summary) = try #require(timeline.finish(nowMonotonicNanoseconds: flow.lastTime).first)
         let line = formatter.jsonLine(for: report, summary: summary)
-        let final = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-        #expect(final["type"] as? String == "diagnosis" && final["bottleneck"] as? String == "network-limited")
-        let lifetime = try #require(final["lifetime"] as? [String: Any], "\(line)")
-        #expect(lifetime["first_verdict_ms"] as? Int == 1000)
-        #expect((lifetime["verdicts"] as? [String: Any])?["network-limited"] as? Double == 1)
-        #expect(lifetime["bytes_acked"] as? Int == 2_000_000 && lifetime["min_rtt_us"] as? Int == 10_000)
+        let final = try Wire.decode(Wire.DiagnosisLine.self, from: line)
+        #expect(final.verdict.bottleneck == .networkLimited)
+        let lifetime = try #require(final.lifetime, "\(line)")
+        #expect(lifetime.firstVerdictMs == 1000)
+        #expect(lifetime.verdicts.first { $0.bottleneck == .networkLimited }?.share == 1)
+        #expect(lifetime.bytesAcked == 2_000_000 && lifetime.minRttUs == 10_000)
         let text = DiagnosisFormatter(format: .text).text(for: change)
         #expect(text.hasPrefix("+1 s 10.77.1.1:40001 -> 10.77.2.1:5001 changed: network-limited"), "\(text)")
     }

@@ -48,13 +48,13 @@ import Testing
         #expect(writer.text.contains("\"snd_wnd\":0"))
     }
 
-    @Test func degradationMessageSaysWhatIsLostAndWhatReplacesIt() {
+    @Test func degradationMessageSaysWhatIsLostAndWhatReplacesIt() throws {
         let degradation = Degradation(
             feature: "sweep", program: "sweep_enrolled", reason: "kernel refused 'sweep_enrolled' (errno 1)",
             lost: "slower sweep", replacement: "sweep_sockets", minimumKernel: nil)
         #expect(degradation.message == "sweep is off: kernel refused 'sweep_enrolled' (errno 1); instead: sweep_sockets; lost: slower sweep")
-        var writer = JSONWriter()
-        degradation.write(to: &writer)
-        #expect(writer.text.contains("\"program\":\"sweep_enrolled\"") && !writer.text.contains("minimum_kernel"))
+        let text = Wire.line(degradation)
+        #expect(text.contains("\"program\":\"sweep_enrolled\"") && !text.contains("minimum_kernel"))
+        #expect(try Wire.decodeValue(Degradation.self, from: Array(text.utf8)) == degradation)
     }
 }

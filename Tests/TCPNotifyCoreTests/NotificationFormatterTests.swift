@@ -1,4 +1,3 @@
-import Foundation
 import TCPNotifyCore
 import Testing
 
@@ -19,26 +18,23 @@ import Testing
     @Test func notificationLineHasTheDocumentedShape() throws {
         let formatter = NotificationFormatter(format: .json, ruleNames: ["total_retrans > 16"], realtimeOffsetNanoseconds: 0)
         let line = formatter.line(for: Self.socket(trigger: .sweep))
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-        #expect(object["type"] as? String == "notification")
-        #expect(object["trigger"] as? String == "sweep")
-        #expect(object["rules"] as? [String] == ["total_retrans > 16"])
-        #expect(object["src"] as? String == "10.77.1.1:40001")
-        #expect(object["dst"] as? String == "10.77.2.1:5201")
-        let info = try #require(object["tcp_info"] as? [String: Any])
-        #expect(info["state"] as? String == "ESTABLISHED")
-        #expect((info["total_retrans"] as? NSNumber)?.intValue == 17)
-        #expect(info.count == TCPInfoField.allCases.count)
+        let notification = try Wire.decode(Wire.Notification.self, from: line)
+        #expect(notification.trigger == .sweep)
+        #expect(notification.rules == ["total_retrans > 16"])
+        #expect(notification.src == "10.77.1.1:40001")
+        #expect(notification.dst == "10.77.2.1:5201")
+        #expect(notification.tcpInfo.name("state") == "ESTABLISHED")
+        #expect(notification.tcpInfo["total_retrans"] == 17)
+        #expect(notification.tcpInfo.fields.count == TCPInfoField.allCases.count)
     }
 
     @Test func snapshotLineNamesItsNamespace() throws {
         let formatter = NotificationFormatter(format: .json, ruleNames: [], realtimeOffsetNanoseconds: 0)
         let line = formatter.snapshotLine(for: Self.socket(), networkNamespaceInode: 4_026_531_840)
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-        #expect(object["type"] as? String == "snapshot")
-        #expect((object["netns"] as? NSNumber)?.uint64Value == 4_026_531_840)
-        #expect(object["rules"] == nil)
-        #expect((object["tcp_info"] as? [String: Any])?["rtt"] as? Int == 21_000)
+        let snapshot = try Wire.decode(Wire.Snapshot.self, from: line)
+        #expect(snapshot.netns == 4_026_531_840)
+        #expect(!line.contains("\"rules\""))
+        #expect(snapshot.tcpInfo["rtt"] == 21_000)
     }
 
     @Test func snapshotTableAlignsItsColumns() {
@@ -73,6 +69,26 @@ import Testing
         writer.field("flag", true)
         writer.endObject()
         #expect(writer.text == #"{"a\"b":"x\ny\u0001\\","min":-9223372036854775808,"max":18446744073709551615,"zero":0,"list":[1,"s"],"inner":{},"flag":true}"#)
-        #expect(try JSONSerialization.jsonObject(with: Data(writer.text.utf8)) is [String: Any])
+        let decoded = try Wire.decodeValue(Extremes.self, from: Array(writer.text.utf8))
+        #expect(decoded.quoted == "x\ny\u{1}\\" && decoded.min == Int64.min && decoded.max == UInt64.max && decoded.list == [1])
+    }
+
+    /// The line above, read back by JSONDecoder.
+    private struct Extremes: Decodable {
+        var quoted: String
+        var min: Int64
+        var max: UInt64
+        var list: [Int]
+
+        enum CodingKeys: String, CodingKey { case quoted = "a\"b", min, max, list }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            quoted = try container.decode(String.self, forKey: .quoted)
+            min = try container.decode(Int64.self, forKey: .min)
+            max = try container.decode(UInt64.self, forKey: .max)
+            var list = try container.nestedUnkeyedContainer(forKey: .list)
+            self.list = [try list.decode(Int.self)]
+        }
     }
 }

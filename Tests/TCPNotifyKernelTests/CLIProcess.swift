@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Synchronization
+import TCPNotifyCore
 
 /// Path of a product built next to the test bundle (`swift build` puts them in the same directory).
 func builtProduct(_ name: String, environmentOverride: String) throws -> String {
@@ -19,6 +20,7 @@ func builtProduct(_ name: String, environmentOverride: String) throws -> String 
 final class CLIProcess: @unchecked Sendable {
     let process = Process()
     private let output = Output()
+    private let wireCache = WireLineCache(subscriber: false)
     private let stdoutPipe = Pipe()
     private let stderrPipe = Pipe()
 
@@ -71,9 +73,17 @@ final class CLIProcess: @unchecked Sendable {
         }
     }
 
-    /// JSON objects printed so far.
+    /// The JSON lines printed so far, decoded with the product's wire types (lines that do not read back
+    /// are test failures).
+    var wireLines: [WireOutputLine] { wireCache.lines(of: outputLines.map(\.text)) }
+    var notifications: [Wire.Notification] { wireLines.compactMap(\.notification) }
+    /// The last stats line (`watch` prints it when it stops).
+    var finalStats: Wire.Stats? { wireLines.last?.stats }
+
+    /// JSON objects printed so far (each also checked against the wire model).
     var jsonObjects: [(object: [String: Any], monotonicNanoseconds: UInt64)] {
-        outputLines.compactMap { line in
+        _ = wireLines
+        return outputLines.compactMap { line in
             guard let data = line.text.data(using: .utf8),
                   let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
             return (object, line.monotonicNanoseconds)

@@ -210,23 +210,16 @@ extension KernelSuite {
             let before = Date()
             let snapshotOutput = try Subprocess.run([tcpnotify, "snapshot", "--own-namespace", "--format", "json", filter]).checked()
             let snapshotMilliseconds = Date().timeIntervalSince(before) * 1000 + 10
-            let records = try snapshotOutput.stdout.split(separator: "\n").map { line in
-                try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-            }
+            let records = try snapshotOutput.stdout.split(separator: "\n").map { try Wire.decode(Wire.Snapshot.self, from: $0) }
             let ssSockets = SSOutput.parse(ssOutput)
             #expect(ssSockets.count == pairs.count * 2, "ss listed \(ssSockets.count) sockets:\n\(ssOutput)")
             #expect(records.count == pairs.count * 2, "snapshot printed \(records.count) records; stderr: \(snapshotOutput.stderr)")
             var compared = 0
             for ss in ssSockets {
                 let record = try #require(
-                    records.first { $0["src"] as? String == ss.local && $0["dst"] as? String == ss.remote },
+                    records.first { $0.src == ss.local && $0.dst == ss.remote },
                     "\(ss.local) -> \(ss.remote) in the snapshot")
-                let info = try #require(record["tcp_info"] as? [String: Any])
-                var values: [UInt64] = []
-                for field in TCPInfoField.allCases {
-                    values.append((info[field.name] as? NSNumber)?.uint64Value ?? 0)
-                }
-                let parsed = TCPInfo(values: values)
+                let parsed = record.tcpInfo.info
                 for (key, value) in ss.values {
                     guard let check = SSOutput.checks[key] else { continue }
                     let ours = check.value(parsed)

@@ -52,7 +52,7 @@ extension KernelSuite {
             try subscriber.subscribe(filter: "", rules: ["otlp_serve_fin=state == FIN_WAIT1"])
             let pair = try ConnectedPair.make()
             try pair.client.shutdownWrite()
-            #expect(eventually { !subscriber.objects(ofType: "notification").isEmpty })
+            #expect(eventually { !subscriber.notifications.isEmpty })
             let received = eventually(timeout: 20) {
                 receiver.requests.withLock { $0.contains { $0.body.contains("otlp_serve_fin") } }
             }

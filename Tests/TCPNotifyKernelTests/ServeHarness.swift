@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Synchronization
 import TCPNotifyLab
+import TCPNotifyCore
 
 /// A `tcpnotify serve` subprocess on a private socket, attached to the test's cgroup.
 final class ServeProcess {
@@ -127,35 +128,40 @@ final class RawSubscriber: @unchecked Sendable {
     /// The daemon closed the connection (seen by the reading thread).
     var isClosed: Bool { closed.load(ordering: .relaxed) }
 
-    var objects: [[String: Any]] {
-        allLines.compactMap { line in
-            (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
-        }
-    }
+    private let wireCache = WireLineCache(subscriber: true)
+    /// The daemon's lines, decoded with the product's wire types (lines that do not read back are test failures).
+    var wireLines: [WireOutputLine] { wireCache.lines(of: allLines) }
+    var notifications: [Wire.Notification] { wireLines.compactMap(\.notification) }
+    var errorMessages: [String] { wireLines.compactMap(\.error?.message) }
 
-    func objects(ofType type: String) -> [[String: Any]] { objects.filter { $0["type"] as? String == type } }
+    var dropped: [Wire.Dropped] { wireLines.compactMap(\.dropped) }
+    var ends: Int { wireLines.count { if case .end = $0 { true } else { false } } }
 
-    /// Subscribes and waits for the reply (`subscribed` or `error`).
+    /// Subscribes and waits for the reply: `subscribed`, or an `error` (thrown as `SubscribeRefused`).
     @discardableResult
-    func subscribe(filter: String, rules: [String], timeout: Double = 15) throws -> [String: Any] {
-        let request: [String: Any] = ["type": "subscribe", "filter": filter, "rules": rules]
-        let data = try JSONSerialization.data(withJSONObject: request)
-        func replies() -> [[String: Any]] { objects.filter { ["subscribed", "error"].contains($0["type"] as? String ?? "") } }
+    func subscribe(filter: String, rules: [String], timeout: Double = 15) throws -> Wire.Subscribed {
+        func replies() -> [WireOutputLine] {
+            wireLines.filter { if case .subscribed = $0 { true } else { $0.error != nil } }
+        }
         let earlier = replies().count
-        try send(String(decoding: data, as: UTF8.self) + "\n")
-        var reply: [String: Any]?
+        try send(Wire.line(Wire.Subscribe(filter: filter, rules: rules)) + "\n")
+        var reply: WireOutputLine?
         _ = eventually(timeout: timeout) {
             reply = replies().dropFirst(earlier).first
             return reply != nil
         }
-        guard let reply else { throw SocketError("no reply to subscribe: \(allLines)", 0) }
-        return reply
+        switch reply {
+        case .subscribed(let subscribed)?: return subscribed
+        case .error(let error)?: throw SubscribeRefused(message: error.message)
+        default: throw SocketError("no reply to subscribe: \(allLines)", 0)
+        }
     }
 }
 
-extension Dictionary where Key == String, Value == Any {
-    var cookie: UInt64? { (self["cookie"] as? NSNumber)?.uint64Value }
-    var ruleNames: [String] { self["rules"] as? [String] ?? [] }
+/// The daemon answered a subscribe request with an error.
+struct SubscribeRefused: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
 }
 
 /// One listener on loopback and clients connected to it, all in this process's cgroup.

@@ -24,9 +24,9 @@ extension KernelSuite {
                 socketPath: serve.socketPath, filter: "dport = :\(serverA.port)", rules: ["a_fin=state == FIN_WAIT1"])
             let b = try RawSubscriber(socketPath: serve.socketPath)
             let reply = try b.subscribe(filter: "dport = :\(serverB.port)", rules: ["b_acked=bytes_acked > 1000"])
-            #expect(reply["type"] as? String == "subscribed", "\(reply)")
+            
             #expect(a.ruleNames == ["a_fin"])
-            #expect(a.subscriber != reply["subscriber"] as? Int)
+            #expect(a.subscriber != reply.subscriber)
 
             let collected = EventBox()
             let reader = Task {
@@ -50,7 +50,7 @@ extension KernelSuite {
             }
             #expect(aGotAll, "A is told about each of its 3 clients: \(collected.notifications.map(\.cookie)) vs \(cookiesA)")
             let bGotAll = eventually(timeout: 10) {
-                Set(b.objects(ofType: "notification").compactMap(\.cookie)).isSuperset(of: cookiesB)
+                Set(b.notifications.map(\.cookie)).isSuperset(of: cookiesB)
             }
             #expect(bGotAll, "B is told about each of its 3 clients: \(b.allLines.suffix(3))")
             usleep(300_000) // anything misrouted would have arrived by now
@@ -60,9 +60,9 @@ extension KernelSuite {
             #expect(aNotifications.allSatisfy { $0.rules == ["a_fin"] || $0.trigger == "close" && $0.rules.isEmpty })
             #expect(aNotifications.filter { $0.trigger == "state" }.count == 3, "one FIN_WAIT1 per client: \(aNotifications.map(\.trigger))")
             #expect(aNotifications.allSatisfy { $0.tcpInfo.count + 2 == 70 }, "a whole tcp_info, as `watch` prints it")
-            let bNotifications = b.objects(ofType: "notification")
-            #expect(bNotifications.allSatisfy { cookiesB.contains($0.cookie ?? 0) }, "B got another socket")
-            #expect(bNotifications.allSatisfy { $0.ruleNames == ["b_acked"] }, "\(bNotifications.map(\.ruleNames))")
+            let bNotifications = b.notifications
+            #expect(bNotifications.allSatisfy { cookiesB.contains($0.cookie) }, "B got another socket")
+            #expect(bNotifications.allSatisfy { $0.rules == ["b_acked"] }, "\(bNotifications.map(\.rules))")
             #expect(bNotifications.count == 3, "one edge per client: \(bNotifications.count)")
             print("serve: A got \(aNotifications.count) lines, B got \(bNotifications.count)")
             a.cancel()
@@ -85,18 +85,18 @@ extension KernelSuite {
 
             let second = try RawSubscriber(socketPath: serve.socketPath)
             let reply = try second.subscribe(filter: "dport = :\(server.port) or dport = :\(other.port)", rules: ["second=state == FIN_WAIT1"])
-            #expect((reply["existing_enrolled"] as? Int) == 2, "both existing clients: \(reply)")
+            #expect(reply.existingEnrolled == 2, "both existing clients: \(reply)")
 
             try enrolledByFirst.client.shutdownWrite()
             try notYetSelected.client.shutdownWrite()
             let cookies = [try enrolledByFirst.client.cookie(), try notYetSelected.client.cookie()]
             #expect(eventually(timeout: 10) {
-                Set(second.objects(ofType: "notification").compactMap(\.cookie)) == Set(cookies)
+                Set(second.notifications.map(\.cookie)) == Set(cookies)
             }, "\(second.allLines)")
-            #expect(eventually(timeout: 5) { first.objects(ofType: "notification").contains { $0.cookie == cookies[0] } })
+            #expect(eventually(timeout: 5) { first.notifications.contains { $0.cookie == cookies[0] } })
             usleep(200_000)
-            #expect(first.objects(ofType: "notification").allSatisfy { $0.cookie == cookies[0] && $0.ruleNames == ["first"] })
-            #expect(second.objects(ofType: "notification").allSatisfy { $0.ruleNames == ["second"] })
+            #expect(first.notifications.allSatisfy { $0.cookie == cookies[0] && $0.rules == ["first"] })
+            #expect(second.notifications.allSatisfy { $0.rules == ["second"] })
         }
 
         /// A subscriber killed mid-stream is removed: the daemon logs it, its selections leave the kernel
@@ -121,7 +121,7 @@ extension KernelSuite {
             let pairs = try (0..<3).map { _ in try server.connect() }
             for pair in pairs { try transfer(64 << 10, from: pair.client, to: pair.server) }
             let cookies = Set(try pairs.map { try $0.client.cookie() })
-            #expect(eventually(timeout: 10) { Set(client.jsonObjects.compactMap { $0.object.cookie }) == cookies },
+            #expect(eventually(timeout: 10) { Set(client.notifications.map(\.cookie)) == cookies },
                     "the subscriber streams its notifications: \(client.outputLines.map(\.text))")
             client.signal(SIGKILL)
             _ = client.waitForExit()
@@ -130,15 +130,15 @@ extension KernelSuite {
             let next = try RawSubscriber(socketPath: serve.socketPath)
             let other = try LoopbackServer()
             let reply = try next.subscribe(filter: "dport = :\(other.port)", rules: ["fin=state == FIN_WAIT1"])
-            #expect(reply["subscriber"] as? Int == killedSlot, "the slot is reused: \(reply), killed \(String(describing: killedSlot))")
+            #expect(reply.subscriber == killedSlot, "the slot is reused: \(reply), killed \(String(describing: killedSlot))")
             // The killed subscriber's sockets reach FIN_WAIT1, and so does the new subscriber's own one.
             for pair in pairs { try pair.client.shutdownWrite() }
             let own = try other.connect()
             try own.client.shutdownWrite()
             let ownCookie = try own.client.cookie()
-            #expect(eventually(timeout: 10) { next.objects(ofType: "notification").contains { $0.cookie == ownCookie } })
+            #expect(eventually(timeout: 10) { next.notifications.contains { $0.cookie == ownCookie } })
             usleep(300_000)
-            let leaked = next.objects(ofType: "notification").filter { cookies.contains($0.cookie ?? 0) }
+            let leaked = next.notifications.filter { cookies.contains($0.cookie) }
             #expect(leaked.isEmpty, "the new subscriber got the killed one's sockets: \(leaked)")
             #expect(serve.isRunning)
             if !refusing.isEmpty {
@@ -159,7 +159,8 @@ extension KernelSuite {
             let slow = try RawSubscriber(socketPath: serve.socketPath, receiveBufferBytes: 4096, paused: true)
             try slow.send(SubscriberProtocol.subscribeLine(filter: filter, rules: rules) + "\n")
             let slowReply = slow.readLineBlocking()
-            #expect(slowReply?.contains("\"subscribed\"") == true, "\(String(describing: slowReply))")
+            let slowSlot = try? Wire.decode(Wire.Subscribed.self, from: slowReply ?? "").subscriber
+            #expect(slowSlot != nil, "\(String(describing: slowReply))")
             let fast = try RawSubscriber(socketPath: serve.socketPath)
             try fast.subscribe(filter: filter, rules: rules)
 
@@ -175,17 +176,17 @@ extension KernelSuite {
             }
             let madeIn = Date().timeIntervalSince(start)
             // Each client notifies once, and again at close unless the rule first held at close itself.
-            func complete(_ lines: [[String: Any]]) -> Bool {
-                Set(lines.filter { !$0.ruleNames.isEmpty }.compactMap(\.cookie)).count == connections
-                    && lines.filter { $0["trigger"] as? String == "close" }.count == connections
+            func complete(_ lines: [Wire.Notification]) -> Bool {
+                Set(lines.filter { !$0.rules.isEmpty }.map(\.cookie)).count == connections
+                    && lines.filter { $0.trigger == .close }.count == connections
             }
-            let fastGotAll = eventually(timeout: 20) { complete(fast.objects(ofType: "notification")) }
+            let fastGotAll = eventually(timeout: 20) { complete(fast.notifications) }
             let lag = Date().timeIntervalSince(start) - madeIn
             usleep(200_000)
-            let fastLines = fast.objects(ofType: "notification")
+            let fastLines = fast.notifications
             #expect(fastGotAll, "the fast subscriber got \(fastLines.count) lines for \(connections) connections")
             #expect(fastLines.contains { $0.cookie == lastCookie })
-            #expect(fast.objects(ofType: "dropped").isEmpty, "the fast subscriber lost lines: \(fast.objects(ofType: "dropped"))")
+            #expect(fast.dropped.isEmpty, "the fast subscriber lost lines: \(fast.dropped)")
             print("serve: \(connections) connections in \(String(format: "%.2f", madeIn)) s; the fast subscriber had all "
                   + "\(fastLines.count) lines \(String(format: "%.2f", lag)) s after the last one")
             #expect(lag < 5, "the fast subscriber lagged \(lag) s")
@@ -193,18 +194,17 @@ extension KernelSuite {
             // The slow one reads now: what it missed is reported, and nothing is unaccounted for.
             slow.startReading()
             #expect(eventually(timeout: 10) {
-                let delivered = slow.objects(ofType: "notification").count
-                let dropped = slow.objects(ofType: "dropped").reduce(0) { $0 + (($1["count"] as? Int) ?? 0) }
+                let delivered = slow.notifications.count
+                let dropped = Int(slow.dropped.reduce(0) { $0 + $1.count })
                 return delivered + dropped == fastLines.count
-            }, "slow: \(slow.objects(ofType: "notification").count) delivered, dropped lines \(slow.objects(ofType: "dropped"))")
-            let dropped = slow.objects(ofType: "dropped")
+            }, "slow: \(slow.notifications.count) delivered, dropped lines \(slow.dropped)")
+            let dropped = slow.dropped
             #expect(!dropped.isEmpty, "a 256 KiB queue cannot hold \(fastLines.count) lines")
-            print("serve: the slow subscriber got \(slow.objects(ofType: "notification").count) lines and \(dropped.count) dropped reports")
-            try slow.send("{\"type\":\"stats\"}\n")
-            #expect(eventually(timeout: 5) { slow.objects(ofType: "stats").first?["dropped"] as? Int ?? 0 > 0 })
+            print("serve: the slow subscriber got \(slow.notifications.count) lines and \(dropped.count) dropped reports")
+            try slow.send(Wire.line(Wire.StatsRequest()) + "\n")
+            #expect(eventually(timeout: 5) { (slow.wireLines.compactMap(\.subscriberStats).first?.dropped ?? 0) > 0 })
             // The drops are on /metrics too, per subscriber.
-            let slowSlot = (try? JSONSerialization.jsonObject(with: Data((slowReply ?? "").utf8)) as? [String: Any])?["subscriber"] as? Int
-            let droppedTotal = dropped.reduce(0) { $0 + (($1["count"] as? Int) ?? 0) }
+            let droppedTotal = Int(dropped.reduce(0) { $0 + $1.count })
             if let port = waitForMetricsPort(serve.process), let slowSlot {
                 let body = try httpGet(port: port, path: "/metrics").body
                 let line = body.split(separator: "\n").first { $0.hasPrefix("tcpnotify_subscriber_drops_total{subscriber=\"\(slowSlot)\"}") }
@@ -244,10 +244,10 @@ extension KernelSuite {
             #expect(eventually { serve.process.standardError.contains("reloaded") }, "\(serve.process.standardError)")
             try pair.client.shutdownWrite()
             #expect(eventually {
-                serve.process.jsonObjects.contains { $0.object.ruleNames == ["fin"] && $0.object.cookie == cookie }
+                serve.process.notifications.contains { $0.rules == ["fin"] && $0.cookie == cookie }
             }, "the socket enrolled before the reload notifies under the new rule: \(serve.process.outputLines.map(\.text))")
-            #expect(eventually { subscriber.objects(ofType: "notification").contains { $0.cookie == cookie && $0.ruleNames == ["mine"] } })
-            #expect(subscriber.objects(ofType: "notification").allSatisfy { $0.ruleNames == ["mine"] || $0["trigger"] as? String == "close" })
+            #expect(eventually { subscriber.notifications.contains { $0.cookie == cookie && $0.rules == ["mine"] } })
+            #expect(subscriber.notifications.allSatisfy { $0.rules == ["mine"] || $0.trigger == .close })
         }
 
         /// SIGTERM: subscribers get an `end` line, the final statistics are printed, the program is
@@ -263,14 +263,13 @@ extension KernelSuite {
             try subscriber.subscribe(filter: "", rules: ["fin=state == FIN_WAIT1"])
             let pair = try ConnectedPair.make()
             try pair.client.shutdownWrite()
-            #expect(eventually { !subscriber.objects(ofType: "notification").isEmpty })
+            #expect(eventually { !subscriber.notifications.isEmpty })
             serve.process.signal(SIGTERM)
             #expect(serve.process.waitForExit() == 0, "\(serve.process.standardError)")
             #expect(try attachedProgramIDs(cgroup: cgroup.path).isEmpty, "SIGTERM left a program attached")
-            #expect(eventually { subscriber.objects(ofType: "end").count == 1 && subscriber.isClosed }, "\(subscriber.allLines.suffix(2))")
-            let stats = serve.process.jsonObjects.last?.object
-            #expect(stats?["type"] as? String == "stats")
-            #expect((stats?["notifications"] as? Int ?? 0) >= 1)
+            #expect(eventually { subscriber.ends == 1 && subscriber.isClosed }, "\(subscriber.allLines.suffix(2))")
+            let stats = serve.process.finalStats
+            #expect((stats?.notifications ?? 0) >= 1, "\(serve.process.outputLines.suffix(1))")
             #expect(!FileManager.default.fileExists(atPath: serve.socketPath))
         }
 
@@ -295,7 +294,7 @@ extension KernelSuite {
                 let connection = try RawSubscriber(socketPath: serve.socketPath)
                 try? connection.send(request)
                 #expect(eventually(timeout: 5) { connection.isClosed }, "closed after \(request.prefix(40))")
-                let error = connection.objects(ofType: "error").first?["message"] as? String ?? ""
+                let error = connection.errorMessages.first ?? ""
                 #expect(error.contains(fragment), "\(request.prefix(40)): \(connection.allLines)")
             }
 
@@ -311,24 +310,27 @@ extension KernelSuite {
             let connection = try RawSubscriber(socketPath: serve.socketPath)
             for (index, (request, fragment)) in recoverable.enumerated() {
                 try connection.send(request + "\n")
-                #expect(eventually(timeout: 5) { connection.objects(ofType: "error").count == index + 1 }, "\(request)")
-                let message = connection.objects(ofType: "error").last?["message"] as? String ?? ""
+                #expect(eventually(timeout: 5) { connection.errorMessages.count == index + 1 }, "\(request)")
+                let message = connection.errorMessages.last ?? ""
                 #expect(message.contains(fragment), "\(request): \(message)")
             }
             #expect(!connection.isClosed)
             // The same connection can still subscribe.
-            let reply = try connection.subscribe(filter: "dport = :1", rules: ["rtt > 1s"])
-            #expect(reply["type"] as? String == "subscribed", "\(reply)")
+            try connection.subscribe(filter: "dport = :1", rules: ["rtt > 1s"])
             try connection.send("{\"type\":\"subscribe\"}\n")
-            #expect(eventually { (connection.objects(ofType: "error").last?["message"] as? String ?? "").contains("already subscribed") })
+            #expect(eventually { (connection.errorMessages.last ?? "").contains("already subscribed") })
 
             // Limits shared by all subscribers are named.
             let greedy = try RawSubscriber(socketPath: serve.socketPath)
             // 32 conditions fit one subscriber's filter, but not beside the first subscriber's one.
             let many = (0..<32).map { "dport = :\(1000 + $0)" }.joined(separator: " or ")
-            let refused = try greedy.subscribe(filter: many, rules: [])
-            #expect((refused["message"] as? String ?? "").contains("together use 33 distinct conditions"), "\(refused)")
-            #expect((refused["message"] as? String ?? "").contains("TCPNOTIFY_MAX_FILTER_PREDICATES"), "\(refused)")
+            do {
+                try greedy.subscribe(filter: many, rules: [])
+                Issue.record("33 conditions were accepted")
+            } catch let refused as SubscribeRefused {
+                #expect(refused.message.contains("together use 33 distinct conditions"), "\(refused)")
+                #expect(refused.message.contains("TCPNOTIFY_MAX_FILTER_PREDICATES"), "\(refused)")
+            }
 
             // `tcpnotify subscribe` turns a refusal into exit status 2.
             let cli = try CLIProcess.run(KernelSuite.CLI.tcpnotify(), ["subscribe", "--socket", serve.socketPath, "dport = :99999"])

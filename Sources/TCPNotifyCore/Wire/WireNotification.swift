@@ -1,0 +1,190 @@
+/// `{"type":"notification",...}`: one notification, as `watch --format json` prints it and `serve` sends it.
+extension Wire {
+    public struct Notification: WireLine, Equatable {
+        public static let lineType = "notification"
+        public var ts: Timestamp
+        public var tsMonoNs: UInt64
+        public var trigger: Trigger
+        /// The names of the rules that notify now (empty for a close record).
+        public var rules: [String]
+        /// `addr:port` or `[v6]:port`.
+        public var src: String
+        public var dst: String
+        /// `ipv4` or `ipv6`.
+        public var family: String
+        public var cookie: UInt64
+        public var cgroupID: UInt64
+        /// With a cgroup resolver: the cgroup's path, and the container or pod it names.
+        public var cgroup: String?
+        public var container: String?
+        public var pod: String?
+        /// State and close triggers: the state left.
+        public var oldState: String?
+        public var socketNotifications: UInt64
+        /// `watch --diagnose`: the flow's current verdict.
+        public var diagnosis: Verdict?
+        public var tcpInfo: TCPInfoObject
+
+        public init(
+            ts: Timestamp, tsMonoNs: UInt64, trigger: Trigger, rules: [String], src: String, dst: String, family: String,
+            cookie: UInt64, cgroupID: UInt64, cgroup: String? = nil, container: String? = nil, pod: String? = nil,
+            oldState: String? = nil, socketNotifications: UInt64, diagnosis: Verdict? = nil, tcpInfo: TCPInfoObject
+        ) {
+            self.ts = ts
+            self.tsMonoNs = tsMonoNs
+            self.trigger = trigger
+            self.rules = rules
+            self.src = src
+            self.dst = dst
+            self.family = family
+            self.cookie = cookie
+            self.cgroupID = cgroupID
+            self.cgroup = cgroup
+            self.container = container
+            self.pod = pod
+            self.oldState = oldState
+            self.socketNotifications = socketNotifications
+            self.diagnosis = diagnosis
+            self.tcpInfo = tcpInfo
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case type, ts, tsMonoNs = "ts_mono_ns", trigger, rules, src, dst, family, cookie, cgroupID = "cgroup_id"
+            case cgroup, container, pod, oldState = "old_state", socketNotifications = "socket_notifications", diagnosis
+            case tcpInfo = "tcp_info"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            ts = try container.decode(Timestamp.self, forKey: .ts)
+            tsMonoNs = try container.decode(UInt64.self, forKey: .tsMonoNs)
+            trigger = try container.decode(Trigger.self, forKey: .trigger)
+            rules = try container.decode([String].self, forKey: .rules)
+            src = try container.decode(String.self, forKey: .src)
+            dst = try container.decode(String.self, forKey: .dst)
+            family = try container.decode(String.self, forKey: .family)
+            cookie = try container.decode(UInt64.self, forKey: .cookie)
+            cgroupID = try container.decode(UInt64.self, forKey: .cgroupID)
+            cgroup = try container.decodeIfPresent(String.self, forKey: .cgroup)
+            self.container = try container.decodeIfPresent(String.self, forKey: .container)
+            pod = try container.decodeIfPresent(String.self, forKey: .pod)
+            oldState = try container.decodeIfPresent(String.self, forKey: .oldState)
+            socketNotifications = try container.decode(UInt64.self, forKey: .socketNotifications)
+            diagnosis = try container.decodeIfPresent(Verdict.self, forKey: .diagnosis)
+            tcpInfo = try container.decode(TCPInfoObject.self, forKey: .tcpInfo)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(Self.lineType, forKey: .type)
+            try container.encode(ts, forKey: .ts)
+            try container.encode(tsMonoNs, forKey: .tsMonoNs)
+            try container.encode(trigger, forKey: .trigger)
+            try container.encode(rules, forKey: .rules)
+            try container.encode(src, forKey: .src)
+            try container.encode(dst, forKey: .dst)
+            try container.encode(family, forKey: .family)
+            try container.encode(cookie, forKey: .cookie)
+            try container.encode(cgroupID, forKey: .cgroupID)
+            try container.encodeIfPresent(cgroup, forKey: .cgroup)
+            try container.encodeIfPresent(self.container, forKey: .container)
+            try container.encodeIfPresent(pod, forKey: .pod)
+            try container.encodeIfPresent(oldState, forKey: .oldState)
+            try container.encode(socketNotifications, forKey: .socketNotifications)
+            try container.encodeIfPresent(diagnosis, forKey: .diagnosis)
+            try container.encode(tcpInfo, forKey: .tcpInfo)
+        }
+    }
+
+    /// `{"type":"snapshot",...}`: one socket of `tcpnotify snapshot --format json`.
+    public struct Snapshot: WireLine, Equatable {
+        public static let lineType = "snapshot"
+        public var ts: Timestamp
+        public var tsMonoNs: UInt64
+        public var src: String
+        public var dst: String
+        public var family: String
+        public var cookie: UInt64
+        public var cgroupID: UInt64
+        public var cgroup: String?
+        public var container: String?
+        public var pod: String?
+        /// The network namespace's inode (what `ls -L /proc/PID/ns/net` shows).
+        public var netns: UInt64
+        public var tcpInfo: TCPInfoObject
+
+        public init(
+            ts: Timestamp, tsMonoNs: UInt64, src: String, dst: String, family: String, cookie: UInt64, cgroupID: UInt64,
+            cgroup: String? = nil, container: String? = nil, pod: String? = nil, netns: UInt64, tcpInfo: TCPInfoObject
+        ) {
+            self.ts = ts
+            self.tsMonoNs = tsMonoNs
+            self.src = src
+            self.dst = dst
+            self.family = family
+            self.cookie = cookie
+            self.cgroupID = cgroupID
+            self.cgroup = cgroup
+            self.container = container
+            self.pod = pod
+            self.netns = netns
+            self.tcpInfo = tcpInfo
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case type, ts, tsMonoNs = "ts_mono_ns", src, dst, family, cookie, cgroupID = "cgroup_id", cgroup, container, pod
+            case netns, tcpInfo = "tcp_info"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            ts = try container.decode(Timestamp.self, forKey: .ts)
+            tsMonoNs = try container.decode(UInt64.self, forKey: .tsMonoNs)
+            src = try container.decode(String.self, forKey: .src)
+            dst = try container.decode(String.self, forKey: .dst)
+            family = try container.decode(String.self, forKey: .family)
+            cookie = try container.decode(UInt64.self, forKey: .cookie)
+            cgroupID = try container.decode(UInt64.self, forKey: .cgroupID)
+            cgroup = try container.decodeIfPresent(String.self, forKey: .cgroup)
+            self.container = try container.decodeIfPresent(String.self, forKey: .container)
+            pod = try container.decodeIfPresent(String.self, forKey: .pod)
+            netns = try container.decode(UInt64.self, forKey: .netns)
+            tcpInfo = try container.decode(TCPInfoObject.self, forKey: .tcpInfo)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(Self.lineType, forKey: .type)
+            try container.encode(ts, forKey: .ts)
+            try container.encode(tsMonoNs, forKey: .tsMonoNs)
+            try container.encode(src, forKey: .src)
+            try container.encode(dst, forKey: .dst)
+            try container.encode(family, forKey: .family)
+            try container.encode(cookie, forKey: .cookie)
+            try container.encode(cgroupID, forKey: .cgroupID)
+            try container.encodeIfPresent(cgroup, forKey: .cgroup)
+            try container.encodeIfPresent(self.container, forKey: .container)
+            try container.encodeIfPresent(pod, forKey: .pod)
+            try container.encode(netns, forKey: .netns)
+            try container.encode(tcpInfo, forKey: .tcpInfo)
+        }
+    }
+}
+
+/// Triggers are written by name (`"trigger":"rtt"`).
+extension Trigger: Codable {
+    public init(from decoder: any Decoder) throws {
+        let name = try decoder.singleValueContainer().decode(String.self)
+        guard let trigger = Trigger.allCases.first(where: { $0.description == name }) else {
+            throw DecodingError.dataCorrupted(.init(
+                codingPath: decoder.codingPath,
+                debugDescription: "unknown trigger '\(name)' (\(Trigger.allCases.map(\.description).joined(separator: ", ")))"))
+        }
+        self = trigger
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}

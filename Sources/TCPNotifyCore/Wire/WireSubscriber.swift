@@ -1,0 +1,224 @@
+/// The messages of `tcpnotify serve`'s subscriber socket (see `SubscriberProtocol`), one type each.
+/// Requests are read strictly: an unknown field is refused by name, since a typo would otherwise
+/// silently subscribe to something else.
+extension Wire {
+    /// → `{"type":"subscribe","filter":"dport = :443","rules":["rtt > 50ms"]}`. An empty filter selects
+    /// every socket; no rules means the built-in rules.
+    public struct Subscribe: WireLine, Equatable {
+        public static let lineType = "subscribe"
+        public static let maxRules = 64
+        static let knownKeys = ["type", "filter", "rules"]
+        public var filter: String
+        public var rules: [String]
+
+        public init(filter: String = "", rules: [String] = []) {
+            self.filter = filter
+            self.rules = rules
+        }
+
+        enum CodingKeys: String, CodingKey { case type, filter, rules }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(Self.lineType, forKey: .type)
+            try container.encode(filter, forKey: .filter)
+            try container.encode(rules, forKey: .rules)
+        }
+
+        public init(from decoder: any Decoder) throws {
+            try Wire.refuseUnknownKeys(in: decoder, known: Self.knownKeys, request: "subscribe")
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            do {
+                // Present means a string: null is refused, not taken for "every socket".
+                filter = container.contains(.filter) ? try container.decode(String.self, forKey: .filter) : ""
+            } catch {
+                throw DecodeError("\"filter\" must be a string", isJSON: true)
+            }
+            do {
+                rules = container.contains(.rules) ? try container.decode([String].self, forKey: .rules) : []
+            } catch {
+                throw DecodeError("\"rules\" must be an array of strings", isJSON: true)
+            }
+            guard rules.count <= Self.maxRules else { throw DecodeError("more than \(Self.maxRules) rules", isJSON: true) }
+        }
+    }
+
+    /// → `{"type":"stats"}`: this subscriber's counters, answered with `SubscriberStats`.
+    public struct StatsRequest: WireLine, Equatable {
+        public static let lineType = "stats"
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey { case type }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(Self.lineType, forKey: .type)
+        }
+
+        public init(from decoder: any Decoder) throws {
+            try Wire.refuseUnknownKeys(in: decoder, known: ["type"], request: "stats")
+        }
+    }
+
+    /// ← `{"type":"subscribed","subscriber":3,"filter":"dport = :443","rules":["rtt > 50ms"],"existing_enrolled":2}`:
+    /// the filter as understood (canonical text) and the names the rules notify under.
+    public struct Subscribed: WireLine, Equatable {
+        public static let lineType = "subscribed"
+        public var subscriber: Int
+        public var filter: String
+        public var rules: [String]
+        public var existingEnrolled: UInt64
+
+        public init(subscriber: Int, filter: String, rules: [String], existingEnrolled: UInt64) {
+            self.subscriber = subscriber
+            self.filter = filter
+            self.rules = rules
+            self.existingEnrolled = existingEnrolled
+        }
+
+        enum CodingKeys: String, CodingKey { case type, subscriber, filter, rules, existingEnrolled = "existing_enrolled" }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            subscriber = try container.decode(Int.self, forKey: .subscriber)
+            filter = try container.decode(String.self, forKey: .filter)
+            rules = try container.decode([String].self, forKey: .rules)
+            existingEnrolled = try container.decode(UInt64.self, forKey: .existingEnrolled)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(Self.lineType, forKey: .type)
+            try container.encode(subscriber, forKey: .subscriber)
+            try container.encode(filter, forKey: .filter)
+            try container.encode(rules, forKey: .rules)
+            try container.encode(existingEnrolled, forKey: .existingEnrolled)
+        }
+    }
+
+    /// ← `{"type":"dropped","count":12,"total":12}`: `count` lines were lost here (this subscriber's queue
+    /// overflowed); `total` over the subscription.
+    public struct Dropped: WireLine, Equatable {
+        public static let lineType = "dropped"
+        public var count: UInt64
+        public var total: UInt64
+
+        public init(count: UInt64, total: UInt64) {
+            self.count = count
+            self.total = total
+        }
+
+        enum CodingKeys: String, CodingKey { case type, count, total }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            count = try container.decode(UInt64.self, forKey: .count)
+            total = try container.decode(UInt64.self, forKey: .total)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(Self.lineType, forKey: .type)
+            try container.encode(count, forKey: .count)
+            try container.encode(total, forKey: .total)
+        }
+    }
+
+    /// ← `{"type":"stats","subscriber":3,"delivered":120,"dropped":12,"queued_bytes":0}`
+    public struct SubscriberStats: WireLine, Equatable {
+        public static let lineType = "stats"
+        public var subscriber: Int?
+        public var delivered: UInt64
+        public var dropped: UInt64
+        public var queuedBytes: Int
+
+        public init(subscriber: Int?, delivered: UInt64, dropped: UInt64, queuedBytes: Int) {
+            self.subscriber = subscriber
+            self.delivered = delivered
+            self.dropped = dropped
+            self.queuedBytes = queuedBytes
+        }
+
+        enum CodingKeys: String, CodingKey { case type, subscriber, delivered, dropped, queuedBytes = "queued_bytes" }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            subscriber = try container.decodeIfPresent(Int.self, forKey: .subscriber)
+            delivered = try container.decode(UInt64.self, forKey: .delivered)
+            dropped = try container.decode(UInt64.self, forKey: .dropped)
+            queuedBytes = try container.decode(Int.self, forKey: .queuedBytes)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(Self.lineType, forKey: .type)
+            try container.encodeIfPresent(subscriber, forKey: .subscriber)
+            try container.encode(delivered, forKey: .delivered)
+            try container.encode(dropped, forKey: .dropped)
+            try container.encode(queuedBytes, forKey: .queuedBytes)
+        }
+    }
+
+    /// ← `{"type":"end","reason":"...","delivered":120,"dropped":0}`: the daemon is stopping; the last line.
+    public struct End: WireLine, Equatable {
+        public static let lineType = "end"
+        public var reason: String
+        public var delivered: UInt64
+        public var dropped: UInt64
+
+        public init(reason: String, delivered: UInt64, dropped: UInt64) {
+            self.reason = reason
+            self.delivered = delivered
+            self.dropped = dropped
+        }
+
+        enum CodingKeys: String, CodingKey { case type, reason, delivered, dropped }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            reason = try container.decode(String.self, forKey: .reason)
+            delivered = try container.decode(UInt64.self, forKey: .delivered)
+            dropped = try container.decode(UInt64.self, forKey: .dropped)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(Self.lineType, forKey: .type)
+            try container.encode(reason, forKey: .reason)
+            try container.encode(delivered, forKey: .delivered)
+            try container.encode(dropped, forKey: .dropped)
+        }
+    }
+
+    /// ← `{"type":"error","message":"..."}`: a request that cannot be served.
+    public struct ErrorReply: WireLine, Equatable {
+        public static let lineType = "error"
+        public var message: String
+
+        public init(message: String) { self.message = message }
+
+        enum CodingKeys: String, CodingKey { case type, message }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            message = try container.decode(String.self, forKey: .message)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(Self.lineType, forKey: .type)
+            try container.encode(message, forKey: .message)
+        }
+    }
+
+    /// Refuses a request with a field it does not know, suggesting the nearest known name.
+    static func refuseUnknownKeys(in decoder: any Decoder, known: [String], request: String) throws {
+        let container = try decoder.container(keyedBy: AnyKey.self)
+        guard let unknown = container.allKeys.map(\.stringValue).sorted().first(where: { !known.contains($0) }) else { return }
+        let fields = known.filter { $0 != "type" }
+        let listed = fields.isEmpty ? "" : " (known: \(fields.joined(separator: ", ")))"
+        let suggestion = NameSuggestion.nearest(to: unknown, among: known, name: { $0 }).map { "; did you mean '\($0)'?" } ?? ""
+        throw DecodeError("unknown field '\(unknown)' in \(request)\(listed)\(suggestion)", isJSON: true)
+    }
+}
