@@ -52,7 +52,6 @@ struct ServeCommand: ParsableCommand {
 
     var config: String? { configFile.config }
     var socket: String { listener.socket }
-    var cgroup: String? { scope.cgroup }
     var ringBytes: Int { tuning.ringBytes }
     var verbose: Bool { libbpf.verbose }
     var exportSettings: WatchExport.Options { exportOptions.options(defaultMetricsAddress: Self.defaultMetricsAddress) }
@@ -61,6 +60,9 @@ struct ServeCommand: ParsableCommand {
         try ByteSizeOption.checkRange(queueBytes, option: "--queue-bytes")
         if Logger.Level(rawValue: logLevel) == nil {
             throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if scope.pid != nil {
+            throw ValidationError("serve --pid: the daemon outlives processes; select a service with --unit or a cgroup with --cgroup")
         }
         try listener.checkListenable()
         try exportOptions.check(defaultMetricsAddress: Self.defaultMetricsAddress)
@@ -84,6 +86,13 @@ struct ServeCommand: ParsableCommand {
                 StandardError.write("tcpnotify: \(error.message)\n")
                 throw ExitCode(2)
             }
+        }
+        let cgroup: String?
+        do {
+            cgroup = try scope.resolve().cgroupPath
+        } catch {
+            StandardError.write("tcpnotify: \(error)\n")
+            throw ExitCode(2)
         }
         let group: gid_t?
         do {
