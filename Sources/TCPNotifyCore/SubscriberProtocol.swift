@@ -18,6 +18,8 @@ public enum SubscriberProtocol {
         /// An empty filter selects every socket; no rules means the built-in rules.
         case subscribe(filter: String, rules: [String])
         case stats
+        /// `serve --history`: the connections it remembers (see `ConnectionQuery`).
+        case connections(ConnectionQuery)
     }
 
     /// A request that cannot be served. `closesConnection`: the peer is not speaking this protocol
@@ -80,6 +82,8 @@ public enum SubscriberProtocol {
                 return .failure(RequestError("unknown field '\(unknown)' in stats"))
             }
             return .success(.stats)
+        case "connections":
+            return ConnectionQuery.parse(value).map { .connections($0) }
         default:
             return .failure(RequestError("unknown request type '\(type)' (subscribe or stats)"))
         }

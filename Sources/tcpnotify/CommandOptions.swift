@@ -245,6 +245,8 @@ enum DurationOption {
     static let window = parser(plainSeconds: true, minimum: .seconds(1), maximum: .seconds(3600))
     /// `diagnose --interval`: 500ms (flows are sampled every 500 ms) to 1h.
     static let verdictInterval = parser(minimum: .milliseconds(500), maximum: .seconds(3600))
+    /// `serve --history-retention`: 1s to 7 days.
+    static let historyRetention = parser(minimum: .seconds(1), maximum: .seconds(7 * 86400))
 
     static func parser(plainSeconds: Bool = false, zeroTurnsOff: Bool = false, minimum: TimeSpan,
                        maximum: TimeSpan? = nil) -> @Sendable (String) throws -> TimeSpan {
