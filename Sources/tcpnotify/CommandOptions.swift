@@ -47,7 +47,7 @@ struct ConfigOption: ParsableArguments {
 /// --cgroup, --unit, --pid: watch, serve, diagnose (snapshot: `ScopeFilterOptions`). At most one; each is
 /// resolved (and refused with what to do) by `SocketScope.resolve` before anything is loaded.
 struct CgroupOption: ParsableArguments {
-    @Option(name: .long, help: "cgroup v2 directory to attach to: its sockets and its descendants' (default: the cgroup v2 root, i.e. the whole machine).")
+    @Option(name: .long, help: "cgroup v2 directory: the sockets created in it or below (watch, diagnose and serve attach there; default: the cgroup v2 root, i.e. the whole machine).")
     var cgroup: String?
 
     @Option(name: .long, help: ArgumentHelp(
