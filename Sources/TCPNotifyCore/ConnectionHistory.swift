@@ -10,7 +10,7 @@ public struct ConnectionHistory<Record: Sendable, Verdict: Sendable>: Sendable {
         public var maximumVerdicts: Int
         public var retentionNanoseconds: UInt64
 
-        public init(maximumConnections: Int = 4096, maximumVerdicts: Int = 16, retentionNanoseconds: UInt64 = 600_000_000_000) {
+        public init(maximumConnections: Int = 4096, maximumVerdicts: Int = 8, retentionNanoseconds: UInt64 = 600_000_000_000) {
             self.maximumConnections = max(maximumConnections, 1)
             self.maximumVerdicts = max(maximumVerdicts, 1)
             self.retentionNanoseconds = retentionNanoseconds

@@ -1,3 +1,4 @@
+import Glibc
 import Testing
 @testable import TCPNotifyCore
 
@@ -72,5 +73,54 @@ import Testing
         for bad in ["", "x", "-1", "+1", "0x10", "18446744073709551616", "1 "] {
             #expect(ConnectionQuery.cookie(fromPath: Substring(bad)) == nil, "\(bad)")
         }
+    }
+}
+
+
+/// The README's memory figure for `serve --history`'s defaults: the growth of the resident set while full.
+@Suite struct ConnectionHistoryMemoryTests {
+    static func verdict(_ index: Int) -> Diagnosis {
+        var evidence = DiagnosisEvidence()
+        for name in ["busy_pct", "rwnd_limited_pct", "sndbuf_limited_pct", "app_limited_pct", "srtt_us", "min_rtt_us",
+                     "queue_delay_us", "retrans_pct", "delivery_rate_bps", "window_s"] {
+            evidence[name] = Double(index)
+        }
+        return Diagnosis(
+            bottleneck: Bottleneck.allCases[index % Bottleneck.allCases.count], confidence: 0.8,
+            evidence: evidence,
+            signals: [.rttInflation],
+            summary: "the sender was busy 99% of the time and the receiver's window limited it 97% of that time (\(index))")
+    }
+
+    /// Resident set size from /proc/self/statm (the allocator's counters are not visible from Swift).
+    static func residentBytes() -> Int {
+        let fd = open("/proc/self/statm", O_RDONLY)
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 128)
+        let count = read(fd, &buffer, buffer.count)
+        let fields = String(decoding: buffer.prefix(max(count, 0)), as: UTF8.self).split(separator: " ")
+        return (fields.count > 1 ? Int(fields[1]) ?? 0 : 0) * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    @Test func theDefaultBoundsHoldUnderThirtyTwoMebibytes() {
+        let before = Self.residentBytes()
+        var history = ConnectionHistory<SocketNotification, Diagnosis>(limits: .init())
+        let limits = history.limits
+        for cookie in 0..<UInt64(limits.maximumConnections) {
+            let record = SocketNotification(
+                trigger: .sweep, family: 2, local: Endpoint(address: Array(repeating: 1, count: 16), port: 1),
+                remote: Endpoint(address: Array(repeating: 2, count: 16), port: 2), cookie: cookie, cgroupID: 1,
+                monotonicNanoseconds: cookie, rulesFired: 1, rulesTrue: 1, ruleGeneration: 1, oldState: 1,
+                socketNotificationCount: 1, info: TCPInfo())
+            history.record(record, cookie: cookie, isClose: false, nowNanoseconds: cookie)
+            for index in 0..<limits.maximumVerdicts {
+                history.verdict(Self.verdict(index), cookie: cookie, nowNanoseconds: cookie) { $0.bottleneck == $1.bottleneck }
+            }
+        }
+        let bytes = Self.residentBytes() - before
+        let perConnection = bytes / limits.maximumConnections
+        print("history: \(limits.maximumConnections) connections x \(limits.maximumVerdicts) verdicts = \(bytes >> 10) KiB, \(perConnection) B per connection")
+        #expect(history.count == limits.maximumConnections)
+        #expect(bytes < 32 << 20, "\(bytes) bytes")
     }
 }
