@@ -19,6 +19,8 @@ public enum SubscriberProtocol {
         /// An empty filter selects every socket; no rules means the built-in rules.
         case subscribe(filter: String, rules: [String])
         case stats
+        /// `serve --history`: the connections it remembers (see `ConnectionQuery`).
+        case connections(ConnectionQuery)
     }
 
     /// A request that cannot be served. `closesConnection`: the peer is not speaking this protocol
@@ -56,8 +58,10 @@ public enum SubscriberProtocol {
             case Wire.StatsRequest.lineType:
                 _ = try Wire.decodeValue(Wire.StatsRequest.self, from: line)
                 return .success(.stats)
+            case ConnectionQuery.lineType:
+                return .success(.connections(try Wire.decodeValue(ConnectionQuery.self, from: line)))
             default:
-                return .failure(RequestError("unknown request type '\(type)' (subscribe or stats)"))
+                return .failure(RequestError("unknown request type '\(type)' (subscribe, stats or connections)"))
             }
         } catch {
             return .failure(RequestError(error.message, closesConnection: !error.isJSON))

@@ -5,7 +5,7 @@ import NIOPosix
 import Prometheus
 import Synchronization
 
-/// The HTTP/1.1 server of `GET /metrics` (and `HEAD`): other paths get 404, other methods 405, malformed
+/// The HTTP/1.1 server of `GET /metrics` (and `HEAD`), and of the paths `routes` answers: other paths get 404, other methods 405, malformed
 /// requests 400. SwiftNIO on one event-loop thread serves many clients at once; `body` (which may read
 /// kernel maps or wait for a lock) runs on a thread of its own, so a slow body delays scrapes, never the
 /// event loop, and the deadlines below still fire.
@@ -82,7 +82,10 @@ public final class MetricsHTTPServer: Sendable {
     /// Binds and listens (the errors say why, e.g. the address in use); `body` makes each response.
     /// Connections wait in the listen backlog until `start()`. With `registry`, the refusals, timeouts
     /// and rejections are also `tcpnotify_metrics_http_*` counters there.
+    /// `routes` answers `GET` (and `HEAD`) of other paths (nil: 404), on the same thread as `body` and
+    /// under the same deadlines and caps.
     public init(address: MetricsAddress, limits: Limits = Limits(), registry: PrometheusCollectorRegistry? = nil,
+                routes: @escaping Routes = { _ in nil },
                 body: @escaping @Sendable () -> [UInt8]) throws(MetricsServerError) {
         let state = MetricsServerState(limits: limits, registry: registry)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -103,7 +106,7 @@ public final class MetricsHTTPServer: Sendable {
                     let pipeline = channel.pipeline.syncOperations
                     try pipeline.addHandler(MetricsConnectionGuard(limits: limits, state: state))
                     try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true)
-                    try pipeline.addHandler(MetricsRequestHandler(state: state, bodyThread: bodyThread, body: body))
+                    try pipeline.addHandler(MetricsRequestHandler(state: state, bodyThread: bodyThread, routes: routes, body: body))
                     return channel.eventLoop.makeSucceededFuture(())
                 } catch {
                     return channel.eventLoop.makeFailedFuture(error)
@@ -169,13 +172,37 @@ public final class MetricsHTTPServer: Sendable {
     /// What a request asks for: the metrics (`HEAD`: without the body), or an error status.
     enum Route: Equatable {
         case metrics(head: Bool)
+        /// Another path, for `routes`.
+        case other(path: String, head: Bool)
         case status(HTTPResponseStatus)
     }
+
+    /// A response to a path other than /metrics.
+    public struct Reply: Sendable, Equatable {
+        public var status: Int
+        public var contentType: String
+        public var body: [UInt8]
+
+        public init(status: Int, contentType: String = "application/json", body: [UInt8]) {
+            self.status = status
+            self.contentType = contentType
+            self.body = body
+        }
+    }
+
+    /// Answers for paths other than /metrics (the path without its query string); nil: 404.
+    public typealias Routes = @Sendable (_ path: String) -> Reply?
 
     static func route(method: HTTPMethod, uri: String, version: HTTPVersion) -> Route {
         guard version.major == 1 else { return .status(.badRequest) }
         let path = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-        guard path == "/metrics" else { return .status(.notFound) }
+        guard path == "/metrics" else {
+            switch method {
+            case .GET: return .other(path: String(path), head: false)
+            case .HEAD: return .other(path: String(path), head: true)
+            default: return .status(.notFound)
+            }
+        }
         switch method {
         case .GET: return .metrics(head: false)
         case .HEAD: return .metrics(head: true)
@@ -479,14 +506,17 @@ final class MetricsRequestHandler: ChannelInboundHandler {
     private let state: MetricsServerState
     private let bodyThread: NIOThreadPool
     private let body: @Sendable () -> [UInt8]
+    private let routes: MetricsHTTPServer.Routes
     private var request: MetricsHTTPServer.Route?
     private var answered = false
     /// The decoder may report a bad request more than once (again at the close): counted once.
     private var malformed = false
 
-    init(state: MetricsServerState, bodyThread: NIOThreadPool, body: @escaping @Sendable () -> [UInt8]) {
+    init(state: MetricsServerState, bodyThread: NIOThreadPool, routes: @escaping MetricsHTTPServer.Routes,
+         body: @escaping @Sendable () -> [UInt8]) {
         self.state = state
         self.bodyThread = bodyThread
+        self.routes = routes
         self.body = body
     }
 
@@ -520,6 +550,22 @@ final class MetricsRequestHandler: ChannelInboundHandler {
                     state.count(.scrape)
                     send(context: context, .ok, contentType: MetricsHTTPServer.metricsContentType, body: payload,
                          includeBody: !head, extra: [])
+                case .failure:
+                    context.close(promise: nil) // stopping
+                }
+            }
+        case .other(let path, let head):
+            let routes = self.routes
+            bodyThread.runIfActive(eventLoop: context.eventLoop) { routes(path) }.assumeIsolated().whenComplete { [self] result in
+                guard context.channel.isActive else { return }
+                switch result {
+                case .success(let reply?):
+                    send(context: context, HTTPResponseStatus(statusCode: reply.status), contentType: reply.contentType,
+                         body: reply.body, includeBody: !head, extra: [])
+                case .success(nil):
+                    let status = HTTPResponseStatus.notFound
+                    send(context: context, status, contentType: "text/plain; charset=utf-8",
+                         body: Array("\(status.code) \(status.reasonPhrase)\n".utf8), includeBody: !head, extra: [])
                 case .failure:
                     context.close(promise: nil) // stopping
                 }

@@ -18,6 +18,8 @@ public struct DiagSocket: Sendable {
     public var cgroupID: UInt64?
     /// `INET_DIAG_INFO`; nil if the kernel sent none.
     public var info: TCPInfo?
+    /// `idiag_inode`: the socket's inode, what /proc/PID/fd links name as `socket:[INODE]`.
+    public var inode: UInt32 = 0
 }
 
 /// A failed sock_diag exchange.
@@ -147,7 +149,8 @@ public final class SockDiagClient {
         let cookie = UInt64(load(UInt32.self, offset + 44)) | UInt64(load(UInt32.self, offset + 48)) << 32
         var result = DiagSocket(
             cookie: cookie, family: family, state: state, local: Endpoint(address: local, port: localPort),
-            remote: Endpoint(address: remote, port: remotePort), cgroupID: nil, info: nil)
+            remote: Endpoint(address: remote, port: remotePort), cgroupID: nil, info: nil,
+            inode: load(UInt32.self, offset + 68))
         var attribute = offset + Self.messageBytes
         while attribute + 4 <= end {
             let length = Int(load(UInt16.self, attribute))

@@ -44,17 +44,37 @@ struct ConfigOption: ParsableArguments {
 
 // MARK: - Where and how
 
-/// --cgroup: watch, serve, diagnose.
+/// --cgroup, --unit, --pid: watch, serve, diagnose (snapshot: `ScopeFilterOptions`). At most one; each is
+/// resolved (and refused with what to do) by `SocketScope.resolve` before anything is loaded.
 struct CgroupOption: ParsableArguments {
-    @Option(name: .long, help: "cgroup v2 directory to attach to (default: the cgroup v2 root, i.e. the whole machine).")
+    @Option(name: .long, help: "cgroup v2 directory: the sockets created in it or below (watch, diagnose and serve attach there; default: the cgroup v2 root, i.e. the whole machine).")
     var cgroup: String?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "A systemd unit (nginx.service, app.scope, user.slice): the sockets of its cgroup, found with systemctl when systemd runs, else in the cgroup v2 tree.",
+        valueName: "name"))
+    var unit: String?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "A process's TCP sockets: those it holds at the start, and connections created later in its cgroup that it holds when their first record arrives (an accepted one: once accepted). Sockets in its network namespace.",
+        valueName: "pid"))
+    var pid: Int32?
+
     func validate() throws {
+        let given = [cgroup.map { _ in "--cgroup" }, unit.map { _ in "--unit" }, pid.map { _ in "--pid" }].compactMap { $0 }
+        guard given.count <= 1 else {
+            throw ValidationError("\(given.joined(separator: " and ")) each select sockets: give one of them")
+        }
         guard let cgroup else { return }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: cgroup, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw ValidationError("--cgroup: '\(cgroup)' is not a directory (give a cgroup v2 directory, e.g. /sys/fs/cgroup/system.slice)")
         }
+    }
+
+    /// The cgroup to attach to and the process filter, or a message for exit status 2.
+    func resolve() throws(SocketScope.Failure) -> SocketScope {
+        try SocketScope.resolve(cgroup: cgroup, unit: unit, pid: pid)
     }
 }
 
@@ -227,6 +247,8 @@ enum DurationOption {
     static let verdictInterval = parser(minimum: .milliseconds(500), maximum: .seconds(3600))
     /// `serve --client-idle-timeout`: 100ms to 1h.
     static let clientIdleTimeout = parser(minimum: .milliseconds(100), maximum: .seconds(3600))
+    /// `serve --history-retention`: 1s to 7 days.
+    static let historyRetention = parser(minimum: .seconds(1), maximum: .seconds(7 * 86400))
 
     static func parser(plainSeconds: Bool = false, zeroTurnsOff: Bool = false, minimum: TimeSpan,
                        maximum: TimeSpan? = nil) -> @Sendable (String) throws -> TimeSpan {

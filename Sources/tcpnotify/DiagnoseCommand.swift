@@ -88,10 +88,17 @@ struct DiagnoseCommand: ParsableCommand {
             StandardError.write("tcpnotify: internal error: the sampling rule '\(Self.samplingRule)' does not compile: \(error)\n")
             throw ExitCode(1)
         }
+        let resolvedScope: SocketScope
+        do {
+            resolvedScope = try scope.resolve()
+        } catch {
+            StandardError.write("tcpnotify: \(error)\n")
+            throw ExitCode(2)
+        }
         var diagnosis = DiagnosisConfiguration()
         diagnosis.windowSeconds = window.seconds
         var settings = SessionSettings(inputs: SessionInputs(filter: compiledFilter, rules: rules))
-        settings.cgroupPath = scope.cgroup
+        settings.cgroupPath = resolvedScope.cgroupPath
         settings.durationSeconds = duration?.seconds ?? (once ? Self.onceDefaultSeconds : nil)
         settings.handlesSIGHUP = false
         // Existing connections are enrolled and swept at once: each gets its baseline sample at the start.
@@ -106,7 +113,7 @@ struct DiagnoseCommand: ParsableCommand {
             intervalNanoseconds: interval?.nanoseconds)
         let session = Session(settings: settings, output: lines, events: SessionLog.diagnose(windowSeconds: window.seconds))
         do {
-            consumer.finish(try session.run(consumer))
+            consumer.finish(try session.run(resolvedScope.wrap(consumer)))
         } catch {
             StandardError.write("tcpnotify: \(error)\n")
             throw ExitCode(1)

@@ -49,6 +49,8 @@ struct ServeCommand: ParsableCommand {
 
     @OptionGroup var tuning: BPFTuningOptions
 
+    @OptionGroup var historyOptions: HistoryOptions
+
     @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -59,7 +61,6 @@ struct ServeCommand: ParsableCommand {
 
     var config: String? { configFile.config }
     var socket: String { listener.socket }
-    var cgroup: String? { scope.cgroup }
     var ringBytes: Int { tuning.ringBytes }
     var verbose: Bool { libbpf.verbose }
     var exportSettings: WatchExport.Options { exportOptions.options(defaultMetricsAddress: Self.defaultMetricsAddress) }
@@ -72,6 +73,10 @@ struct ServeCommand: ParsableCommand {
         if Logger.Level(rawValue: logLevel) == nil {
             throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
         }
+        if scope.pid != nil {
+            throw ValidationError("serve --pid: the daemon outlives processes; select a service with --unit or a cgroup with --cgroup")
+        }
+        try historyOptions.check()
         try listener.checkListenable()
         try exportOptions.check(defaultMetricsAddress: Self.defaultMetricsAddress)
     }
@@ -94,6 +99,20 @@ struct ServeCommand: ParsableCommand {
                 StandardError.write("tcpnotify: \(error.message)\n")
                 throw ExitCode(2)
             }
+        }
+        let history: (filter: CompiledFilter, limits: ConnectionHistoryRecorder.History.Limits)?
+        do {
+            history = try historyOptions.resolve()
+        } catch {
+            StandardError.write("tcpnotify: --history: invalid filter: \(error)\n")
+            throw ExitCode(2)
+        }
+        let cgroup: String?
+        do {
+            cgroup = try scope.resolve().cgroupPath
+        } catch {
+            StandardError.write("tcpnotify: \(error)\n")
+            throw ExitCode(2)
         }
         let group: gid_t?
         do {
@@ -120,7 +139,7 @@ struct ServeCommand: ParsableCommand {
             subscriberLimits: SubscriberLimits(
                 maximumConnections: maxClients, idleTimeout: .nanoseconds(Int64(clientIdleTimeout.nanoseconds))),
             ringBytes: ringBytes, sweepMilliseconds: sweepMilliseconds, verbose: verbose,
-            export: export)
+            export: export, history: history)
         let finished = DispatchSemaphore(value: 0)
         let status = StatusBox()
         Task {
@@ -148,5 +167,52 @@ struct ServeCommand: ParsableCommand {
             throw GroupError(description: "--socket-group: no group named '\(wanted)'")
         }
         return entry.pointee.gr_gid
+    }
+}
+
+/// `serve --history`: which connections the daemon remembers, and its memory bounds.
+struct HistoryOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "Remember the connections this filter selects (ss style; 'all' for every one): each one's last record and recent verdicts, sampled like `diagnose` (a record at most every 500 ms), answered at GET /connections[/COOKIE] next to /metrics and by {\"type\":\"connections\"} on the socket. (default: off)",
+        valueName: "filter"))
+    var history: String?
+
+    @Option(name: .long, help: "Connections remembered at most; beyond, the least recently updated is evicted (counted). (default: \(Self.defaultConnections))")
+    var historyConnections: Int?
+
+    @Option(name: .long, help: "Verdict changes remembered per connection; beyond, the oldest goes (counted). (default: \(Self.defaultVerdicts))")
+    var historyVerdicts: Int?
+
+    @Option(name: .long, parsing: .unconditional,
+            help: ArgumentHelp("How long a closed connection stays queryable (30s, 10m, 1h). (default: \(Self.defaultRetention))", valueName: "duration"),
+            transform: DurationOption.historyRetention)
+    var historyRetention: TimeSpan?
+
+    static let defaultConnections = 4096
+    static let defaultVerdicts = 8
+    static let maximumConnections = 1_000_000
+    static let maximumVerdicts = 1024
+    static let defaultRetention = TimeSpan(nanoseconds: 600_000_000_000, text: "10m")
+
+    func check() throws {
+        if history == nil, historyConnections != nil || historyVerdicts != nil || historyRetention != nil {
+            throw ValidationError("--history-connections, --history-verdicts and --history-retention need --history FILTER (or --history all)")
+        }
+        if let count = historyConnections, !(1...Self.maximumConnections).contains(count) {
+            throw ValidationError("--history-connections must be from 1 to \(Self.maximumConnections), not \(count)")
+        }
+        if let count = historyVerdicts, !(1...Self.maximumVerdicts).contains(count) {
+            throw ValidationError("--history-verdicts must be from 1 to \(Self.maximumVerdicts), not \(count)")
+        }
+    }
+
+    /// The compiled filter and bounds; nil without --history. Throws the filter's error.
+    func resolve() throws -> (filter: CompiledFilter, limits: ConnectionHistoryRecorder.History.Limits)? {
+        guard let history else { return nil }
+        let filter = try FilterExpression.compile(history == "all" ? "" : history)
+        let limits = ConnectionHistoryRecorder.History.Limits(
+            maximumConnections: historyConnections ?? Self.defaultConnections, maximumVerdicts: historyVerdicts ?? Self.defaultVerdicts,
+            retentionNanoseconds: (historyRetention ?? Self.defaultRetention).nanoseconds)
+        return (filter, limits)
     }
 }

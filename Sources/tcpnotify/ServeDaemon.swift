@@ -26,6 +26,8 @@ enum ServeDaemon {
         var verbose: Bool
         /// Prometheus metrics (and cgroup paths in the lines); shared with `watch`.
         var export: WatchExport
+        /// `--history`: what it selects and its bounds; nil: no history.
+        var history: (filter: CompiledFilter, limits: ConnectionHistoryRecorder.History.Limits)?
     }
 
     /// Runs until shut down; the exit status (1: the kernel or privileges are not enough, or the socket).
@@ -48,14 +50,21 @@ enum ServeDaemon {
         }
         let events = ServeDaemon.events(logger)
         let kernel = KernelOwner(source)
+        let history = settings.history.map {
+            ConnectionHistoryRecorder(filter: $0.filter, limits: $0.limits, registry: settings.export.metrics?.registry)
+        }
         let hub = SubscriptionHub(
             kernel: kernel, logger: logger, queueBytes: settings.queueBytes, output: output, export: settings.export,
-            initial: source.withProgram { ($0.ruleGeneration, $0.tables) })
+            history: history, initial: source.withProgram { ($0.ruleGeneration, $0.tables) })
         let export = settings.export
         export.setRefresh { metrics in
             var statistics = source.statistics().statistics
             statistics.userDrops = hub.unknownGenerationRecords
             metrics.update(statistics, watchedSockets: statistics.watchedSockets)
+            history?.refreshMetrics()
+        }
+        if let history {
+            export.setRoutes { path in history.httpReply(path: path) }
         }
         let linkID: UInt32
         do {
@@ -71,6 +80,23 @@ enum ServeDaemon {
         ])
         if source.withProgram({ $0.subscriptions[0] != nil }) {
             source.enrollExisting(in: NetworkNamespaces.all(), subscribers: 1, events: events)
+        }
+        if let history {
+            do {
+                let installed = try kernel.runSync { try history.install(in: $0, hub: hub) }
+                let limits = history.limits
+                logger.info("keeping connection history", metadata: [
+                    "filter": "\(history.filter.source)", "subscriber": "\(installed.slot)", "existing_enrolled": "\(installed.existing)",
+                    "max_connections": "\(limits.maximumConnections)", "max_verdicts": "\(limits.maximumVerdicts)",
+                    "retention": "\(TimeSpan(nanoseconds: limits.retentionNanoseconds))",
+                ])
+            } catch {
+                logger.critical("cannot install the history subscription", metadata: ["error": "\(error)"])
+                StandardError.write("tcpnotify: --history: \(error)\n")
+                _ = source.stop()
+                settings.export.finish()
+                return 1
+            }
         }
         // Subscribers leave: load the program that clears their bits now, so a refusal is reported at start.
         source.withProgram { _ = $0.isAvailable(.forgetMap) || $0.isAvailable(.forgetTCP) }
@@ -114,6 +140,7 @@ enum ServeDaemon {
         }
         try? await eventLoops.shutdownGracefully()
         export.setRefresh { _ in }
+        export.setRoutes(nil)
         export.finish()
         return status
     }

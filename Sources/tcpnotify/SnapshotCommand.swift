@@ -4,6 +4,7 @@ import Glibc
 import TCPNotifyBPF
 import TCPNotifyCore
 import TCPNotifyExport
+import TCPNotifyPoll
 import TCPNotifyRuntime
 
 /// `tcpnotify snapshot`: like `ss -ti`, from the in-kernel record builder, across network namespaces.
@@ -19,6 +20,7 @@ struct SnapshotCommand: ParsableCommand {
     )
 
     @OptionGroup var selection: SelectionOptions
+    @OptionGroup var scope: CgroupOption
     @OptionGroup var output: OutputOptions
 
     @Flag(name: .long, help: "Only this process's network namespace.")
@@ -35,10 +37,19 @@ struct SnapshotCommand: ParsableCommand {
             StandardError.write("tcpnotify: \(error.message)\n")
             throw ExitCode(2)
         }
+        let resolvedScope: SocketScope
+        do {
+            resolvedScope = try scope.resolve()
+        } catch {
+            StandardError.write("tcpnotify: \(error)\n")
+            throw ExitCode(2)
+        }
         let outputFormat = output.resolvedFormat
         signal(SIGPIPE, SIG_IGN)
         do {
-            let result = try Session.snapshot(inputs: inputs.session, ownNamespace: ownNamespace, verbose: libbpf.verbose)
+            let before = try resolvedScope.processSockets?.currentCookies()
+            var result = try Session.snapshot(inputs: inputs.session, ownNamespace: ownNamespace, verbose: libbpf.verbose)
+            result.sockets = try Self.select(result.sockets, scope: resolvedScope, ownedBefore: before)
             var formatter = NotificationFormatter(
                 format: outputFormat, ruleNames: [], realtimeOffsetNanoseconds: Clocks.realtimeOffsetNanoseconds())
             formatter.cgroupAttribution = CgroupPaths.system()?.resolver
@@ -57,5 +68,19 @@ struct SnapshotCommand: ParsableCommand {
             StandardError.write("tcpnotify: \(error)\n")
             throw ExitCode(1)
         }
+    }
+
+    /// --pid: the sockets the process held before or after the snapshot; --cgroup, --unit: those created
+    /// in the cgroup or below (a socket keeps the cgroup it was created in).
+    static func select<T>(_ sockets: [(namespace: T, socket: SocketNotification)], scope: SocketScope, ownedBefore: Set<UInt64>?) throws
+        -> [(namespace: T, socket: SocketNotification)]
+    {
+        if let processSockets = scope.processSockets {
+            let owned = (ownedBefore ?? []).union(try processSockets.currentCookies())
+            return sockets.filter { owned.contains($0.socket.cookie) }
+        }
+        guard let path = scope.cgroupPath else { return sockets }
+        let ids = Set(CgroupTree.ids(under: path))
+        return sockets.filter { ids.contains($0.socket.cgroupID) }
     }
 }

@@ -85,6 +85,15 @@ final class SubscriberConnectionHandler: ChannelInboundHandler {
             let counters = sink.counters
             reply(context: context, SubscriberProtocol.statsLine(
                 subscriber: sink.slot, delivered: counters.delivered, dropped: counters.dropped, queuedBytes: counters.queuedBytes))
+        case .success(.connections(let query)):
+            guard let history = hub.history else {
+                reply(context: context, SubscriberProtocol.errorLine("this daemon keeps no connection history: start serve with --history"))
+                return
+            }
+            switch history.answer(query) {
+            case .found(let line): reply(context: context, line)
+            case .unknown(let message): reply(context: context, SubscriberProtocol.errorLine(message))
+            }
         case .success(.subscribe(let filter, let rules)):
             guard sink == nil, !subscribing else {
                 reply(context: context, SubscriberProtocol.errorLine("already subscribed: one subscription per connection"))

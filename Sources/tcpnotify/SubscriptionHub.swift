@@ -16,6 +16,8 @@ final class SubscriptionHub: Sendable {
     /// Subscriber 0, the config file's subscription: its lines go to stdout, like `watch`.
     let output: LineOutput
     let export: WatchExport
+    /// `--history`: takes the records of its own subscription.
+    let history: ConnectionHistoryRecorder?
     private let realtimeOffsetNanoseconds: Int64
 
     private struct Registry {
@@ -36,7 +38,8 @@ final class SubscriptionHub: Sendable {
     private let configCookies = Mutex(Set<UInt64>())
 
     init(kernel: KernelOwner, logger: Logger, queueBytes: Int, output: LineOutput, export: WatchExport,
-         initial: (generation: UInt32, tables: SharedTables)) {
+         history: ConnectionHistoryRecorder? = nil, initial: (generation: UInt32, tables: SharedTables)) {
+        self.history = history
         self.kernel = kernel
         self.logger = logger
         self.queueBytes = queueBytes
@@ -66,12 +69,18 @@ final class SubscriptionHub: Sendable {
         var perSink: [Int: [String]] = [:]
         var stdoutLines: [String] = []
         var unknown: UInt64 = 0
+        var historyRecords: [SocketNotification] = []
         let metrics = export.metrics
         let attribution = export.cgroupPaths?.resolver
         for notification in batch {
             guard let info = generations[notification.ruleGeneration] else {
                 unknown += 1
                 continue
+            }
+            if let history, history.wants(notification) {
+                historyRecords.append(notification)
+                // Its samples are not notifications: they stay out of the counters and OTLP.
+                if history.isOnlyHistorys(notification) { continue }
             }
             metrics?.record(notification, ruleNames: info.metricNames)
             if export.otlp != nil {
@@ -116,6 +125,7 @@ final class SubscriptionHub: Sendable {
         }
         for (slot, lines) in perSink { sinks[slot]?.offer(lines, metrics: metrics) }
         if !stdoutLines.isEmpty { output.write(stdoutLines) }
+        history?.record(historyRecords)
         if unknown > 0 { registry.withLock { $0.unknownGeneration += unknown } }
     }
 

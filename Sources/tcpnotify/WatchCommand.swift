@@ -92,10 +92,17 @@ struct WatchCommand: ParsableCommand {
         }
         defer { export.finish() }
 
+        let resolvedScope: SocketScope
+        do {
+            resolvedScope = try scope.resolve()
+        } catch {
+            StandardError.write("tcpnotify: \(error)\n")
+            throw ExitCode(2)
+        }
         var settings = SessionSettings(inputs: inputs.session)
         settings.mode = mode
         settings.pushOnlyReason = diagnose ? "--diagnose needs BPF (its verdicts come from in-kernel sampling)" : nil
-        settings.cgroupPath = scope.cgroup
+        settings.cgroupPath = resolvedScope.cgroupPath
         settings.ringBufferBytes = tuning.ringBytes
         settings.notifyOnClose = !noCloseRecords
         settings.enrollExisting = !noExisting
@@ -129,7 +136,7 @@ struct WatchCommand: ParsableCommand {
         }
         defer { export.setRefresh { _ in } }
         do {
-            consumer.finish(try session.run(consumer))
+            consumer.finish(try session.run(resolvedScope.wrap(consumer)))
         } catch {
             StandardError.write("tcpnotify: \(error)\n")
             throw ExitCode(1)

@@ -18,6 +18,8 @@ final class WatchExport: Sendable {
 
     final class Refresher: Sendable {
         let body = Mutex<(@Sendable (NotificationMetrics) -> Void)?>(nil)
+        /// Paths besides /metrics (serve's /connections).
+        let routes = Mutex<MetricsHTTPServer.Routes?>(nil)
     }
 
     struct Options {
@@ -58,7 +60,8 @@ final class WatchExport: Sendable {
             self.metrics = metrics
             let refresher = self.refresher
             // Its refusals and timeouts are counted in the same registry (`tcpnotify_metrics_http_*`).
-            let server = try MetricsHTTPServer(address: address, registry: metrics.registry) {
+            let routes: MetricsHTTPServer.Routes = { path in refresher.routes.withLock { $0 }?(path) }
+            let server = try MetricsHTTPServer(address: address, registry: metrics.registry, routes: routes) {
                 refresher.body.withLock { $0 }?(metrics)
                 return metrics.exposition()
             }
@@ -78,6 +81,11 @@ final class WatchExport: Sendable {
     /// How the running session reads its totals (kernel counters, or the poller's).
     func setRefresh(_ body: @escaping @Sendable (NotificationMetrics) -> Void) {
         refresher.body.withLock { $0 = body }
+    }
+
+    /// Answers paths besides /metrics on the metrics server (nil: 404).
+    func setRoutes(_ routes: MetricsHTTPServer.Routes?) {
+        refresher.routes.withLock { $0 = routes }
     }
 
     /// One delivered record; `formatter` names its rules (OTLP bodies are JSON whatever `--format` says).

@@ -25,6 +25,35 @@ import Testing
         return (response, (ContinuousClock.now - start).inSeconds)
     }
 
+    /// Paths besides /metrics go to `routes` (serve's /connections): its status and body, HEAD without
+    /// the body; a path it does not know, or a method other than GET and HEAD, is 404.
+    @Test func otherPathsAreAnsweredByTheRoutes() throws {
+        let server = try MetricsHTTPServer(
+            address: MetricsAddress(host: "127.0.0.1", port: 0, isIPv6: false),
+            routes: { path in
+                switch path {
+                case "/connections": MetricsHTTPServer.Reply(status: 200, body: Array("{\"held\":0}\n".utf8))
+                case "/connections/x": MetricsHTTPServer.Reply(status: 400, body: Array("{\"type\":\"error\"}\n".utf8))
+                default: nil
+                }
+            },
+            body: { Array("tcpnotify_events_total 7\n".utf8) })
+        server.start()
+        defer { server.stop() }
+        let port = server.address.port
+        let ok = try httpExchange(port: port, request: "GET /connections?x=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(ok.hasPrefix("HTTP/1.1 200 OK") && ok.contains("application/json") && ok.hasSuffix("{\"held\":0}\n"), "\(ok)")
+        let bad = try httpExchange(port: port, request: "GET /connections/x HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(bad.hasPrefix("HTTP/1.1 400 Bad Request") && bad.hasSuffix("{\"type\":\"error\"}\n"), "\(bad)")
+        let head = try httpExchange(port: port, request: "HEAD /connections HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(head.hasPrefix("HTTP/1.1 200 OK") && head.hasSuffix("\r\n\r\n"), "\(head)")
+        #expect(try httpExchange(port: port, request: "GET /other HTTP/1.1\r\nHost: x\r\n\r\n").hasPrefix("HTTP/1.1 404"))
+        #expect(try httpExchange(port: port, request: "POST /connections HTTP/1.1\r\nHost: x\r\n\r\n").hasPrefix("HTTP/1.1 404"))
+        let metrics = try httpExchange(port: port, request: Self.request)
+        #expect(metrics.hasPrefix("HTTP/1.1 200 OK") && metrics.contains("tcpnotify_events_total 7"))
+        #expect(server.counters.scrapes == 1, "only /metrics counts as a scrape")
+    }
+
     @Test func aHalfSentRequestDoesNotDelayAScrape() throws {
         let server = try Self.server()
         defer { server.stop() }

@@ -6,19 +6,21 @@ extension KernelSuite.CLI {
     /// Every command's options, as its help lists them (the shared option groups must give each command
     /// exactly its own options, under the names scripts use).
     static let commandOptions: [(command: String, options: Set<String>, phrases: [String])] = [
-        ("watch", ["--when", "--tuples", "--config", "--cgroup", "--format", "--ring-bytes", "--sweep-interval", "--duration",
+        ("watch", ["--when", "--tuples", "--config", "--cgroup", "--unit", "--pid", "--format", "--ring-bytes", "--sweep-interval", "--duration",
                    "--no-existing", "--no-close-records", "--diagnose", "--verbose", "--mode", "--interval", "--metrics-address",
                    "--metrics-labels", "--otlp-endpoint"],
          ["<filter>", "Socket filter, ss style", "A rule or a preset name (repeatable)", "Stop after this many seconds",
           "0 turns it off", "(default: 1s)", "(default: auto)", "Poll interval for --mode poll", "(default: 4194304)",
           "--metrics-address <host:port>", "--metrics-labels <labels>", "--otlp-endpoint <url>", "--interval <duration>"]),
-        ("serve", ["--config", "--socket", "--socket-group", "--cgroup", "--metrics-address", "--metrics-labels", "--otlp-endpoint",
-                   "--queue-bytes", "--max-clients", "--client-idle-timeout", "--ring-bytes", "--sweep-interval", "--log-level", "--verbose"],
+        ("serve", ["--config", "--socket", "--socket-group", "--cgroup", "--unit", "--pid", "--metrics-address", "--metrics-labels",
+                   "--otlp-endpoint", "--queue-bytes", "--max-clients", "--client-idle-timeout", "--ring-bytes", "--sweep-interval",
+                   "--history", "--history-connections", "--history-verdicts", "--history-retention", "--log-level", "--verbose"],
          ["(default: /run/tcpnotify/tcpnotify.sock)", "127.0.0.1:9464", "'off' serves none", "(default: info)",
-          "Per-subscriber queue in bytes", "0 turns it off", "(default: 1s)"]),
+          "Per-subscriber queue in bytes", "0 turns it off", "(default: 1s)", "--history <filter>", "(default: 4096)",
+          "(default: 8)", "(default: 10m)"]),
         ("subscribe", ["--when", "--socket"], ["<filter>", "(default: /run/tcpnotify/tcpnotify.sock)", "none: the built-in rules"]),
-        ("snapshot", ["--tuples", "--format", "--own-namespace", "--verbose"], ["<filter>", "(values: json, text)"]),
-        ("diagnose", ["--for", "--cgroup", "--format", "--window", "--verbose", "--once", "--interval"],
+        ("snapshot", ["--tuples", "--cgroup", "--unit", "--pid", "--format", "--own-namespace", "--verbose"], ["<filter>", "(values: json, text)"]),
+        ("diagnose", ["--for", "--cgroup", "--unit", "--pid", "--format", "--window", "--verbose", "--once", "--interval"],
          ["<filter>", "--for <duration>", "--window <seconds>", "(default: 3)", "Stop after this long", "--interval <duration>"]),
         ("doctor", ["--format", "--no-connection", "--verbose"], ["(default: table)"]),
     ]

@@ -18,14 +18,14 @@ extension KernelSuite.Serve {
 
             let third = try RawSubscriber(socketPath: serve.socketPath)
             #expect(eventually(timeout: 5) { third.isClosed }, "the third connection is closed")
-            let message = third.objects(ofType: "error").first?["message"] as? String ?? ""
+            let message = third.errorMessages.first ?? ""
             #expect(message.contains("too many connections (2"), "\(third.allLines)")
 
             shutdown(held[1].fd, Int32(SHUT_RDWR)) // its slot is free once the daemon has seen the close
             let servedAgain = eventually(timeout: 5) {
                 guard let again = try? RawSubscriber(socketPath: serve.socketPath),
                       (try? again.send("{\"type\":\"stats\"}\n")) != nil else { return false }
-                return eventually(timeout: 1) { !again.objects(ofType: "stats").isEmpty }
+                return eventually(timeout: 1) { again.wireLines.contains { $0.subscriberStats != nil } }
             }
             #expect(servedAgain, "a closed connection's slot is not given back: \(serve.process.standardError)")
             #expect(serve.isRunning)
@@ -43,7 +43,7 @@ extension KernelSuite.Serve {
             let started = Date()
             #expect(eventually(timeout: 5) { silent.isClosed }, "the silent connection is closed")
             #expect(Date().timeIntervalSince(started) < 3)
-            let message = silent.objects(ofType: "error").first?["message"] as? String ?? ""
+            let message = silent.errorMessages.first ?? ""
             #expect(message.contains("no request for"), "\(silent.allLines)")
             Thread.sleep(forTimeInterval: 1)
             #expect(!subscriber.isClosed, "a subscribed client may stay silent")
@@ -73,7 +73,7 @@ extension KernelSuite.Serve {
             #expect(eventually(timeout: 5) { serve.process.standardError.contains("does not read its replies") }, "\(serve.process.standardError)")
             let other = try RawSubscriber(socketPath: serve.socketPath)
             try other.send("{\"type\":\"stats\"}\n")
-            #expect(eventually(timeout: 5) { !other.objects(ofType: "stats").isEmpty }, "the daemon still serves")
+            #expect(eventually(timeout: 5) { other.wireLines.contains { $0.subscriberStats != nil } }, "the daemon still serves")
         }
     }
 }
