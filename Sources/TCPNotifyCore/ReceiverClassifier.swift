@@ -51,7 +51,7 @@ public struct ReceiverClassifier: Sendable {
         return (.readerLimited, 0.5 + 0.5 * m.shrunkWindowShare,
                 "the window stayed below \(DiagnosisText.percent(configuration.receiverShrinkRatio)) of its ceiling "
                     + "(\(Units.bytes(UInt64(m.meanReceiveWindowBytes))) on average, ceiling \(Units.bytes(m.receiveWindowCeilingBytes))) in "
-                    + "\(DiagnosisText.percent(m.shrunkWindowShare)) of samples: unread data fills the receive buffer, "
+                    + "\(DiagnosisText.percent(m.shrunkWindowShare)) of the arrivals: unread data fills the receive buffer, "
                     + "the application reads slower than data arrives")
     }
 

@@ -23,8 +23,9 @@ public struct ReceiverMeasurements: Sendable, Equatable {
     public var receiveWindowCeilingBytes: UInt64 = 0
     public var lastReceiveWindowBytes: UInt64 = 0
 
-    /// Shares (0...1) of the samples after the baseline: a zero window announced; a window shrunk below
-    /// `shrinkRatio` of its ceiling (the receive buffer holds data the application has not read).
+    /// Shares (0...1): of the samples after the baseline, those announcing a zero window; of the bytes that
+    /// arrived, those that arrived while the window was below `shrinkRatio` of its ceiling (the receive
+    /// buffer holds data the application has not read).
     public var zeroWindowShare = 0.0
     public var shrunkWindowShare = 0.0
 
@@ -54,7 +55,29 @@ public struct ReceiverMeasurements: Sendable, Equatable {
         let timed = observed.filter { $0.info[.rcvRtt] > 0 }
         meanReceiveRTTMicroseconds = timed.isEmpty ? 0 : timed.reduce(0.0) { $0 + Double($1.info[.rcvRtt]) } / Double(timed.count)
         zeroWindowShare = share { $0[.rcvWnd] == 0 && $0.state == .established }
-        shrunkWindowShare = share { Double($0[.rcvWnd]) < shrinkRatio * Double($0[.rcvSsthresh]) }
+        shrunkWindowShare = Self.shrunkShareOfArrivals(samples, shrinkRatio: shrinkRatio)
+            ?? share { Self.isShrunk($0, shrinkRatio: shrinkRatio) }
+    }
+
+    static func isShrunk(_ info: TCPInfo, shrinkRatio: Double) -> Bool {
+        Double(info[.rcvWnd]) < shrinkRatio * Double(info[.rcvSsthresh])
+    }
+
+    /// The share of the bytes that arrived between samples while the window was held down (half for an
+    /// interval with one shrunk end). Weighted by arrivals, not samples: at a flow's end the sender stops,
+    /// the reader catches up and the window opens, and those quiet samples must not outvote the transfer
+    /// (a slow reader judged at its close had 60–83 % of samples shrunk, the transfer 100 %).
+    /// Nil when nothing arrived.
+    static func shrunkShareOfArrivals(_ samples: ArraySlice<DiagnosisSample>, shrinkRatio: Double) -> Double? {
+        var arrived = 0.0, arrivedShrunk = 0.0
+        for (before, after) in zip(samples, samples.dropFirst()) {
+            let bytes = after.info[.bytesReceived] >= before.info[.bytesReceived]
+                ? Double(after.info[.bytesReceived] - before.info[.bytesReceived]) : 0
+            let shrunkEnds = (isShrunk(before.info, shrinkRatio: shrinkRatio) ? 1.0 : 0) + (isShrunk(after.info, shrinkRatio: shrinkRatio) ? 1 : 0)
+            arrived += bytes
+            arrivedShrunk += bytes * shrunkEnds / 2
+        }
+        return arrived > 0 ? arrivedShrunk / arrived : nil
     }
 
     public var throughputBytesPerSecond: Double {

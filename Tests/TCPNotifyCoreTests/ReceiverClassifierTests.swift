@@ -88,6 +88,17 @@ import Testing
         #expect(diagnosis.summary.contains("reads slower"))
     }
 
+    /// At its close the reader catches up and the window opens; those samples carry no arrivals and must
+    /// not outvote the transfer (judged by samples, only 4 of 8 here are shrunk).
+    @Test func aReaderCatchingUpAtTheEndIsStillTheReader() {
+        var flow = SyntheticReceiver()
+        flow.run(.init(bytesPerSecond: 500_000, rcvWnd: 7_240), times: 4)
+        flow.run(.init(bytesPerSecond: 0, rcvWnd: 1 << 20), times: 3)
+        let diagnosis = classifier.diagnose(flow.samples)
+        #expect(diagnosis.bottleneck == .readerLimited, "\(diagnosis.summary) \(diagnosis.evidence.items)")
+        #expect((diagnosis.evidence["shrunk_window_pct"] ?? 0) >= 80)
+    }
+
     @Test func anOpenWindowFilledEveryRoundTripIsTooSmall() {
         // 6 MB/s × 10 ms = 60 kB per round trip through a 64 KiB window at its ceiling.
         var flow = SyntheticReceiver(ceiling: 65_536)
