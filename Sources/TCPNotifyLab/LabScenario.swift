@@ -81,10 +81,10 @@ public struct LabScenario: Sendable, CustomStringConvertible {
     public var finalExpectation: Expectation { expectations.last ?? Expectation(phase: "", .insufficientData) }
 
     /// Builds the lab, runs server and client (in `cgroup` when given, else in this process's cgroup), and
-    /// tears everything down again, also on failure. `whileTrafficRuns` runs (on this thread) as soon as the
-    /// client is started, while the flow runs.
+    /// tears everything down again, also on failure. `beforeTraffic` runs (on this thread) once the lab and
+    /// the server are up, before the client starts; `whileTrafficRuns` as soon as the client is started.
     public func run(cgroup: TestCgroup? = nil, callerFilePath: String = #filePath,
-                    whileTrafficRuns: () -> Void = {}) throws -> ScenarioRun {
+                    beforeTraffic: () throws -> Void = {}, whileTrafficRuns: () -> Void = {}) throws -> ScenarioRun {
         let started = Date()
         let lab = try NetworkLab(
             lossPercent: lossPercent, bottleneck: bottleneck, delay: delay, layout: layout, callerFilePath: callerFilePath)
@@ -95,6 +95,7 @@ public struct LabScenario: Sendable, CustomStringConvertible {
             cgroup: cgroup)
         defer { server.terminate() }
         try lab.waitForListener(in: .server, port: Self.serverPort)
+        try beforeTraffic()
         let trafficStarted = Date()
         let clientProcess = try lab.spawn(
             in: .client,
