@@ -81,7 +81,7 @@ public enum OptionalProgram: String, CaseIterable, Sendable {
     public var lostWithout: String {
         switch self {
         case .enrollExisting: "connections established before the start are not watched (new ones are)"
-        case .sweepMap: "the sweep visits every TCP socket of each network namespace (about 1 µs each), not only the enrolled ones; namespaces are re-listed every 30 s"
+        case .sweepMap: "the sweep visits every TCP socket of each network namespace (about 1 µs each), not only the enrolled ones; namespaces are re-listed every 30 s, and when /run/netns changes"
         case .sweepTCP: "stall and silence rules are checked only at TCP events"
         case .forgetMap: "a subscriber leaving costs a walk over every TCP socket of each network namespace"
         case .forgetTCP: "a departed subscriber's slot is never reused"

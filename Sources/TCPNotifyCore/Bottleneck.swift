@@ -1,5 +1,6 @@
-/// What limits a TCP flow, judged from the sender's `tcp_info` over a recent window (see `BottleneckClassifier`).
-/// The raw values are the vocabulary of `tcpnotify diagnose` output.
+/// What limits a TCP flow, judged from one end's `tcp_info` over a recent window (see `BottleneckClassifier`
+/// for the sending end, `ReceiverClassifier` for the receiving end). The raw values are the vocabulary of
+/// `tcpnotify diagnose` output.
 public enum Bottleneck: String, Sendable, CaseIterable, CustomStringConvertible {
     /// The sender often had nothing to send.
     case applicationLimited = "application-limited"
@@ -11,6 +12,12 @@ public enum Bottleneck: String, Sendable, CaseIterable, CustomStringConvertible 
     case bufferbloat
     /// The path lost packets beyond what congestion explains, and that limited the rate.
     case packetLoss = "packet-loss"
+    /// Receiving end: the local application reads slower than data arrives, so the receive buffer fills and
+    /// the advertised window shrinks (to zero when it stops reading).
+    case readerLimited = "reader-limited"
+    /// Receiving end: data arrives slower than the open window allows; the sending end (its application,
+    /// its send buffer, its congestion window or the path) sets the pace.
+    case peerLimited = "peer-limited"
     /// None of the above: the flow used the path's capacity.
     case networkLimited = "network-limited"
     /// Nothing was sent in the window.

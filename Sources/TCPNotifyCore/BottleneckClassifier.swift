@@ -1,4 +1,5 @@
-/// Decides a flow's `Bottleneck` from the sender's own `tcp_info` samples, on deltas over a recent window.
+/// Decides a flow's `Bottleneck` from the sender's own `tcp_info` samples (and hands a receiving socket to
+/// `ReceiverClassifier`), on deltas over a recent window.
 ///
 /// The order of the checks is the argument: first whether anything can be said (enough samples, something
 /// sent), then the limits the kernel times itself (chrono stats: busy, rwnd-limited, sndbuf-limited), then
@@ -25,8 +26,18 @@ public struct BottleneckClassifier: Sendable {
     /// The verdict on `samples` (oldest first). With `nowMonotonicNanoseconds`, a flow that has produced no
     /// sample for longer than the window is judged on that silence: records come only with TCP events, and
     /// a sender without events is not moving data.
+    /// A socket that mostly receives (see `FlowEnd.of`) is judged by `ReceiverClassifier` instead.
     public func diagnose(_ samples: [DiagnosisSample], nowMonotonicNanoseconds: UInt64? = nil) -> Diagnosis {
-        let measurements = DiagnosisMeasurements(samples: window(of: samples))
+        let window = window(of: samples)
+        if FlowEnd.of(window) == .receiver {
+            var silent: Double?
+            if let now = nowMonotonicNanoseconds, let last = samples.last, last.info.state != .close,
+               now > last.monotonicNanoseconds &+ configuration.windowNanoseconds {
+                silent = Double(now - last.monotonicNanoseconds) / 1000
+            }
+            return ReceiverClassifier(configuration: configuration).diagnose(window, silentMicroseconds: silent)
+        }
+        let measurements = DiagnosisMeasurements(samples: window)
         if let now = nowMonotonicNanoseconds, let last = samples.last, last.info.state != .close,
            now > last.monotonicNanoseconds &+ configuration.windowNanoseconds {
             return diagnoseSilence(since: last, now: now, measurements: measurements)

@@ -87,6 +87,7 @@ public struct ConnectionHistoryJSON: Sendable {
         for span in entry.verdicts {
             writer.beginObject()
             let verdict = Wire.Verdict(span.verdict)
+            writer.value("end", verdict.end)
             writer.value("bottleneck", verdict.bottleneck)
             writer.value("confidence", Wire.FixedDecimal(verdict.confidence, decimals: 2))
             writer.value("evidence", verdict.evidence)

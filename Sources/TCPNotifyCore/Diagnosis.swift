@@ -1,5 +1,7 @@
 /// The verdict on one flow: what limits it, how sure that is, the numbers behind it and a sentence.
 public struct Diagnosis: Sendable, Equatable {
+    /// Which end of the flow the socket is, and so which classifier judged it.
+    public var end: FlowEnd
     public var bottleneck: Bottleneck
     /// 0...1: how clearly the evidence passed the verdict's thresholds, reduced for short or sparse windows.
     public var confidence: Double
@@ -9,8 +11,9 @@ public struct Diagnosis: Sendable, Equatable {
 
     public init(
         bottleneck: Bottleneck, confidence: Double, evidence: DiagnosisEvidence, signals: [DiagnosisSignal],
-        summary: String
+        summary: String, end: FlowEnd = .sender
     ) {
+        self.end = end
         self.bottleneck = bottleneck
         self.confidence = min(max(confidence, 0), 1)
         self.evidence = evidence

@@ -46,6 +46,28 @@ public struct DiagnosisConfiguration: Sendable, Equatable {
     /// Shares of busy (or idle) time reported as pressure signals when they are not the verdict.
     public var pressureShare = 0.1
 
+    // Receiving end (ReceiverClassifier).
+
+    /// A window below this share of its ceiling (`rcv_ssthresh`) is held down by unread data.
+    public var receiverShrinkRatio = 0.5
+    /// In at least this share of samples, the reader is the limit (the lab's slow reader: 100 %, at 0.2 of
+    /// the ceiling; readers that keep up: 0–10 %, never below 0.55).
+    public var receiverShrunkShare = 0.5
+    /// Throughput × rcv_rtt at or above this share of the window: the window itself bounds the flow (with
+    /// autotuning keeping the window about twice the bytes per round trip, a flow it does not bound uses
+    /// about half).
+    public var receiverWindowUse = 0.8
+    /// Out-of-order segments over data segments that mean loss on the path: 2 % random loss on a 20 ms path
+    /// showed 15–20 %; reordering alone (veth across two CPUs) 0.5–5.3 % per half second.
+    public var receiverOutOfOrderShare = 0.05
+    /// On paths whose rcv_rtt is this short or shorter (timestamps tick in milliseconds, so 1 ms is the
+    /// floor) reordering between CPUs is common and a loss leaves a whole window out of order: a higher bar.
+    public var receiverFastPathRTTMicroseconds = 2_000.0
+    public var receiverFastPathOutOfOrderShare = 0.15
+    public var receiverMinimumOutOfOrderSegments: UInt64 = 10
+    /// ...and at which the `out-of-order` signal is reported.
+    public var receiverOutOfOrderSignalShare = 0.001
+
     public init() {}
 
     public var windowSeconds: Double {

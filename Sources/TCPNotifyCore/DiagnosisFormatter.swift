@@ -37,6 +37,15 @@ public struct DiagnosisFormatter: Sendable {
         lines.append("  \(diagnosis.bottleneck), confidence \(DiagnosisNumber.json(diagnosis.confidence, decimals: 2))")
         lines.append("  \(diagnosis.summary)")
         if !diagnosis.signals.isEmpty { lines.append("  signals: " + diagnosis.signals.map(\.rawValue).joined(separator: ", ")) }
+        if diagnosis.end == .receiver {
+            lines[1] = "  \(diagnosis.bottleneck) (receiving end), confidence \(DiagnosisNumber.json(diagnosis.confidence, decimals: 2))"
+            lines.append("  over \(DiagnosisNumber.json(value("window_s"), decimals: 1)) s, \(Int(value("samples"))) samples: "
+                + "rcv_wnd \(Units.bytes(UInt64(max(value("rcv_wnd_bytes"), 0)))) of \(Units.bytes(UInt64(max(value("rcv_ssthresh_bytes"), 0)))) "
+                + "| shrunk \(percent("shrunk_window_pct")) | zero \(percent("zero_window_pct")) | window used \(percent("window_use_pct"))")
+            lines.append("  rcv_rtt \(time("rcv_rtt_us")) | out of order \(Int(value("ooo_segs"))) of \(Int(value("data_segs_in"))) "
+                + "(\(percent("ooo_pct"))) | throughput \(rate("throughput_bps"))")
+            return lines.joined(separator: "\n")
+        }
         lines.append("  over \(DiagnosisNumber.json(value("window_s"), decimals: 1)) s, \(Int(value("samples"))) samples: "
             + "busy \(percent("busy_pct")) | rwnd-limited \(percent("rwnd_limited_pct")) | sndbuf-limited \(percent("sndbuf_limited_pct")) "
             + "| rate app-limited \(percent("rate_app_limited_pct"))")

@@ -15,5 +15,10 @@ public enum DiagnosisSignal: String, Sendable, CaseIterable, CustomStringConvert
     /// The sender had nothing to send for part of the window.
     case applicationPauses = "application-pauses"
 
+    /// Receiving end: segments arrived out of order (reordering or loss), without being the verdict.
+    case outOfOrder = "out-of-order"
+    /// Receiving end: the window was held below half its ceiling by unread data for part of the window.
+    case readerPressure = "reader-pressure"
+
     public var description: String { rawValue }
 }

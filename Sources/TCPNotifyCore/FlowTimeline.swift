@@ -148,8 +148,8 @@ extension Bottleneck {
     /// (`diagnose --once` exits 3 when a flow is impaired).
     public var isImpairment: Bool {
         switch self {
-        case .receiverWindowLimited, .sendBufferLimited, .bufferbloat, .packetLoss: true
-        case .applicationLimited, .networkLimited, .idle, .insufficientData: false
+        case .receiverWindowLimited, .sendBufferLimited, .bufferbloat, .packetLoss, .readerLimited: true
+        case .applicationLimited, .networkLimited, .idle, .insufficientData, .peerLimited: false
         }
     }
 }

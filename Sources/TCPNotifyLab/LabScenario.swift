@@ -18,6 +18,11 @@ public struct LabScenario: Sendable, CustomStringConvertible {
             accepted = [bottleneck]
         }
 
+        public init(phase: String, anyOf accepted: Set<TCPNotifyCore.Bottleneck>) {
+            self.phase = phase
+            self.accepted = accepted
+        }
+
         /// Any verdict but `rejected` (for flows whose limit is the machine itself).
         public init(phase: String, anyExcept rejected: Set<TCPNotifyCore.Bottleneck>) {
             self.phase = phase
@@ -36,12 +41,16 @@ public struct LabScenario: Sendable, CustomStringConvertible {
     public var delay: PathDelay?
     public var bottleneck: Bottleneck?
     public var lossPercent: Double = 0
+    public var family: LabFamily = .ipv4
+    public var layout: LabLayout = .routed
     /// `tcpnotify-lab traffic server` options besides the port.
     public var serverArguments: [String] = []
     /// `tcpnotify-lab traffic client` options besides the target and local port.
     public var clientArguments: [String]
     /// In phase order; the last is the verdict on the whole flow.
     public var expectations: [Expectation]
+    /// The verdict on the receiving end (the server's socket) over the whole flow; nil: not checked.
+    public var receiverExpectation: Expectation?
     /// Physical facts about the ground truth; each returned string is a failure.
     public var physicalChecks: @Sendable (ScenarioRun) -> [String] = { _ in [] }
 
@@ -56,17 +65,29 @@ public struct LabScenario: Sendable, CustomStringConvertible {
 
     public var description: String { name }
 
+    /// The sending socket (the client's) and the receiving one (the server's), as `tcpnotify` prints them.
+    public var senderEndpoint: String { family.endpoint(family.clientAddress, port: Self.clientPort) }
+    public var receiverEndpoint: String { family.endpoint(family.serverAddress, port: Self.serverPort) }
+
+    /// The same scenario over IPv6 (same path, the server's IPv6 address), named `ipv6-<name>`.
+    public func overIPv6() -> LabScenario {
+        var scenario = self
+        scenario.name = "ipv6-" + name
+        scenario.family = .ipv6
+        return scenario
+    }
+
     /// What is expected of the flow as a whole (its last phase).
     public var finalExpectation: Expectation { expectations.last ?? Expectation(phase: "", .insufficientData) }
 
     /// Builds the lab, runs server and client (in `cgroup` when given, else in this process's cgroup), and
-    /// tears everything down again, also on failure. `whileTrafficRuns` runs (on this thread) as soon as the
-    /// client is started, while the flow runs.
+    /// tears everything down again, also on failure. `beforeTraffic` runs (on this thread) once the lab and
+    /// the server are up, before the client starts; `whileTrafficRuns` as soon as the client is started.
     public func run(cgroup: TestCgroup? = nil, callerFilePath: String = #filePath,
-                    whileTrafficRuns: () -> Void = {}) throws -> ScenarioRun {
+                    beforeTraffic: () throws -> Void = {}, whileTrafficRuns: () -> Void = {}) throws -> ScenarioRun {
         let started = Date()
         let lab = try NetworkLab(
-            lossPercent: lossPercent, bottleneck: bottleneck, delay: delay, callerFilePath: callerFilePath)
+            lossPercent: lossPercent, bottleneck: bottleneck, delay: delay, layout: layout, callerFilePath: callerFilePath)
         defer { lab.shutdown() }
         let program = try LabBinary.locate(callerFilePath: callerFilePath)
         let server = try lab.spawn(
@@ -74,10 +95,11 @@ public struct LabScenario: Sendable, CustomStringConvertible {
             cgroup: cgroup)
         defer { server.terminate() }
         try lab.waitForListener(in: .server, port: Self.serverPort)
+        try beforeTraffic()
         let trafficStarted = Date()
         let clientProcess = try lab.spawn(
             in: .client,
-            [program, "traffic", "client", "--to", "\(LabAddress.serverIPv4):\(Self.serverPort)",
+            [program, "traffic", "client", "--to", family.endpoint(family.serverAddress, port: Self.serverPort),
              "--cport", String(Self.clientPort)] + clientArguments,
             cgroup: cgroup)
         whileTrafficRuns()
@@ -116,6 +138,9 @@ public struct ScenarioRun: Sendable {
     /// The classifier's verdict on the whole flow (its last expected phase).
     public var verdict: Diagnosis? { groundTruth.last?.diagnosis }
 
+    /// The classifier's verdict on the server's series (the receiving end), over the whole flow.
+    public var receiverVerdict: Diagnosis { BottleneckClassifier().diagnose(server.samples) }
+
     /// Expectations the ground truth does not meet, then failed physical checks; empty when the label holds.
     public var failures: [String] {
         var failures = groundTruth.compactMap { expectation, diagnosis -> String? in
@@ -124,6 +149,13 @@ public struct ScenarioRun: Sendable {
                     + "(\(diagnosis.summary)), expected \(expectation)"
         }
         if client.entries.isEmpty { failures.append("\(scenario.name): the client printed no tcp_info samples") }
+        if let expected = scenario.receiverExpectation {
+            let diagnosis = receiverVerdict
+            if !expected.accepts(diagnosis.bottleneck) || diagnosis.end != .receiver {
+                failures.append("\(scenario.name), receiving end: ground truth says \(diagnosis.end) \(diagnosis.bottleneck) "
+                    + "(\(diagnosis.summary)), expected \(expected)")
+            }
+        }
         failures += scenario.physicalChecks(self).map { "\(scenario.name): \($0)" }
         return failures
     }

@@ -12,6 +12,30 @@ public enum LabHost: String, Sendable, CaseIterable {
     }
 }
 
+/// How the lab's end hosts are joined.
+public enum LabLayout: String, Sendable {
+    /// client —veth— router —veth— server: delay, rate, queue and loss go in the router.
+    case routed
+    /// client —veth— server, no router: a microsecond path with nothing on it (no impairments possible).
+    case direct
+
+    var hosts: [LabHost] { self == .routed ? LabHost.allCases : [.client, .server] }
+}
+
+/// The address family a scenario's flow uses (the lab gives every interface both).
+public enum LabFamily: String, Sendable {
+    case ipv4
+    case ipv6
+
+    public var serverAddress: String { self == .ipv4 ? LabAddress.serverIPv4 : LabAddress.serverIPv6 }
+    public var clientAddress: String { self == .ipv4 ? LabAddress.clientIPv4 : LabAddress.clientIPv6 }
+
+    /// `addr:port`, or `[addr]:port` for IPv6, as `tcpnotify` prints endpoints and the traffic client takes them.
+    public func endpoint(_ address: String, port: UInt16) -> String {
+        self == .ipv4 ? "\(address):\(port)" : "[\(address)]:\(port)"
+    }
+}
+
 /// A token-bucket (tbf) bottleneck on the router's egress toward one end host.
 public struct Bottleneck: Sendable, Equatable {
     public var rateKbitPerSecond: Int

@@ -16,6 +16,7 @@ public final class NetworkLab: Sendable {
 
     /// `tnl-<pid>-<n>`, the common part of this lab's namespace names.
     public let name: String
+    public let layout: LabLayout
     private let callerFilePath: String
     private let state = Mutex(State())
 
@@ -34,15 +35,20 @@ public final class NetworkLab: Sendable {
     ///   - bottleneck: a tbf rate limit on the router's egress toward one end host.
     ///   - delay: a constant delay in the router, both ways (a `tcpnotify-lab delay` process).
     ///   - callerFilePath: locates the package, and so its `tcpnotify-lab` build, when loss or delay is used.
+    ///   - layout: `.direct` joins client and server with one veth pair (no router, so no impairments).
     public init(
         lossPercent: Double = 0, lossToward: LabHost = .server, bottleneck: Bottleneck? = nil,
-        delay: PathDelay? = nil, callerFilePath: String = #filePath
+        delay: PathDelay? = nil, layout: LabLayout = .routed, callerFilePath: String = #filePath
     ) throws {
         let number = Self.labsCreated.add(1, ordering: .relaxed).newValue
         name = "\(Self.namespacePrefix)\(getpid())-\(number)"
+        self.layout = layout
         self.callerFilePath = callerFilePath
         guard lossPercent.isFinite, (0...100).contains(lossPercent) else {
             throw LabError.invalidArgument("lossPercent \(lossPercent) is not within 0...100")
+        }
+        if layout == .direct && (lossPercent > 0 || bottleneck != nil || delay != nil) {
+            throw LabError.invalidArgument("a direct lab has no router for loss, a bottleneck or a delay; use the routed layout")
         }
         do {
             try createTopology()
@@ -167,12 +173,13 @@ public final class NetworkLab: Sendable {
     }
 
     private func routerInterface(toward host: LabHost) throws -> String {
+        guard layout == .routed else { throw LabError.invalidArgument("a direct lab has no router") }
         guard host != .router else { throw LabError.invalidArgument("the router has no interface toward itself") }
         return LabAddress.routerInterface(toward: host)
     }
 
     private func createTopology() throws {
-        for host in LabHost.allCases {
+        for host in layout.hosts {
             let namespace = namespace(host)
             // Only a dead process with our pid can have left this name behind.
             if Self.existingNamespaces().contains(namespace) { Self.deleteNamespace(namespace) }
@@ -183,7 +190,23 @@ public final class NetworkLab: Sendable {
             try run(in: host, ["sysctl", "-q", "-w"] + settings).checked()
             try Self.ip(["-n", namespace, "link", "set", "lo", "up"])
         }
+        if layout == .direct { return try connectDirectly() }
         for link in LabLink.all { try connect(link) }
+    }
+
+    /// One veth pair between the end hosts, which keep their routed-lab addresses: each reaches the other's
+    /// subnet on the link (the peer answers ARP and neighbour solicitations for its own address).
+    private func connectDirectly() throws {
+        let client = namespace(.client), server = namespace(.server), device = LabAddress.hostInterface
+        try Self.ip(["-n", client, "link", "add", device, "type", "veth", "peer", "name", device, "netns", server])
+        for link in LabLink.all {
+            let host = namespace(link.host), other = LabLink.all.first { $0.host != link.host }!
+            try Self.ip(["-n", host, "addr", "add", "\(link.hostIPv4)/\(link.ipv4PrefixLength)", "dev", device])
+            try Self.ip(["-n", host, "addr", "add", "\(link.hostIPv6)/\(link.ipv6PrefixLength)", "dev", device, "nodad"])
+            try Self.ip(["-n", host, "link", "set", device, "up"])
+            try Self.ip(["-n", host, "route", "add", "\(other.hostIPv4)/32", "dev", device])
+            try Self.ip(["-n", host, "-6", "route", "add", "\(other.hostIPv6)/128", "dev", device])
+        }
     }
 
     private func connect(_ link: LabLink) throws {

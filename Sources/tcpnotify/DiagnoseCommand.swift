@@ -19,7 +19,10 @@ struct DiagnoseCommand: ParsableCommand {
             before the start is judged on what it does from then on, its first verdict about a second later.
 
             Verdicts: application-limited, receiver-window-limited, send-buffer-limited, bufferbloat, \
-            packet-loss, network-limited, idle or insufficient-data, with a confidence, the evidence and \
+            packet-loss, network-limited, idle or insufficient-data; a socket that mostly receives ("end": \
+            "receiver") is judged on what it sees: reader-limited (the local application does not keep up), \
+            receiver-window-limited, packet-loss (segments out of order), peer-limited or idle. Each with a \
+            confidence, the evidence and \
             secondary signals (docs/diagnosis.md explains each). A `verdict` line comes when a flow gets its \
             first verdict (elapsed_ms: since the command started) and whenever its verdict changes (with \
             how long the previous one held); --interval adds one per flow that moved data in the interval. \
@@ -30,7 +33,7 @@ struct DiagnoseCommand: ParsableCommand {
             --once judges the matching connections that exist at the start, prints one verdict line per \
             connection as soon as it has one, and exits (after --for, default 10s, at the latest). Exit \
             status: 0 when no connection is impaired, 3 when one is receiver-window-limited, \
-            send-buffer-limited, bufferbloat or packet-loss (1: BPF unavailable, 2: bad input).
+            send-buffer-limited, bufferbloat, packet-loss or reader-limited (1: BPF unavailable, 2: bad input).
             """
     )
 

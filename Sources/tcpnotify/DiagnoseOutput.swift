@@ -38,7 +38,7 @@ final class DiagnoseOutput: SessionConsumer {
         }
     }
 
-    /// `--once` found a flow receiver-window-limited, send-buffer-limited, bufferbloat or packet-loss.
+    /// `--once` found an impaired flow (see `Bottleneck.isImpairment`).
     var foundImpairment: Bool { once && state.withLock { $0.impaired } }
 
     func deliver(_ batch: [SocketNotification], ruleNames: RuleNameBook) {

@@ -199,7 +199,7 @@ import Testing
     @Test func everyVerdictHasItsWireName() {
         #expect(Bottleneck.allCases.map(\.rawValue) == [
             "application-limited", "receiver-window-limited", "send-buffer-limited", "bufferbloat", "packet-loss",
-            "network-limited", "idle", "insufficient-data",
+            "reader-limited", "peer-limited", "network-limited", "idle", "insufficient-data",
         ])
     }
 }

@@ -15,7 +15,7 @@ import Testing
         let line = DiagnosisFormatter(format: .json).text(for: Self.report)
         #expect(line == """
             {"type":"diagnosis","src":"10.77.1.1:40001","dst":"10.77.2.1:5001","cookie":4099,\
-            "bottleneck":"receiver-window-limited","confidence":0.93,"evidence":{"rwnd_limited_pct":99.5,"busy_pct":100,\
+            "end":"sender","bottleneck":"receiver-window-limited","confidence":0.93,"evidence":{"rwnd_limited_pct":99.5,"busy_pct":100,\
             "rtt_over_min_rtt":1.97,"retrans_rate":0.000123,"delivery_rate_bps":84200123},"signals":["zero-window"],\
             "summary":"the receiver's window limited the sender 99% of the time it was busy"}
             """)

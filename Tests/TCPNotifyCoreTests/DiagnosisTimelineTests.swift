@@ -186,6 +186,7 @@ import Testing
     }
 
     @Test func impairmentsAreTheFixableLimits() {
-        #expect(Bottleneck.allCases.filter(\.isImpairment) == [.receiverWindowLimited, .sendBufferLimited, .bufferbloat, .packetLoss])
+        #expect(Bottleneck.allCases.filter(\.isImpairment)
+            == [.receiverWindowLimited, .sendBufferLimited, .bufferbloat, .packetLoss, .readerLimited])
     }
 }

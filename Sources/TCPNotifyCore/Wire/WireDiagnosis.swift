@@ -2,6 +2,8 @@ extension Wire {
     /// A verdict's fields: `"bottleneck":...,"confidence":0.93,"evidence":{...},"signals":[...],"summary":...`,
     /// inside `"diagnosis":{...}` of a notification, or inline in diagnosis and verdict lines.
     public struct Verdict: Codable, Sendable, Equatable {
+        /// Which end of the flow the socket is, and so which judge spoke (absent from older lines: sender).
+        public var end: FlowEnd
         public var bottleneck: Bottleneck
         /// Written with two decimals.
         public var confidence: Double
@@ -9,7 +11,9 @@ extension Wire {
         public var signals: [DiagnosisSignal]
         public var summary: String
 
-        public init(bottleneck: Bottleneck, confidence: Double, evidence: Evidence, signals: [DiagnosisSignal], summary: String) {
+        public init(end: FlowEnd = .sender, bottleneck: Bottleneck, confidence: Double, evidence: Evidence,
+                    signals: [DiagnosisSignal], summary: String) {
+            self.end = end
             self.bottleneck = bottleneck
             self.confidence = confidence
             self.evidence = evidence
@@ -18,19 +22,30 @@ extension Wire {
         }
 
         public init(_ diagnosis: Diagnosis) {
-            self.init(bottleneck: diagnosis.bottleneck, confidence: diagnosis.confidence,
+            self.init(end: diagnosis.end, bottleneck: diagnosis.bottleneck, confidence: diagnosis.confidence,
                       evidence: Evidence(diagnosis.evidence), signals: diagnosis.signals, summary: diagnosis.summary)
         }
 
-        enum CodingKeys: String, CodingKey { case bottleneck, confidence, evidence, signals, summary }
+        enum CodingKeys: String, CodingKey { case end, bottleneck, confidence, evidence, signals, summary }
 
         public func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(end, forKey: .end)
             try container.encode(bottleneck, forKey: .bottleneck)
             try container.encode(FixedDecimal(confidence, decimals: 2), forKey: .confidence)
             try container.encode(evidence, forKey: .evidence)
             try container.encode(signals, forKey: .signals)
             try container.encode(summary, forKey: .summary)
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            end = try container.decodeIfPresent(FlowEnd.self, forKey: .end) ?? .sender
+            bottleneck = try container.decode(Bottleneck.self, forKey: .bottleneck)
+            confidence = try container.decode(Double.self, forKey: .confidence)
+            evidence = try container.decode(Evidence.self, forKey: .evidence)
+            signals = try container.decode([DiagnosisSignal].self, forKey: .signals)
+            summary = try container.decode(String.self, forKey: .summary)
         }
     }
 
