@@ -38,7 +38,7 @@ import Testing
     @Test func diagnosisLinesRoundTrip() throws {
         let formatter = DiagnosisFormatter(format: .json)
         let line = formatter.jsonLine(for: Self.report)
-        #expect(Self.keys(line) == ["type", "src", "dst", "cookie", "bottleneck", "confidence", "evidence", "signals", "summary"])
+        #expect(Self.keys(line) == ["type", "src", "dst", "cookie", "end", "bottleneck", "confidence", "evidence", "signals", "summary"])
         let decoded = try Wire.decode(Wire.DiagnosisLine.self, from: line)
         #expect(decoded == Wire.DiagnosisLine(Self.report))
         #expect(decoded.verdict.evidence["retrans_rate"] == 0.000123 && decoded.verdict.signals == [.zeroWindow, .rttInflation])
