@@ -39,13 +39,13 @@ public final class TCPNotifySubscription: AsyncSequence, Sendable {
     /// daemon's message for a filter or rule it does not accept.
     public static func connect(
         socketPath: String = SubscriberProtocol.defaultSocketPath, filter: String = "", rules: [String] = [],
-        bufferedLines: Int = 1024
+        scope: SubscriptionScope = SubscriptionScope(), bufferedLines: Int = 1024
     ) async throws -> TCPNotifySubscription {
         let fd = try connectUnix(path: socketPath)
         let channel = LineChannel(fd: fd, limit: bufferedLines)
         channel.start()
         do {
-            try channel.send(SubscriberProtocol.subscribeLine(filter: filter, rules: rules))
+            try channel.send(SubscriberProtocol.subscribeLine(filter: filter, rules: rules, scope: scope))
             guard let first = try await channel.next() else {
                 throw SubscriptionError.disconnected("the daemon closed the connection before answering")
             }

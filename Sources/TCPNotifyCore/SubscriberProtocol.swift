@@ -17,7 +17,7 @@ public enum SubscriberProtocol {
 
     public enum Request: Sendable, Equatable {
         /// An empty filter selects every socket; no rules means the built-in rules.
-        case subscribe(filter: String, rules: [String])
+        case subscribe(filter: String, rules: [String], scope: SubscriptionScope = SubscriptionScope())
         case stats
         /// `serve --history`: the connections it remembers (see `ConnectionQuery`).
         case connections(ConnectionQuery)
@@ -54,7 +54,7 @@ public enum SubscriberProtocol {
             switch type {
             case Wire.Subscribe.lineType:
                 let request = try Wire.decodeValue(Wire.Subscribe.self, from: line)
-                return .success(.subscribe(filter: request.filter, rules: request.rules))
+                return .success(.subscribe(filter: request.filter, rules: request.rules, scope: request.scope))
             case Wire.StatsRequest.lineType:
                 _ = try Wire.decodeValue(Wire.StatsRequest.self, from: line)
                 return .success(.stats)
@@ -68,8 +68,8 @@ public enum SubscriberProtocol {
         }
     }
 
-    public static func subscribeLine(filter: String, rules: [String]) -> String {
-        Wire.line(Wire.Subscribe(filter: filter, rules: rules))
+    public static func subscribeLine(filter: String, rules: [String], scope: SubscriptionScope = SubscriptionScope()) -> String {
+        Wire.line(Wire.Subscribe(filter: filter, rules: rules, scope: scope))
     }
 
     public static func subscribedLine(subscriber: Int, filter: String, rules: [String], existingEnrolled: UInt64) -> String {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Glibc
+import TCPNotifyBPF
 import TCPNotifyCore
 import TCPNotifyExport
 
@@ -75,6 +76,16 @@ struct CgroupOption: ParsableArguments {
     /// The cgroup to attach to and the process filter, or a message for exit status 2.
     func resolve() throws(SocketScope.Failure) -> SocketScope {
         try SocketScope.resolve(cgroup: cgroup, unit: unit, pid: pid)
+    }
+
+    /// `resolve()` for a command's run: the message on stderr and exit status 2.
+    func resolveOrExit() throws -> SocketScope {
+        do {
+            return try resolve()
+        } catch {
+            StandardError.write("tcpnotify: \(error)\n")
+            throw ExitCode(2)
+        }
     }
 }
 

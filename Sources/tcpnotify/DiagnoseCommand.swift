@@ -91,13 +91,7 @@ struct DiagnoseCommand: ParsableCommand {
             StandardError.write("tcpnotify: internal error: the sampling rule '\(Self.samplingRule)' does not compile: \(error)\n")
             throw ExitCode(1)
         }
-        let resolvedScope: SocketScope
-        do {
-            resolvedScope = try scope.resolve()
-        } catch {
-            StandardError.write("tcpnotify: \(error)\n")
-            throw ExitCode(2)
-        }
+        let resolvedScope = try scope.resolveOrExit()
         var diagnosis = DiagnosisConfiguration()
         diagnosis.windowSeconds = window.seconds
         var settings = SessionSettings(inputs: SessionInputs(filter: compiledFilter, rules: rules))

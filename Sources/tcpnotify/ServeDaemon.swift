@@ -56,6 +56,7 @@ enum ServeDaemon {
         let hub = SubscriptionHub(
             kernel: kernel, logger: logger, queueBytes: settings.queueBytes, output: output, export: settings.export,
             history: history, initial: source.withProgram { ($0.ruleGeneration, $0.tables) })
+        hub.attachedCgroup.withLock { $0 = attachPath }
         let export = settings.export
         export.setRefresh { metrics in
             var statistics = source.statistics().statistics

@@ -37,13 +37,7 @@ struct SnapshotCommand: ParsableCommand {
             StandardError.write("tcpnotify: \(error.message)\n")
             throw ExitCode(2)
         }
-        let resolvedScope: SocketScope
-        do {
-            resolvedScope = try scope.resolve()
-        } catch {
-            StandardError.write("tcpnotify: \(error)\n")
-            throw ExitCode(2)
-        }
+        let resolvedScope = try scope.resolveOrExit()
         let outputFormat = output.resolvedFormat
         signal(SIGPIPE, SIG_IGN)
         do {

@@ -16,13 +16,14 @@ struct SubscribeCommand: ParsableCommand {
             FILTER and --when are those of `watch`. The daemon merges them into the kernel tables it \
             shares with its other subscribers, enrolls the matching existing connections, and sends this \
             subscriber only its own notifications. A `dropped` line says how many were lost because this \
-            process read too slowly. SIGINT or SIGTERM unsubscribes.
+            process read too slowly. --cgroup, --unit or --pid narrow it to that cgroup's, unit's or             process's sockets (resolved by the daemon; they must be under the cgroup it is attached to).             SIGINT or SIGTERM unsubscribes.
             """
     )
 
     @OptionGroup var selection: FilterArgument
     @OptionGroup var rules: RuleOptions
     @OptionGroup var daemon: SocketOption
+    @OptionGroup var scope: CgroupOption
 
     /// Synchronous on purpose: an async root command would run every subcommand on the concurrency pool,
     /// and `watch` must block its stop signals on the main thread (StopSignals).
@@ -30,8 +31,9 @@ struct SubscribeCommand: ParsableCommand {
         let finished = DispatchSemaphore(value: 0)
         let status = ServeCommand.StatusBox()
         let (socket, filter, when) = (daemon.socket, selection.text, rules.when)
+        let scope = SubscriptionScope(cgroup: scope.cgroup, unit: scope.unit, pid: scope.pid)
         Task {
-            status.code = await Self.stream(socket: socket, filter: filter, rules: when)
+            status.code = await Self.stream(socket: socket, filter: filter, rules: when, scope: scope)
             finished.signal()
         }
         finished.wait()
@@ -39,11 +41,11 @@ struct SubscribeCommand: ParsableCommand {
     }
 
     /// Prints the subscription's lines until the daemon ends it or a signal does; the exit status.
-    static func stream(socket: String, filter: String, rules when: [String]) async -> Int32 {
+    static func stream(socket: String, filter: String, rules when: [String], scope: SubscriptionScope) async -> Int32 {
         signal(SIGPIPE, SIG_IGN)
         let subscription: TCPNotifySubscription
         do {
-            subscription = try await TCPNotifySubscription.connect(socketPath: socket, filter: filter, rules: when)
+            subscription = try await TCPNotifySubscription.connect(socketPath: socket, filter: filter, rules: when, scope: scope)
         } catch {
             StandardError.write("tcpnotify: \(error)\n")
             if case .refused = error as? SubscriptionError { return 2 }

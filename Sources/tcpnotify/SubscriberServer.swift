@@ -94,7 +94,7 @@ final class SubscriberConnectionHandler: ChannelInboundHandler {
             case .found(let line): reply(context: context, line)
             case .unknown(let message): reply(context: context, SubscriberProtocol.errorLine(message))
             }
-        case .success(.subscribe(let filter, let rules)):
+        case .success(.subscribe(let filter, let rules, let scope)):
             guard sink == nil, !subscribing else {
                 reply(context: context, SubscriberProtocol.errorLine("already subscribed: one subscription per connection"))
                 return
@@ -104,7 +104,7 @@ final class SubscriberConnectionHandler: ChannelInboundHandler {
             let hub = self.hub
             let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
             context.eventLoop.makeFutureWithTask {
-                await hub.subscribe(filter: filter, rules: rules, channel: channel)
+                await hub.subscribe(filter: filter, rules: rules, scope: scope, channel: channel)
             }.whenComplete { result in
                 let handler = loopBound.value
                 handler.subscribing = false

@@ -44,7 +44,11 @@ final class SubscriberSink: Sendable {
 
     private let state: Mutex<State>
 
-    init(slot: Int, joinedGeneration: UInt32, channel: Channel, queueBytes: Int) {
+    /// The subscription's cgroup, unit or process; nil: every socket its filter selects.
+    let scope: SubscriberScopeFilter?
+
+    init(slot: Int, joinedGeneration: UInt32, channel: Channel, queueBytes: Int, scope: SubscriberScopeFilter? = nil) {
+        self.scope = scope
         self.slot = slot
         self.joinedGeneration = joinedGeneration
         self.channel = channel
@@ -54,7 +58,8 @@ final class SubscriberSink: Sendable {
     /// Whether `notification` goes to this subscriber, given the rules of its that fired: new rules
     /// fired, or the socket closes after it was reported.
     func wants(_ notification: SocketNotification, fired: UInt32) -> Bool {
-        state.withLock { state in
+        if let scope, !scope.admits(notification) { return false }
+        return state.withLock { state in
             if notification.trigger == .close { return state.notifiedCookies.remove(notification.cookie) != nil || fired != 0 }
             guard fired != 0 else { return false }
             state.notifiedCookies.insert(notification.cookie)

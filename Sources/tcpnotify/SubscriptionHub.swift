@@ -34,6 +34,8 @@ final class SubscriptionHub: Sendable {
     }
 
     private let registry = Mutex(Registry())
+    /// Where the daemon is attached: a subscription's cgroup must be there or below.
+    let attachedCgroup = Mutex<String?>(nil)
     /// Sockets subscriber 0 (stdout) was told about: they get the close record.
     private let configCookies = Mutex(Set<UInt64>())
 
@@ -140,8 +142,15 @@ final class SubscriptionHub: Sendable {
 
     /// Compiles a subscriber's request, merges it into the shared tables and enrolls its existing
     /// connections. Errors are messages for the subscriber.
-    func subscribe(filter: String, rules: [String], channel: Channel) async -> Result<Joined, SubscriberProtocol.RequestError> {
+    func subscribe(filter: String, rules: [String], scope: SubscriptionScope, channel: Channel) async
+        -> Result<Joined, SubscriberProtocol.RequestError> {
         let compiledFilter: CompiledFilter, compiledRules: CompiledRules
+        let scopeFilter: SubscriberScopeFilter?
+        do {
+            scopeFilter = try SubscriberScopeFilter(scope, daemonCgroup: attachedCgroup.withLock { $0 })
+        } catch {
+            return .failure(.init("\(error)"))
+        }
         do {
             compiledFilter = try FilterExpression.compile(filter)
         } catch {
@@ -169,7 +178,8 @@ final class SubscriptionHub: Sendable {
                     throw .init("\(error)")
                 }
                 let generation = program.ruleGeneration &+ 1
-                let sink = SubscriberSink(slot: slot, joinedGeneration: generation, channel: channel, queueBytes: queueBytes)
+                let sink = SubscriberSink(
+                    slot: slot, joinedGeneration: generation, channel: channel, queueBytes: queueBytes, scope: scopeFilter)
                 self.recordNextGeneration(generation, tables)
                 self.registry.withLock { $0.sinks[slot] = sink }
                 do {

@@ -92,13 +92,7 @@ struct WatchCommand: ParsableCommand {
         }
         defer { export.finish() }
 
-        let resolvedScope: SocketScope
-        do {
-            resolvedScope = try scope.resolve()
-        } catch {
-            StandardError.write("tcpnotify: \(error)\n")
-            throw ExitCode(2)
-        }
+        let resolvedScope = try scope.resolveOrExit()
         var settings = SessionSettings(inputs: inputs.session)
         settings.mode = mode
         settings.pushOnlyReason = diagnose ? "--diagnose needs BPF (its verdicts come from in-kernel sampling)" : nil

@@ -82,6 +82,19 @@ import Testing
     @Test func requestsAreTheClientsWireMessages() throws {
         #expect(try parse(Wire.line(Wire.Subscribe(filter: "sport = :22", rules: []))).get() == .subscribe(filter: "sport = :22", rules: []))
         #expect(try parse(Wire.line(Wire.StatsRequest())).get() == .stats)
+        // Scopes, each width of integer included (an Int32 once recursed in the line encoder until the stack ran out).
+        for scope in [SubscriptionScope(cgroup: "/sys/fs/cgroup/a"), SubscriptionScope(unit: "nginx.service"), SubscriptionScope(pid: 4242)] {
+            let line = Wire.line(Wire.Subscribe(filter: "", rules: [], scope: scope))
+            #expect(try parse(line).get() == .subscribe(filter: "", rules: [], scope: scope), "\(line)")
+        }
+        #expect(Wire.line(Wire.Subscribe(filter: "", rules: [])) == #"{"type":"subscribe","filter":"","rules":[]}"#, "no scope, no keys")
+        for bad in [#"{"type":"subscribe","pid":"x"}"#, #"{"type":"subscribe","pid":1,"unit":"a.service"}"#, #"{"type":"subscribe","cgroup":7}"#] {
+            guard case .failure(let error) = SubscriberProtocol.parse(Array(bad.utf8)) else {
+                Issue.record("\(bad) accepted")
+                continue
+            }
+            #expect(!error.closesConnection && (error.message.contains("pid") || error.message.contains("cgroup") || error.message.contains("at most one")), "\(error)")
+        }
         #expect(try Wire.decode(Wire.Subscribe.self, from: #"{"type":"subscribe","rules":["x"]}"#) == Wire.Subscribe(filter: "", rules: ["x"]))
         let tooMany = Wire.line(Wire.Subscribe(rules: Array(repeating: "rtt > 1ms", count: Wire.Subscribe.maxRules + 1)))
         guard case .failure(let error) = parse(tooMany) else {

@@ -18,7 +18,7 @@ extension KernelSuite.CLI {
          ["(default: /run/tcpnotify/tcpnotify.sock)", "127.0.0.1:9464", "'off' serves none", "(default: info)",
           "Per-subscriber queue in bytes", "0 turns it off", "(default: 1s)", "--history <filter>", "(default: 4096)",
           "(default: 8)", "(default: 10m)"]),
-        ("subscribe", ["--when", "--socket"], ["<filter>", "(default: /run/tcpnotify/tcpnotify.sock)", "none: the built-in rules"]),
+        ("subscribe", ["--when", "--socket", "--cgroup", "--unit", "--pid"], ["<filter>", "(default: /run/tcpnotify/tcpnotify.sock)", "none: the built-in rules"]),
         ("snapshot", ["--tuples", "--cgroup", "--unit", "--pid", "--format", "--own-namespace", "--verbose"], ["<filter>", "(values: json, text)"]),
         ("diagnose", ["--for", "--cgroup", "--unit", "--pid", "--format", "--window", "--verbose", "--once", "--interval"],
          ["<filter>", "--for <duration>", "--window <seconds>", "(default: 3)", "Stop after this long", "--interval <duration>"]),

@@ -139,12 +139,13 @@ final class RawSubscriber: @unchecked Sendable {
 
     /// Subscribes and waits for the reply: `subscribed`, or an `error` (thrown as `SubscribeRefused`).
     @discardableResult
-    func subscribe(filter: String, rules: [String], timeout: Double = 15) throws -> Wire.Subscribed {
+    func subscribe(filter: String, rules: [String], scope: SubscriptionScope = SubscriptionScope(),
+                   timeout: Double = 15) throws -> Wire.Subscribed {
         func replies() -> [WireOutputLine] {
             wireLines.filter { if case .subscribed = $0 { true } else { $0.error != nil } }
         }
         let earlier = replies().count
-        try send(Wire.line(Wire.Subscribe(filter: filter, rules: rules)) + "\n")
+        try send(Wire.line(Wire.Subscribe(filter: filter, rules: rules, scope: scope)) + "\n")
         var reply: WireOutputLine?
         _ = eventually(timeout: timeout) {
             reply = replies().dropFirst(earlier).first

@@ -33,6 +33,12 @@ indirect enum WireNode {
         case let number as UInt8: return .unsigned(UInt64(number))
         case let number as Int64: return .signed(number)
         case let number as UInt: return .unsigned(UInt64(number))
+        // The other integer widths: without them Int32.encode(to:) would come back here forever.
+        case let number as UInt16: return .unsigned(UInt64(number))
+        case let number as Int32: return .signed(Int64(number))
+        case let number as Int16: return .signed(Int64(number))
+        case let number as Int8: return .signed(Int64(number))
+        case let number as Float: return .literal(number.isFinite ? "\(number)" : "0")
         case let flag as Bool: return .literal(flag ? "true" : "false")
         case let number as Double: return .literal(number.isFinite ? "\(number)" : "0")
         case let literal as any WireNumberLiteral: return .literal(literal.jsonLiteral)

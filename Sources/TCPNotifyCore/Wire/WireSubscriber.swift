@@ -7,22 +7,28 @@ extension Wire {
     public struct Subscribe: WireLine, Equatable {
         public static let lineType = "subscribe"
         public static let maxRules = 64
-        static let knownKeys = ["type", "filter", "rules"]
+        static let knownKeys = ["type", "filter", "rules", "cgroup", "unit", "pid"]
         public var filter: String
         public var rules: [String]
+        /// `"cgroup"`, `"unit"` or `"pid"`: only that cgroup's, unit's or process's sockets (at most one).
+        public var scope: SubscriptionScope
 
-        public init(filter: String = "", rules: [String] = []) {
+        public init(filter: String = "", rules: [String] = [], scope: SubscriptionScope = SubscriptionScope()) {
             self.filter = filter
             self.rules = rules
+            self.scope = scope
         }
 
-        enum CodingKeys: String, CodingKey { case type, filter, rules }
+        enum CodingKeys: String, CodingKey { case type, filter, rules, cgroup, unit, pid }
 
         public func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(Self.lineType, forKey: .type)
             try container.encode(filter, forKey: .filter)
             try container.encode(rules, forKey: .rules)
+            try container.encodeIfPresent(scope.cgroup, forKey: .cgroup)
+            try container.encodeIfPresent(scope.unit, forKey: .unit)
+            try container.encodeIfPresent(scope.pid, forKey: .pid)
         }
 
         public init(from decoder: any Decoder) throws {
@@ -40,6 +46,20 @@ extension Wire {
                 throw DecodeError("\"rules\" must be an array of strings", isJSON: true)
             }
             guard rules.count <= Self.maxRules else { throw DecodeError("more than \(Self.maxRules) rules", isJSON: true) }
+            scope = SubscriptionScope()
+            do {
+                scope.cgroup = try container.decodeIfPresent(String.self, forKey: .cgroup)
+                scope.unit = try container.decodeIfPresent(String.self, forKey: .unit)
+            } catch {
+                throw DecodeError("\"cgroup\" and \"unit\" must be strings", isJSON: true)
+            }
+            do {
+                scope.pid = try container.decodeIfPresent(Int32.self, forKey: .pid)
+            } catch {
+                throw DecodeError("\"pid\" must be a process id, a whole number", isJSON: true)
+            }
+            let given = [scope.cgroup != nil, scope.unit != nil, scope.pid != nil].filter { $0 }.count
+            guard given <= 1 else { throw DecodeError("give at most one of \"cgroup\", \"unit\" and \"pid\"", isJSON: true) }
         }
     }
 
