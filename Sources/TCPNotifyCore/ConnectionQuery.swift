@@ -41,7 +41,8 @@ public struct ConnectionQuery: WireLine, Equatable {
     }
 }
 
-/// The history's JSON answers (records as `watch --diagnose` prints them, verdicts as `diagnose` does).
+/// The history's JSON answers (records as `watch --diagnose` prints them, verdicts as `diagnose` does),
+/// built from the wire model.
 public struct ConnectionHistoryJSON: Sendable {
     public var formatter: NotificationFormatter
 
@@ -51,55 +52,25 @@ public struct ConnectionHistoryJSON: Sendable {
 
     /// The reply to a query for all connections (`entries`) or for one.
     public func reply(_ entries: [History.Entry], counters: History.Counters, held: Int) -> String {
-        var writer = JSONWriter()
-        writer.beginObject()
-        writer.field("type", "connections")
-        writer.field("held", held)
-        writer.field("evicted_connections", counters.evictedConnections)
-        writer.field("evicted_verdicts", counters.evictedVerdicts)
-        writer.field("expired_connections", counters.expiredConnections)
-        writer.beginArray("connections")
-        for entry in entries { write(entry, to: &writer) }
-        writer.endArray()
-        writer.endObject()
-        return writer.text
+        Wire.line(Wire.Connections(
+            held: held, evictedConnections: counters.evictedConnections, evictedVerdicts: counters.evictedVerdicts,
+            expiredConnections: counters.expiredConnections, connections: entries.map(wireConnection)))
     }
 
     /// One connection as an object.
-    public func connection(_ entry: History.Entry) -> String {
-        var writer = JSONWriter()
-        write(entry, to: &writer)
-        return writer.text
-    }
+    public func connection(_ entry: History.Entry) -> String { Wire.line(wireConnection(entry)) }
 
-    func write(_ entry: History.Entry, to writer: inout JSONWriter) {
+    public func wireConnection(_ entry: History.Entry) -> Wire.Connection {
         let record = entry.lastRecord
-        writer.beginObject()
-        writer.field("cookie", entry.cookie)
-        writer.field("src", record.local.description)
-        writer.field("dst", record.remote.description)
-        writer.field("open", entry.closedNanoseconds == nil)
-        writer.rawField("first_seen", formatter.wallClock(entry.firstNanoseconds).jsonLiteral)
-        writer.rawField("last_seen", formatter.wallClock(entry.lastNanoseconds).jsonLiteral)
-        if let closed = entry.closedNanoseconds { writer.rawField("closed", formatter.wallClock(closed).jsonLiteral) }
-        writer.rawField("last_record", formatter.jsonLine(for: record, diagnosis: entry.verdicts.last?.verdict))
-        writer.beginArray("verdicts")
-        for span in entry.verdicts {
-            writer.beginObject()
-            let verdict = Wire.Verdict(span.verdict)
-            writer.value("end", verdict.end)
-            writer.value("bottleneck", verdict.bottleneck)
-            writer.value("confidence", Wire.FixedDecimal(verdict.confidence, decimals: 2))
-            writer.value("evidence", verdict.evidence)
-            writer.value("signals", verdict.signals)
-            writer.value("summary", verdict.summary)
-            writer.rawField("first", formatter.wallClock(span.firstNanoseconds).jsonLiteral)
-            writer.rawField("last", formatter.wallClock(span.lastNanoseconds).jsonLiteral)
-            writer.field("count", span.count)
-            writer.endObject()
-        }
-        writer.endArray()
-        writer.field("dropped_verdicts", entry.droppedVerdicts)
-        writer.endObject()
+        return Wire.Connection(
+            cookie: entry.cookie, src: record.local.description, dst: record.remote.description,
+            open: entry.closedNanoseconds == nil, firstSeen: formatter.wallClock(entry.firstNanoseconds),
+            lastSeen: formatter.wallClock(entry.lastNanoseconds), closed: entry.closedNanoseconds.map(formatter.wallClock),
+            lastRecord: formatter.wireNotification(for: record, diagnosis: entry.verdicts.last?.verdict),
+            verdicts: entry.verdicts.map {
+                Wire.VerdictSpan(verdict: Wire.Verdict($0.verdict), first: formatter.wallClock($0.firstNanoseconds),
+                                 last: formatter.wallClock($0.lastNanoseconds), count: $0.count)
+            },
+            droppedVerdicts: entry.droppedVerdicts)
     }
 }

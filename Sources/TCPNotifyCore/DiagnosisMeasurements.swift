@@ -35,37 +35,31 @@ public struct DiagnosisMeasurements: Sendable, Equatable {
 
     /// Measures `samples` (oldest first; the first is the baseline).
     public init(samples: ArraySlice<DiagnosisSample>) {
-        guard let first = samples.first, let last = samples.last else { return }
+        guard let window = SampleWindow(samples) else { return }
+        let last = window.last
         sampleCount = samples.count
-        spanMicroseconds = Double(last.monotonicNanoseconds &- min(first.monotonicNanoseconds, last.monotonicNanoseconds)) / 1000
-        func delta(_ field: TCPInfoField) -> UInt64 {
-            last.info[field] >= first.info[field] ? last.info[field] - first.info[field] : 0
-        }
-        busyMicroseconds = Double(delta(.busyTime))
-        receiverWindowLimitedMicroseconds = Double(delta(.rwndLimited))
-        sendBufferLimitedMicroseconds = Double(delta(.sndbufLimited))
-        bytesSent = delta(.bytesSent)
-        let (spuriousBytes, overflow) = delta(.dsackDups).multipliedReportingOverflow(by: max(last.info[.sndMss], 1))
-        bytesRetransmitted = !overflow && delta(.bytesRetrans) > spuriousBytes ? delta(.bytesRetrans) - spuriousBytes : 0
-        bytesAcked = delta(.bytesAcked)
-        bytesReceived = delta(.bytesReceived)
-        timeouts = delta(.totalRto)
+        spanMicroseconds = window.spanMicroseconds
+        busyMicroseconds = Double(window.delta(.busyTime))
+        receiverWindowLimitedMicroseconds = Double(window.delta(.rwndLimited))
+        sendBufferLimitedMicroseconds = Double(window.delta(.sndbufLimited))
+        bytesSent = window.delta(.bytesSent)
+        let retransmitted = window.delta(.bytesRetrans)
+        let (spuriousBytes, overflow) = window.delta(.dsackDups).multipliedReportingOverflow(by: max(last.info[.sndMss], 1))
+        bytesRetransmitted = !overflow && retransmitted > spuriousBytes ? retransmitted - spuriousBytes : 0
+        bytesAcked = window.delta(.bytesAcked)
+        bytesReceived = window.delta(.bytesReceived)
+        timeouts = window.delta(.totalRto)
 
-        let observed = samples.dropFirst()
-        guard !observed.isEmpty else { return }
-        let count = Double(observed.count)
-        func share(_ predicate: (TCPInfo) -> Bool) -> Double {
-            Double(observed.filter { predicate($0.info) }.count) / count
-        }
-        meanRTTMicroseconds = observed.reduce(0.0) { $0 + Double($1.info[.rtt]) } / count
-        minRTTMicroseconds = Double(observed.last(where: { $0.info[.minRtt] > 0 })?.info[.minRtt] ?? 0)
-        meanDeliveryRateBytesPerSecond = observed.reduce(0.0) { $0 + Double($1.info[.deliveryRate]) } / count
-        rateAppLimitedShare = share { $0[.deliveryRateAppLimited] != 0 }
-        zeroWindowShare = share { $0[.sndWnd] == 0 && $0.state == .established }
+        guard !window.observed.isEmpty else { return }
+        meanRTTMicroseconds = window.mean(.rtt)
+        minRTTMicroseconds = Double(window.observed.last(where: { $0.info[.minRtt] > 0 })?.info[.minRtt] ?? 0)
+        meanDeliveryRateBytesPerSecond = window.mean(.deliveryRate)
+        rateAppLimitedShare = window.share { $0[.deliveryRateAppLimited] != 0 }
+        zeroWindowShare = window.share { $0[.sndWnd] == 0 && $0.state == .established }
         // Less than one MSS waiting is what the rate sampler itself calls application-limited (Nagle and
         // autocorking hold such scraps back even from a slow writer).
-        unsentDataShare = share { $0[.notsentBytes] >= max($0[.sndMss], 1) }
-        windowBoundShare = share(Self.isWindowBound)
+        unsentDataShare = window.share { $0[.notsentBytes] >= max($0[.sndMss], 1) }
+        windowBoundShare = window.share(Self.isWindowBound)
     }
 
     /// The peer's window is smaller than the congestion window while data waits: whenever the flight

@@ -32,31 +32,23 @@ public struct ReceiverMeasurements: Sendable, Equatable {
     public init() {}
 
     public init(samples: ArraySlice<DiagnosisSample>, shrinkRatio: Double = 0.5) {
-        guard let first = samples.first, let last = samples.last else { return }
+        guard let window = SampleWindow(samples) else { return }
         sampleCount = samples.count
-        spanMicroseconds = Double(last.monotonicNanoseconds &- min(first.monotonicNanoseconds, last.monotonicNanoseconds)) / 1000
-        func delta(_ field: TCPInfoField) -> UInt64 {
-            last.info[field] >= first.info[field] ? last.info[field] - first.info[field] : 0
-        }
-        bytesReceived = delta(.bytesReceived)
-        dataSegmentsIn = delta(.dataSegsIn)
-        outOfOrderSegments = delta(.rcvOoopack)
-        bytesAcked = delta(.bytesAcked)
-        receiveWindowCeilingBytes = last.info[.rcvSsthresh]
-        lastReceiveWindowBytes = last.info[.rcvWnd]
+        spanMicroseconds = window.spanMicroseconds
+        bytesReceived = window.delta(.bytesReceived)
+        dataSegmentsIn = window.delta(.dataSegsIn)
+        outOfOrderSegments = window.delta(.rcvOoopack)
+        bytesAcked = window.delta(.bytesAcked)
+        receiveWindowCeilingBytes = window.last.info[.rcvSsthresh]
+        lastReceiveWindowBytes = window.last.info[.rcvWnd]
 
-        let observed = samples.dropFirst()
-        guard !observed.isEmpty else { return }
-        let count = Double(observed.count)
-        func share(_ predicate: (TCPInfo) -> Bool) -> Double {
-            Double(observed.filter { predicate($0.info) }.count) / count
-        }
-        meanReceiveWindowBytes = observed.reduce(0.0) { $0 + Double($1.info[.rcvWnd]) } / count
-        let timed = observed.filter { $0.info[.rcvRtt] > 0 }
+        guard !window.observed.isEmpty else { return }
+        meanReceiveWindowBytes = window.mean(.rcvWnd)
+        let timed = window.observed.filter { $0.info[.rcvRtt] > 0 }
         meanReceiveRTTMicroseconds = timed.isEmpty ? 0 : timed.reduce(0.0) { $0 + Double($1.info[.rcvRtt]) } / Double(timed.count)
-        zeroWindowShare = share { $0[.rcvWnd] == 0 && $0.state == .established }
+        zeroWindowShare = window.share { $0[.rcvWnd] == 0 && $0.state == .established }
         shrunkWindowShare = Self.shrunkShareOfArrivals(samples, shrinkRatio: shrinkRatio)
-            ?? share { Self.isShrunk($0, shrinkRatio: shrinkRatio) }
+            ?? window.share { Self.isShrunk($0, shrinkRatio: shrinkRatio) }
     }
 
     static func isShrunk(_ info: TCPInfo, shrinkRatio: Double) -> Bool {

@@ -55,6 +55,10 @@ extension KernelSuite {
             let all = try httpGet(port: port, path: "/connections")
             #expect(all.status == 200)
             let listed = Self.connections(Self.json(all.body)).compactMap(\.cookie)
+            // The reply is the wire model's: it decodes back, with the same connections.
+            let decoded = try Wire.decode(Wire.Connections.self, from: all.body)
+            #expect(decoded.connections.map(\.cookie) == listed && decoded.held == listed.count, "\(decoded)")
+            #expect(decoded.connections.first { $0.cookie == cookie }?.lastRecord.cookie == cookie)
             let otherCookie = try other.client.cookie()
             #expect(listed.contains(cookie) && !listed.contains(otherCookie), "only what --history selects: \(listed)")
 

@@ -186,3 +186,24 @@ extension Wire {
         }
     }
 }
+
+extension Wire {
+    /// A line's `"type"` field as a stored property, so that a line type can use the synthesized Codable:
+    /// written as `Line.lineType`, read back only if it says the same.
+    public struct LineType<Line: WireLine>: Codable, Sendable, Hashable {
+        public init() {}
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            try container.encode(Line.lineType)
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let found = try decoder.singleValueContainer().decode(String.self)
+            guard found == Line.lineType else {
+                throw DecodingError.dataCorrupted(.init(
+                    codingPath: decoder.codingPath, debugDescription: "expected \"\(Line.lineType)\", got \"\(found)\""))
+            }
+        }
+    }
+}

@@ -2,6 +2,7 @@
 extension Wire {
     public struct Notification: WireLine, Equatable {
         public static let lineType = "notification"
+        public var type = LineType<Self>()
         public var ts: Timestamp
         public var tsMonoNs: UInt64
         public var trigger: Trigger
@@ -53,52 +54,12 @@ extension Wire {
             case cgroup, container, pod, oldState = "old_state", socketNotifications = "socket_notifications", diagnosis
             case tcpInfo = "tcp_info"
         }
-
-        public init(from decoder: any Decoder) throws {
-            let container = try decoder.container(keyedBy: CodingKeys.self)
-            ts = try container.decode(Timestamp.self, forKey: .ts)
-            tsMonoNs = try container.decode(UInt64.self, forKey: .tsMonoNs)
-            trigger = try container.decode(Trigger.self, forKey: .trigger)
-            rules = try container.decode([String].self, forKey: .rules)
-            src = try container.decode(String.self, forKey: .src)
-            dst = try container.decode(String.self, forKey: .dst)
-            family = try container.decode(String.self, forKey: .family)
-            cookie = try container.decode(UInt64.self, forKey: .cookie)
-            cgroupID = try container.decode(UInt64.self, forKey: .cgroupID)
-            cgroup = try container.decodeIfPresent(String.self, forKey: .cgroup)
-            self.container = try container.decodeIfPresent(String.self, forKey: .container)
-            pod = try container.decodeIfPresent(String.self, forKey: .pod)
-            oldState = try container.decodeIfPresent(String.self, forKey: .oldState)
-            socketNotifications = try container.decode(UInt64.self, forKey: .socketNotifications)
-            diagnosis = try container.decodeIfPresent(Verdict.self, forKey: .diagnosis)
-            tcpInfo = try container.decode(TCPInfoObject.self, forKey: .tcpInfo)
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(Self.lineType, forKey: .type)
-            try container.encode(ts, forKey: .ts)
-            try container.encode(tsMonoNs, forKey: .tsMonoNs)
-            try container.encode(trigger, forKey: .trigger)
-            try container.encode(rules, forKey: .rules)
-            try container.encode(src, forKey: .src)
-            try container.encode(dst, forKey: .dst)
-            try container.encode(family, forKey: .family)
-            try container.encode(cookie, forKey: .cookie)
-            try container.encode(cgroupID, forKey: .cgroupID)
-            try container.encodeIfPresent(cgroup, forKey: .cgroup)
-            try container.encodeIfPresent(self.container, forKey: .container)
-            try container.encodeIfPresent(pod, forKey: .pod)
-            try container.encodeIfPresent(oldState, forKey: .oldState)
-            try container.encode(socketNotifications, forKey: .socketNotifications)
-            try container.encodeIfPresent(diagnosis, forKey: .diagnosis)
-            try container.encode(tcpInfo, forKey: .tcpInfo)
-        }
     }
 
     /// `{"type":"snapshot",...}`: one socket of `tcpnotify snapshot --format json`.
     public struct Snapshot: WireLine, Equatable {
         public static let lineType = "snapshot"
+        public var type = LineType<Self>()
         public var ts: Timestamp
         public var tsMonoNs: UInt64
         public var src: String
@@ -134,39 +95,6 @@ extension Wire {
         enum CodingKeys: String, CodingKey {
             case type, ts, tsMonoNs = "ts_mono_ns", src, dst, family, cookie, cgroupID = "cgroup_id", cgroup, container, pod
             case netns, tcpInfo = "tcp_info"
-        }
-
-        public init(from decoder: any Decoder) throws {
-            let container = try decoder.container(keyedBy: CodingKeys.self)
-            ts = try container.decode(Timestamp.self, forKey: .ts)
-            tsMonoNs = try container.decode(UInt64.self, forKey: .tsMonoNs)
-            src = try container.decode(String.self, forKey: .src)
-            dst = try container.decode(String.self, forKey: .dst)
-            family = try container.decode(String.self, forKey: .family)
-            cookie = try container.decode(UInt64.self, forKey: .cookie)
-            cgroupID = try container.decode(UInt64.self, forKey: .cgroupID)
-            cgroup = try container.decodeIfPresent(String.self, forKey: .cgroup)
-            self.container = try container.decodeIfPresent(String.self, forKey: .container)
-            pod = try container.decodeIfPresent(String.self, forKey: .pod)
-            netns = try container.decode(UInt64.self, forKey: .netns)
-            tcpInfo = try container.decode(TCPInfoObject.self, forKey: .tcpInfo)
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(Self.lineType, forKey: .type)
-            try container.encode(ts, forKey: .ts)
-            try container.encode(tsMonoNs, forKey: .tsMonoNs)
-            try container.encode(src, forKey: .src)
-            try container.encode(dst, forKey: .dst)
-            try container.encode(family, forKey: .family)
-            try container.encode(cookie, forKey: .cookie)
-            try container.encode(cgroupID, forKey: .cgroupID)
-            try container.encodeIfPresent(cgroup, forKey: .cgroup)
-            try container.encodeIfPresent(self.container, forKey: .container)
-            try container.encodeIfPresent(pod, forKey: .pod)
-            try container.encode(netns, forKey: .netns)
-            try container.encode(tcpInfo, forKey: .tcpInfo)
         }
     }
 }

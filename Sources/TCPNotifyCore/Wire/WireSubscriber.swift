@@ -85,6 +85,7 @@ extension Wire {
     /// the filter as understood (canonical text) and the names the rules notify under.
     public struct Subscribed: WireLine, Equatable {
         public static let lineType = "subscribed"
+        public var type = LineType<Self>()
         public var subscriber: Int
         public var filter: String
         public var rules: [String]
@@ -98,29 +99,13 @@ extension Wire {
         }
 
         enum CodingKeys: String, CodingKey { case type, subscriber, filter, rules, existingEnrolled = "existing_enrolled" }
-
-        public init(from decoder: any Decoder) throws {
-            let container = try decoder.container(keyedBy: CodingKeys.self)
-            subscriber = try container.decode(Int.self, forKey: .subscriber)
-            filter = try container.decode(String.self, forKey: .filter)
-            rules = try container.decode([String].self, forKey: .rules)
-            existingEnrolled = try container.decode(UInt64.self, forKey: .existingEnrolled)
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(Self.lineType, forKey: .type)
-            try container.encode(subscriber, forKey: .subscriber)
-            try container.encode(filter, forKey: .filter)
-            try container.encode(rules, forKey: .rules)
-            try container.encode(existingEnrolled, forKey: .existingEnrolled)
-        }
     }
 
     /// ← `{"type":"dropped","count":12,"total":12}`: `count` lines were lost here (this subscriber's queue
     /// overflowed); `total` over the subscription.
     public struct Dropped: WireLine, Equatable {
         public static let lineType = "dropped"
+        public var type = LineType<Self>()
         public var count: UInt64
         public var total: UInt64
 
@@ -130,24 +115,12 @@ extension Wire {
         }
 
         enum CodingKeys: String, CodingKey { case type, count, total }
-
-        public init(from decoder: any Decoder) throws {
-            let container = try decoder.container(keyedBy: CodingKeys.self)
-            count = try container.decode(UInt64.self, forKey: .count)
-            total = try container.decode(UInt64.self, forKey: .total)
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(Self.lineType, forKey: .type)
-            try container.encode(count, forKey: .count)
-            try container.encode(total, forKey: .total)
-        }
     }
 
     /// ← `{"type":"stats","subscriber":3,"delivered":120,"dropped":12,"queued_bytes":0}`
     public struct SubscriberStats: WireLine, Equatable {
         public static let lineType = "stats"
+        public var type = LineType<Self>()
         public var subscriber: Int?
         public var delivered: UInt64
         public var dropped: UInt64
@@ -161,28 +134,12 @@ extension Wire {
         }
 
         enum CodingKeys: String, CodingKey { case type, subscriber, delivered, dropped, queuedBytes = "queued_bytes" }
-
-        public init(from decoder: any Decoder) throws {
-            let container = try decoder.container(keyedBy: CodingKeys.self)
-            subscriber = try container.decodeIfPresent(Int.self, forKey: .subscriber)
-            delivered = try container.decode(UInt64.self, forKey: .delivered)
-            dropped = try container.decode(UInt64.self, forKey: .dropped)
-            queuedBytes = try container.decode(Int.self, forKey: .queuedBytes)
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(Self.lineType, forKey: .type)
-            try container.encodeIfPresent(subscriber, forKey: .subscriber)
-            try container.encode(delivered, forKey: .delivered)
-            try container.encode(dropped, forKey: .dropped)
-            try container.encode(queuedBytes, forKey: .queuedBytes)
-        }
     }
 
     /// ← `{"type":"end","reason":"...","delivered":120,"dropped":0}`: the daemon is stopping; the last line.
     public struct End: WireLine, Equatable {
         public static let lineType = "end"
+        public var type = LineType<Self>()
         public var reason: String
         public var delivered: UInt64
         public var dropped: UInt64
@@ -194,42 +151,17 @@ extension Wire {
         }
 
         enum CodingKeys: String, CodingKey { case type, reason, delivered, dropped }
-
-        public init(from decoder: any Decoder) throws {
-            let container = try decoder.container(keyedBy: CodingKeys.self)
-            reason = try container.decode(String.self, forKey: .reason)
-            delivered = try container.decode(UInt64.self, forKey: .delivered)
-            dropped = try container.decode(UInt64.self, forKey: .dropped)
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(Self.lineType, forKey: .type)
-            try container.encode(reason, forKey: .reason)
-            try container.encode(delivered, forKey: .delivered)
-            try container.encode(dropped, forKey: .dropped)
-        }
     }
 
     /// ← `{"type":"error","message":"..."}`: a request that cannot be served.
     public struct ErrorReply: WireLine, Equatable {
         public static let lineType = "error"
+        public var type = LineType<Self>()
         public var message: String
 
         public init(message: String) { self.message = message }
 
         enum CodingKeys: String, CodingKey { case type, message }
-
-        public init(from decoder: any Decoder) throws {
-            let container = try decoder.container(keyedBy: CodingKeys.self)
-            message = try container.decode(String.self, forKey: .message)
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(Self.lineType, forKey: .type)
-            try container.encode(message, forKey: .message)
-        }
     }
 
     /// Refuses a request with a field it does not know, suggesting the nearest known name.
