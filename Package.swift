@@ -75,6 +75,18 @@ let package = Package(
         // One session lifecycle (load, attach, enroll, read, sweep, reload, statistics, stop) over a
         // NotificationSource: BPF push or sock_diag polling. `watch`, `diagnose`, `snapshot` and `serve` use it.
         .target(name: "TCPNotifyRuntime", dependencies: ["TCPNotifyCore", "TCPNotifyBPF", "TCPNotifyPoll"]),
+        // `tcpnotify serve`'s pieces: the subscriber socket and hub, per-subscriber queues and scopes, the
+        // connection history, and what a session exports (metrics, OTLP, cgroup paths). The CLI wires them.
+        .target(
+            name: "TCPNotifyServer",
+            dependencies: [
+                "TCPNotifyCore", "TCPNotifyBPF", "TCPNotifyPoll", "TCPNotifyRuntime", "TCPNotifyExport", "TCPNotifyOTLP",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
         // OTLP log-record export; an empty shell (`OTLPRecordExporter.isAvailable == false`) without the trait.
         .target(
             name: "TCPNotifyOTLP",
@@ -89,7 +101,7 @@ let package = Package(
             name: "tcpnotify",
             dependencies: [
                 "TCPNotifyCore", "TCPNotifyBPF", "TCPNotifyPoll", "TCPNotifyRuntime", "TCPNotifyExport", "TCPNotifyOTLP",
-                "TCPNotifyClient",
+                "TCPNotifyClient", "TCPNotifyServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -317,6 +317,9 @@ extension TCPNotifyProgram {
 /// The directories of a cgroup v2 hierarchy. A cgroup's id (what BPF's cgroup helpers and sock_diag
 /// report) is its directory's inode number.
 public enum CgroupTree {
+    /// Directories beyond this are not walked (a bound on memory and walk time; hosts have thousands at most).
+    public static let maximumDirectories = 200_000
+
     /// `root` and every directory below it: inode and path relative to `root` ("/" for root itself).
     /// Directories removed during the walk are skipped; at most `limit` are returned.
     public static func directories(under root: String, limit: Int = .max) -> [(id: UInt64, path: String)] {

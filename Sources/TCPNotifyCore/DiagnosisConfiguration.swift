@@ -75,3 +75,9 @@ public struct DiagnosisConfiguration: Sendable, Equatable {
         set { windowNanoseconds = UInt64(max(newValue, 0) * 1e9) }
     }
 }
+
+extension DiagnosisConfiguration {
+    /// The rule diagnosis samples flows with (`diagnose`, `watch --diagnose`, `serve --history`): one record
+    /// per flow at most this often, so a window of 3 s holds about six samples.
+    public static let samplingRule = "diagnose_sample=bytes_acked >= 0 every 500ms"
+}

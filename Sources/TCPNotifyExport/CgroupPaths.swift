@@ -12,8 +12,8 @@ import TCPNotifyCore
 public final class CgroupPaths: Sendable {
     public let mountPoint: String
     public let rescanInterval: Duration
-    /// Directories beyond this are not indexed (a bound on memory and walk time; hosts have thousands at most).
-    public static let maximumCgroups = 200_000
+    /// Directories beyond this are not indexed.
+    public static let maximumCgroups = CgroupTree.maximumDirectories
 
     private let state: Mutex<State>
     private struct State {

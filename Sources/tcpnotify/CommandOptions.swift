@@ -3,6 +3,8 @@ import Foundation
 import Glibc
 import TCPNotifyBPF
 import TCPNotifyCore
+import TCPNotifyRuntime
+import TCPNotifyServer
 import TCPNotifyExport
 
 // The options several commands share, declared once. Each group checks its own values in `validate()`,

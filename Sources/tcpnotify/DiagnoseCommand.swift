@@ -67,7 +67,7 @@ struct DiagnoseCommand: ParsableCommand {
     var interval: TimeSpan?
 
     /// One record per flow at most this often; a window of 3 s then holds about six samples.
-    static let samplingRule = "diagnose_sample=bytes_acked >= 0 every 500ms"
+    static let samplingRule = DiagnosisConfiguration.samplingRule
 
     func validate() throws {
         if once && interval != nil { throw ValidationError("--once prints one verdict per flow: --interval does not apply") }

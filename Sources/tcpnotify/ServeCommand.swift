@@ -9,6 +9,7 @@ import TCPNotifyBPF
 import TCPNotifyCore
 import TCPNotifyExport
 import TCPNotifyRuntime
+import TCPNotifyServer
 import UnixSignals
 
 struct ServeCommand: ParsableCommand {

@@ -8,6 +8,7 @@ import TCPNotifyBPF
 import TCPNotifyCore
 import TCPNotifyExport
 import TCPNotifyRuntime
+import TCPNotifyServer
 import UnixSignals
 
 /// `tcpnotify serve`: load and attach once, then run the subscriber socket, the sweep and SIGHUP

@@ -4,6 +4,7 @@ import Glibc
 import TCPNotifyBPF
 import TCPNotifyCore
 import TCPNotifyRuntime
+import TCPNotifyServer
 
 struct WatchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,6 +2,7 @@ import Synchronization
 import TCPNotifyBPF
 import TCPNotifyCore
 import TCPNotifyRuntime
+import TCPNotifyServer
 
 /// `watch`'s consumer: each record as a line (JSON or text) on stdout, and to the metrics and OTLP
 /// exporters; with `--diagnose`, the flows' verdicts added. The same for push and polling.

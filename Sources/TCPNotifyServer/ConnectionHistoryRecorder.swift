@@ -9,14 +9,14 @@ import TCPNotifyRuntime
 /// `serve --history`: the records of the history subscription (every connection its filter selects,
 /// sampled like `diagnose` does) judged by a `DiagnosisTracker` and kept in a bounded
 /// `ConnectionHistory`; answers queries from the subscriber socket and from /connections. Thread-safe.
-final class ConnectionHistoryRecorder: Sendable {
-    typealias History = ConnectionHistory<SocketNotification, Diagnosis>
+package final class ConnectionHistoryRecorder: Sendable {
+    package typealias History = ConnectionHistory<SocketNotification, Diagnosis>
 
     /// The history subscription's rule: a record per connection at most every 500 ms (at its TCP
     /// events and from the sweep), as `diagnose` samples.
-    static let samplingRule = DiagnoseCommand.samplingRule
+    package static let samplingRule = DiagnosisConfiguration.samplingRule
 
-    let filter: CompiledFilter
+    package let filter: CompiledFilter
     private let history: Mutex<History>
     private let tracker: DiagnosisTracker
     private let json: ConnectionHistoryJSON
@@ -24,7 +24,7 @@ final class ConnectionHistoryRecorder: Sendable {
     private let subscriberBit = Atomic<UInt32>(0)
     private let metrics: HistoryMetrics?
 
-    init(filter: CompiledFilter, limits: History.Limits, registry: PrometheusCollectorRegistry?) {
+    package init(filter: CompiledFilter, limits: History.Limits, registry: PrometheusCollectorRegistry?) {
         self.filter = filter
         history = Mutex(History(limits: limits))
         tracker = DiagnosisTracker(maximumFlows: limits.maximumConnections)
@@ -35,13 +35,13 @@ final class ConnectionHistoryRecorder: Sendable {
         metrics = registry.map(HistoryMetrics.init)
     }
 
-    var limits: History.Limits { history.withLock { $0.limits } }
-    var counters: History.Counters { history.withLock { $0.counters } }
-    var connectionCount: Int { history.withLock { $0.count } }
+    package var limits: History.Limits { history.withLock { $0.limits } }
+    package var counters: History.Counters { history.withLock { $0.counters } }
+    package var connectionCount: Int { history.withLock { $0.count } }
 
     /// Installs the history subscription in a free subscriber slot and enrolls the existing connections
     /// it selects. On the kernel's queue (`KernelOwner.runSync`).
-    func install(in program: TCPNotifyProgram, hub: SubscriptionHub) throws -> (slot: Int, existing: UInt64) {
+    package func install(in program: TCPNotifyProgram, hub: SubscriptionHub) throws -> (slot: Int, existing: UInt64) {
         let rules = try RuleExpression.compile([Self.samplingRule])
         guard let slot = program.freeSubscriberSlot(from: 1) else { throw BPFError.invalidArgument("no free subscriber slot for --history") }
         var next = program.subscriptions
@@ -54,17 +54,17 @@ final class ConnectionHistoryRecorder: Sendable {
     }
 
     /// Whether a record is the history subscription's.
-    func wants(_ notification: SocketNotification) -> Bool {
+    package func wants(_ notification: SocketNotification) -> Bool {
         notification.subscribers & subscriberBit.load(ordering: .acquiring) != 0
     }
 
     /// Whether no other subscriber wants the record.
-    func isOnlyHistorys(_ notification: SocketNotification) -> Bool {
+    package func isOnlyHistorys(_ notification: SocketNotification) -> Bool {
         notification.subscribers & ~subscriberBit.load(ordering: .acquiring) == 0
     }
 
     /// Judges and keeps records (on the ring reader's thread).
-    func record(_ batch: [SocketNotification]) {
+    package func record(_ batch: [SocketNotification]) {
         guard !batch.isEmpty else { return }
         var verdicts: [(UInt64, Diagnosis?)] = []
         for notification in batch {
@@ -83,13 +83,13 @@ final class ConnectionHistoryRecorder: Sendable {
         }
     }
 
-    enum Answer {
+    package enum Answer {
         case found(String)
         case unknown(String)
     }
 
     /// The JSON reply to a query: every connection, or one (`unknown` when it is not held).
-    func answer(_ query: ConnectionQuery) -> Answer {
+    package func answer(_ query: ConnectionQuery) -> Answer {
         let now = Clocks.monotonicNanoseconds()
         return history.withLock { history in
             history.expire(nowNanoseconds: now)
@@ -105,7 +105,7 @@ final class ConnectionHistoryRecorder: Sendable {
     }
 
     /// `GET /connections` and `GET /connections/COOKIE`: 200, 400 (not a cookie) or 404 (not held), JSON.
-    func httpReply(path: String) -> MetricsHTTPServer.Reply? {
+    package func httpReply(path: String) -> MetricsHTTPServer.Reply? {
         let parts = path.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count >= 2, parts[0].isEmpty, parts[1] == "connections" else { return nil }
         func reply(_ status: Int, _ body: String) -> MetricsHTTPServer.Reply {
@@ -127,19 +127,19 @@ final class ConnectionHistoryRecorder: Sendable {
     }
 
     /// Brings /metrics up to date (before each scrape).
-    func refreshMetrics() {
+    package func refreshMetrics() {
         let (held, counters) = history.withLock { ($0.count, $0.counters) }
         metrics?.update(held: held, counters: counters)
     }
 }
 
 /// `tcpnotify_history_*` on /metrics.
-final class HistoryMetrics: Sendable {
+package final class HistoryMetrics: Sendable {
     private let held: Gauge
     private let evictedConnections: Counter, evictedVerdicts: Counter, expired: Counter
     private let reported = Mutex(ConnectionHistory<SocketNotification, Diagnosis>.Counters())
 
-    init(registry: PrometheusCollectorRegistry) {
+    package init(registry: PrometheusCollectorRegistry) {
         func counter(_ name: String, _ help: String) -> Counter {
             registry.makeCounter(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help))
         }
@@ -153,7 +153,7 @@ final class HistoryMetrics: Sendable {
                           "Closed connections dropped from the history after --history-retention.")
     }
 
-    func update(held count: Int, counters: ConnectionHistory<SocketNotification, Diagnosis>.Counters) {
+    package func update(held count: Int, counters: ConnectionHistory<SocketNotification, Diagnosis>.Counters) {
         held.set(Double(count))
         reported.withLock { last in
             func advance(_ counter: Counter, _ now: UInt64, _ before: UInt64) {

@@ -2,24 +2,23 @@ import Foundation
 import Glibc
 import TCPNotifyBPF
 import TCPNotifyCore
-import TCPNotifyExport
 import TCPNotifyPoll
 import TCPNotifyRuntime
 
 /// What `--cgroup`, `--unit` and `--pid` select, resolved: the cgroup v2 directory to attach to (the
 /// kernel then sees only sockets created there or below), and for `--pid` the process whose sockets are
 /// kept in user space.
-struct SocketScope: Sendable {
+package struct SocketScope: Sendable {
     /// Absolute cgroup v2 directory; nil: the default (the hierarchy's root).
-    var cgroupPath: String?
-    var processSockets: ProcessSockets?
+    package var cgroupPath: String?
+    package var processSockets: ProcessSockets?
 
     /// Why an option cannot be resolved: the message says what is wrong and how to fix it (exit 2).
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
+    package struct Failure: Error, CustomStringConvertible {
+        package let description: String
     }
 
-    static func resolve(cgroup: String?, unit: String?, pid: Int32?) throws(Failure) -> SocketScope {
+    package static func resolve(cgroup: String?, unit: String?, pid: Int32?) throws(Failure) -> SocketScope {
         if let unit { return SocketScope(cgroupPath: try unitCgroup(unit)) }
         if let pid {
             let sockets: ProcessSockets
@@ -34,7 +33,7 @@ struct SocketScope: Sendable {
     }
 
     /// The cgroup v2 mount point of this process's view.
-    static func mountPoint() throws(Failure) -> String {
+    package static func mountPoint() throws(Failure) -> String {
         let mountinfo = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
         guard let mount = CgroupMount.cgroup2MountPoint(mountinfo: mountinfo) else {
             throw Failure(description: "no cgroup v2 hierarchy is mounted (mount one: mount -t cgroup2 none /sys/fs/cgroup/unified)")
@@ -43,7 +42,7 @@ struct SocketScope: Sendable {
     }
 
     /// `--unit`: systemd's ControlGroup when systemd runs, else the directory named after the unit.
-    static func unitCgroup(_ name: String) throws(Failure) -> String {
+    package static func unitCgroup(_ name: String) throws(Failure) -> String {
         let unit: String
         do {
             unit = try SystemdUnitName.normalized(name)
@@ -55,7 +54,7 @@ struct SocketScope: Sendable {
             let path = mount + (relative == "/" ? "" : relative)
             if directoryExists(path) { return path }
         }
-        let paths = CgroupTree.directories(under: mount, limit: CgroupPaths.maximumCgroups).map(\.path)
+        let paths = CgroupTree.directories(under: mount, limit: CgroupTree.maximumDirectories).map(\.path)
         let found = SystemdUnitName.cgroups(named: unit, among: paths)
         guard let first = found.first else {
             throw Failure(description: "--unit: no cgroup named \(unit) under \(mount): the unit is not running or does not exist (start it, check the name with `systemctl list-units`, or give its directory with --cgroup)")
@@ -67,7 +66,7 @@ struct SocketScope: Sendable {
     }
 
     /// `systemctl show -p ControlGroup --value UNIT` when systemd is the init system; nil otherwise.
-    static func systemdControlGroup(_ unit: String) -> String? {
+    package static func systemdControlGroup(_ unit: String) -> String? {
         guard directoryExists("/run/systemd/system") else { return nil }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -83,7 +82,7 @@ struct SocketScope: Sendable {
     }
 
     /// `--pid`: the directory of the process's cgroup v2 (the `0::` line of /proc/PID/cgroup).
-    static func processCgroup(_ pid: Int32) throws(Failure) -> String {
+    package static func processCgroup(_ pid: Int32) throws(Failure) -> String {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8) else {
             throw Failure(description: "--pid \(pid): no such process (give the id of a running process, e.g. from pgrep)")
         }
@@ -97,34 +96,34 @@ struct SocketScope: Sendable {
         return path
     }
 
-    static func directoryExists(_ path: String) -> Bool {
+    package static func directoryExists(_ path: String) -> Bool {
         var isDirectory: ObjCBool = false
         return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
     }
 
     /// The consumer, behind the `--pid` filter when there is one.
-    func wrap<Inner: SessionConsumer>(_ consumer: Inner) -> any SessionConsumer {
+    package func wrap<Inner: SessionConsumer>(_ consumer: Inner) -> any SessionConsumer {
         guard let processSockets else { return consumer }
         return ProcessScopedConsumer(inner: consumer, sockets: processSockets)
     }
 }
 
 /// Passes on only the records of the process's sockets.
-final class ProcessScopedConsumer<Inner: SessionConsumer>: SessionConsumer {
-    let inner: Inner
-    let sockets: ProcessSockets
+package final class ProcessScopedConsumer<Inner: SessionConsumer>: SessionConsumer {
+    package let inner: Inner
+    package let sockets: ProcessSockets
 
-    init(inner: Inner, sockets: ProcessSockets) {
+    package init(inner: Inner, sockets: ProcessSockets) {
         self.inner = inner
         self.sockets = sockets
     }
 
-    func deliver(_ batch: [SocketNotification], ruleNames: RuleNameBook) {
+    package func deliver(_ batch: [SocketNotification], ruleNames: RuleNameBook) {
         let kept = sockets.filter(batch, nowNanoseconds: Clocks.monotonicNanoseconds())
         if !kept.isEmpty { inner.deliver(kept, ruleNames: ruleNames) }
     }
 
-    func started(kind: SourceKind) { inner.started(kind: kind) }
-    func tick(nowMonotonicNanoseconds: UInt64) { inner.tick(nowMonotonicNanoseconds: nowMonotonicNanoseconds) }
-    var isFinished: Bool { inner.isFinished }
+    package func started(kind: SourceKind) { inner.started(kind: kind) }
+    package func tick(nowMonotonicNanoseconds: UInt64) { inner.tick(nowMonotonicNanoseconds: nowMonotonicNanoseconds) }
+    package var isFinished: Bool { inner.isFinished }
 }

@@ -8,12 +8,12 @@ import TCPNotifyCore
 
 /// Splits the byte stream into request lines; a line that grows past the protocol's limit without a
 /// newline is refused (the handler replies and closes).
-final class RequestLineDecoder: ByteToMessageDecoder {
-    typealias InboundOut = [UInt8]
+package final class RequestLineDecoder: ByteToMessageDecoder {
+    package typealias InboundOut = [UInt8]
 
-    struct TooLong: Error {}
+    package struct TooLong: Error {}
 
-    func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+    package func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         if let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
             let length = newline - buffer.readerIndex
             var line = buffer.readBytes(length: length) ?? []
@@ -26,7 +26,7 @@ final class RequestLineDecoder: ByteToMessageDecoder {
         return .needMoreData
     }
 
-    func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+    package func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
         while try decode(context: context, buffer: &buffer) == .continue {}
         return .needMoreData
     }
@@ -34,20 +34,25 @@ final class RequestLineDecoder: ByteToMessageDecoder {
 
 /// What one subscriber connection may cost the daemon: a connection slot, a read deadline until it
 /// subscribes, and replies it must read (a client that only asks and never reads is closed).
-struct SubscriberLimits: Sendable {
+package struct SubscriberLimits: Sendable {
     /// Connections at once, subscribed or not; the next is told so and closed.
-    var maximumConnections = 256
+    package var maximumConnections = 256
     /// A connection that has not subscribed and sends nothing for this long is closed.
-    var idleTimeout: TimeAmount = .seconds(30)
+    package var idleTimeout: TimeAmount = .seconds(30)
     /// NIO's write buffer high-water mark: above it the channel is not writable, notifications wait in the
     /// subscriber's own bounded queue, and a control reply closes the connection.
-    static let writeBufferHighBytes = 256 << 10
+    package static let writeBufferHighBytes = 256 << 10
+
+    package init(maximumConnections: Int = 256, idleTimeout: TimeAmount = .seconds(30)) {
+        self.maximumConnections = maximumConnections
+        self.idleTimeout = idleTimeout
+    }
 }
 
 /// One subscriber connection: requests in, replies and (through its `SubscriberSink`) notifications out.
-final class SubscriberConnectionHandler: ChannelInboundHandler {
-    typealias InboundIn = [UInt8]
-    typealias OutboundOut = ByteBuffer
+package final class SubscriberConnectionHandler: ChannelInboundHandler {
+    package typealias InboundIn = [UInt8]
+    package typealias OutboundOut = ByteBuffer
 
     private let hub: SubscriptionHub
     private let idleTimeout: TimeAmount
@@ -55,12 +60,12 @@ final class SubscriberConnectionHandler: ChannelInboundHandler {
     private var subscribing = false
     private var active = true
 
-    init(hub: SubscriptionHub, idleTimeout: TimeAmount) {
+    package init(hub: SubscriptionHub, idleTimeout: TimeAmount) {
         self.hub = hub
         self.idleTimeout = idleTimeout
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    package func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         // Subscribers may stay silent (they only read); a connection that never subscribes may not.
         if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read, sink == nil, !subscribing {
             hub.logger.notice("closing an idle subscriber connection", metadata: ["idle_s": "\(idleTimeout.nanoseconds / 1_000_000_000)"])
@@ -71,7 +76,7 @@ final class SubscriberConnectionHandler: ChannelInboundHandler {
         context.fireUserInboundEventTriggered(event)
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let line = unwrapInboundIn(data)
         if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return } // blank lines are keep-alives
         switch SubscriberProtocol.parse(line) {
@@ -131,12 +136,12 @@ final class SubscriberConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
+    package func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable { sink?.drain() }
         context.fireChannelWritabilityChanged()
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    package func channelInactive(context: ChannelHandlerContext) {
         active = false
         if let sink {
             self.sink = nil
@@ -146,7 +151,7 @@ final class SubscriberConnectionHandler: ChannelInboundHandler {
         context.fireChannelInactive()
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
+    package func errorCaught(context: ChannelHandlerContext, error: Error) {
         if error is RequestLineDecoder.TooLong {
             reply(context: context, SubscriberProtocol.errorLine(
                 "request longer than \(SubscriberProtocol.maxRequestBytes) bytes"), close: true)
@@ -178,13 +183,13 @@ final class SubscriberConnectionHandler: ChannelInboundHandler {
 }
 
 /// A connection over the limit: told why once it is active, then closed.
-final class RefusingHandler: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
+package final class RefusingHandler: ChannelInboundHandler {
+    package typealias InboundIn = ByteBuffer
     private let line: String
 
-    init(line: String) { self.line = line }
+    package init(line: String) { self.line = line }
 
-    func channelActive(context: ChannelHandlerContext) {
+    package func channelActive(context: ChannelHandlerContext) {
         let channel = context.channel
         var buffer = channel.allocator.buffer(capacity: line.utf8.count + 1)
         buffer.writeString(line + "\n")
@@ -193,11 +198,11 @@ final class RefusingHandler: ChannelInboundHandler {
 }
 
 /// Subscriber connections open now, against `SubscriberLimits.maximumConnections`.
-final class ConnectionCount: Sendable {
+package final class ConnectionCount: Sendable {
     private let open = Mutex(0)
 
     /// Takes a slot and returns the count with it, or nil when all `maximum` are taken.
-    func claim(below maximum: Int) -> Int? {
+    package func claim(below maximum: Int) -> Int? {
         open.withLock { count in
             guard count < maximum else { return nil }
             count += 1
@@ -205,18 +210,18 @@ final class ConnectionCount: Sendable {
         }
     }
 
-    func release() { open.withLock { $0 -= 1 } }
+    package func release() { open.withLock { $0 -= 1 } }
 }
 
 /// The Unix socket subscribers connect to.
-enum SubscriberSocket {
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
+package enum SubscriberSocket {
+    package struct Failure: Error, CustomStringConvertible {
+        package let description: String
     }
 
     /// Binds `path` readable and writable by root and `group` only (mode 0660; 0600 without a group).
     /// Refuses to take over a socket another daemon still answers on.
-    static func bind(path: String, group: gid_t?, hub: SubscriptionHub, limits: SubscriberLimits,
+    package static func bind(path: String, group: gid_t?, hub: SubscriptionHub, limits: SubscriberLimits,
                      eventLoops: EventLoopGroup, logger: Logger) async throws -> Channel {
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty && !FileManager.default.fileExists(atPath: directory) {

@@ -9,15 +9,15 @@ import TCPNotifyExport
 import TCPNotifyRuntime
 
 /// Subscribers, their rule names by generation, and the fan-out of kernel records to them.
-final class SubscriptionHub: Sendable {
-    let kernel: KernelOwner
-    let logger: Logger
-    let queueBytes: Int
+package final class SubscriptionHub: Sendable {
+    package let kernel: KernelOwner
+    package let logger: Logger
+    package let queueBytes: Int
     /// Subscriber 0, the config file's subscription: its lines go to stdout, like `watch`.
-    let output: LineOutput
-    let export: WatchExport
+    package let output: LineOutput
+    package let export: WatchExport
     /// `--history`: takes the records of its own subscription.
-    let history: ConnectionHistoryRecorder?
+    package let history: ConnectionHistoryRecorder?
     private let realtimeOffsetNanoseconds: Int64
 
     private struct Registry {
@@ -35,11 +35,11 @@ final class SubscriptionHub: Sendable {
 
     private let registry = Mutex(Registry())
     /// Where the daemon is attached: a subscription's cgroup must be there or below.
-    let attachedCgroup = Mutex<String?>(nil)
+    package let attachedCgroup = Mutex<String?>(nil)
     /// Sockets subscriber 0 (stdout) was told about: they get the close record.
     private let configCookies = Mutex(Set<UInt64>())
 
-    init(kernel: KernelOwner, logger: Logger, queueBytes: Int, output: LineOutput, export: WatchExport,
+    package init(kernel: KernelOwner, logger: Logger, queueBytes: Int, output: LineOutput, export: WatchExport,
          history: ConnectionHistoryRecorder? = nil, initial: (generation: UInt32, tables: SharedTables)) {
         self.history = history
         self.kernel = kernel
@@ -51,11 +51,11 @@ final class SubscriptionHub: Sendable {
         registry.withLock { $0.record(initial.generation, GenerationInfo(initial.tables)) }
     }
 
-    var subscriberCount: Int { registry.withLock { $0.sinks.count } }
-    var unknownGenerationRecords: UInt64 { registry.withLock { $0.unknownGeneration } }
+    package var subscriberCount: Int { registry.withLock { $0.sinks.count } }
+    package var unknownGenerationRecords: UInt64 { registry.withLock { $0.unknownGeneration } }
 
     /// Registers what records of the next generation will mean (call before the kernel writes it).
-    func recordNextGeneration(_ generation: UInt32, _ tables: SharedTables) {
+    package func recordNextGeneration(_ generation: UInt32, _ tables: SharedTables) {
         registry.withLock { $0.record(generation, GenerationInfo(tables)) }
     }
 
@@ -63,7 +63,7 @@ final class SubscriptionHub: Sendable {
 
     /// Formats each record once per subscriber that wants it, with that subscriber's rule names, and
     /// queues it. Never blocks on a subscriber: a full queue drops and counts.
-    func dispatch(_ batch: [SocketNotification]) {
+    package func dispatch(_ batch: [SocketNotification]) {
         let (sinks, generations) = registry.withLock { registry in
             registry.receivedRecords += UInt64(batch.count)
             return (registry.sinks, registry.generations)
@@ -133,7 +133,7 @@ final class SubscriptionHub: Sendable {
 
     // MARK: Joining and leaving
 
-    struct Joined: Sendable {
+    package struct Joined: Sendable {
         let sink: SubscriberSink
         let ruleNames: [String]
         let filter: String
@@ -142,7 +142,7 @@ final class SubscriptionHub: Sendable {
 
     /// Compiles a subscriber's request, merges it into the shared tables and enrolls its existing
     /// connections. Errors are messages for the subscriber.
-    func subscribe(filter: String, rules: [String], scope: SubscriptionScope, channel: Channel) async
+    package func subscribe(filter: String, rules: [String], scope: SubscriptionScope, channel: Channel) async
         -> Result<Joined, SubscriberProtocol.RequestError> {
         let compiledFilter: CompiledFilter, compiledRules: CompiledRules
         let scopeFilter: SubscriberScopeFilter?
@@ -215,7 +215,7 @@ final class SubscriptionHub: Sendable {
 
     /// A subscriber disconnected: nothing more is queued for it at once; its selections and rules leave
     /// the kernel tables, and its bit leaves every enrolled socket before the slot can be reused.
-    func unsubscribe(_ sink: SubscriberSink) async {
+    package func unsubscribe(_ sink: SubscriberSink) async {
         let slot = sink.slot
         let present = registry.withLock { registry -> Bool in
             guard registry.sinks[slot] === sink else { return false }
@@ -240,7 +240,7 @@ final class SubscriptionHub: Sendable {
     }
 
     /// Shutdown: every subscriber gets what is queued, then an `end` line; waits until written (bounded).
-    func finishAll(reason: String, timeoutSeconds: Double) async {
+    package func finishAll(reason: String, timeoutSeconds: Double) async {
         let sinks = registry.withLock { Array($0.sinks.values) }
         for sink in sinks {
             let counters = sink.counters

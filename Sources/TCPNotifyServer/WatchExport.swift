@@ -8,50 +8,52 @@ import TCPNotifyOTLP
 /// What `watch` exports besides its output lines: the cgroup path of each record, Prometheus metrics on
 /// `--metrics-address`, OTLP log records to `--otlp-endpoint`. Set up before the session starts (so a bad
 /// address fails before anything is loaded), fed by whichever session runs (BPF or polling).
-final class WatchExport: Sendable {
-    let cgroupPaths: CgroupPaths?
-    let metrics: NotificationMetrics?
-    let server: MetricsHTTPServer?
-    let otlp: OTLPRecordExporter?
+package final class WatchExport: Sendable {
+    package let cgroupPaths: CgroupPaths?
+    package let metrics: NotificationMetrics?
+    package let server: MetricsHTTPServer?
+    package let otlp: OTLPRecordExporter?
     /// Reads the session's current totals into `metrics`; runs before each scrape.
     private let refresher = Refresher()
 
-    final class Refresher: Sendable {
+    package final class Refresher: Sendable {
         let body = Mutex<(@Sendable (NotificationMetrics) -> Void)?>(nil)
         /// Paths besides /metrics (serve's /connections).
         let routes = Mutex<MetricsHTTPServer.Routes?>(nil)
     }
 
-    struct Options {
-        var metricsAddress: String?
-        var metricsLabels: String?
-        var otlpEndpoint: String?
-    }
+    package struct Options {
+        package var metricsAddress: String?
+        package var metricsLabels: String?
+        package var otlpEndpoint: String?
 
-    /// Checks the options (an error here is bad input: exit code 2).
-    static func validate(_ options: Options) throws(WatchInputs.Failure) -> (MetricsAddress?, [MetricsLabel]) {
-        do throws(MetricsOptionError) {
-            let address = try options.metricsAddress.map { text throws(MetricsOptionError) in try MetricsAddress.parse(text) }
-            let labels = try options.metricsLabels.map { text throws(MetricsOptionError) in try MetricsLabel.parseList(text) } ?? []
-            if options.metricsLabels != nil && address == nil {
-                throw MetricsOptionError("--metrics-labels needs --metrics-address (metrics are served only there)")
-            }
-            if let endpoint = options.otlpEndpoint {
-                guard OTLPRecordExporter.isAvailable else { throw MetricsOptionError("--otlp-endpoint: " + OTLPRecordExporter.unavailableMessage) }
-                do {
-                    _ = try OTLPRecordExporter.logsURL(endpoint: endpoint)
-                } catch {
-                    throw MetricsOptionError(error.message)
-                }
-            }
-            return (address, labels)
-        } catch {
-            throw WatchInputs.Failure(message: error.message)
+        package init(metricsAddress: String?, metricsLabels: String?, otlpEndpoint: String?) {
+            self.metricsAddress = metricsAddress
+            self.metricsLabels = metricsLabels
+            self.otlpEndpoint = otlpEndpoint
         }
     }
 
+    /// Checks the options (an error here is bad input: exit code 2).
+    package static func validate(_ options: Options) throws(MetricsOptionError) -> (MetricsAddress?, [MetricsLabel]) {
+        let address = try options.metricsAddress.map { text throws(MetricsOptionError) in try MetricsAddress.parse(text) }
+        let labels = try options.metricsLabels.map { text throws(MetricsOptionError) in try MetricsLabel.parseList(text) } ?? []
+        if options.metricsLabels != nil && address == nil {
+            throw MetricsOptionError("--metrics-labels needs --metrics-address (metrics are served only there)")
+        }
+        if let endpoint = options.otlpEndpoint {
+            guard OTLPRecordExporter.isAvailable else { throw MetricsOptionError("--otlp-endpoint: " + OTLPRecordExporter.unavailableMessage) }
+            do {
+                _ = try OTLPRecordExporter.logsURL(endpoint: endpoint)
+            } catch {
+                throw MetricsOptionError(error.message)
+            }
+        }
+        return (address, labels)
+    }
+
     /// Binds the metrics server and starts the exporter; errors here are the environment's (exit code 1).
-    init(options: Options) throws {
+    package init(options: Options) throws {
         let (address, labels) = try Self.validate(options)
         let paths = CgroupPaths.system()
         cgroupPaths = paths
@@ -79,24 +81,24 @@ final class WatchExport: Sendable {
     }
 
     /// How the running session reads its totals (kernel counters, or the poller's).
-    func setRefresh(_ body: @escaping @Sendable (NotificationMetrics) -> Void) {
+    package func setRefresh(_ body: @escaping @Sendable (NotificationMetrics) -> Void) {
         refresher.body.withLock { $0 = body }
     }
 
     /// Answers paths besides /metrics on the metrics server (nil: 404).
-    func setRoutes(_ routes: MetricsHTTPServer.Routes?) {
+    package func setRoutes(_ routes: MetricsHTTPServer.Routes?) {
         refresher.routes.withLock { $0 = routes }
     }
 
     /// One delivered record; `formatter` names its rules (OTLP bodies are JSON whatever `--format` says).
-    func delivered(_ notification: SocketNotification, formatter: NotificationFormatter, diagnosis: Diagnosis?) {
+    package func delivered(_ notification: SocketNotification, formatter: NotificationFormatter, diagnosis: Diagnosis?) {
         metrics?.record(notification, ruleNames: formatter.ruleNames)
         if let diagnosis { metrics?.record(diagnosis, for: notification) }
         exportLogRecord(notification, formatter: formatter, diagnosis: diagnosis)
     }
 
     /// The OTLP part of `delivered` alone (`serve` counts its metrics itself).
-    func exportLogRecord(_ notification: SocketNotification, formatter: NotificationFormatter, diagnosis: Diagnosis?) {
+    package func exportLogRecord(_ notification: SocketNotification, formatter: NotificationFormatter, diagnosis: Diagnosis?) {
         guard let otlp else { return }
         let ruleNames = formatter.ruleNames
         let line = formatter.jsonLine(for: notification, diagnosis: diagnosis)
@@ -105,10 +107,10 @@ final class WatchExport: Sendable {
         if let diagnosis { otlp.export(diagnosis, notification: notification, line: line, attribution: attribution) }
     }
 
-    var needsDelivery: Bool { metrics != nil || otlp != nil }
+    package var needsDelivery: Bool { metrics != nil || otlp != nil }
 
     /// Stops serving and sends what OTLP still holds.
-    func finish() {
+    package func finish() {
         server?.stop()
         otlp?.shutdown()
     }

@@ -12,7 +12,7 @@ import TCPNotifyRuntime
 /// descendants (listed again, at most once a second, when an unknown id shows up), or by the process's
 /// sockets. Connections outside the scope are still enrolled for this subscriber (and counted in
 /// `existing_enrolled`); it never hears of them.
-final class SubscriberScopeFilter: Sendable {
+package final class SubscriberScopeFilter: Sendable {
     private enum Selection: Sendable {
         case cgroup(path: String)
         case process(ProcessSockets)
@@ -27,13 +27,13 @@ final class SubscriberScopeFilter: Sendable {
     private let selection: Selection
     private let cgroupIDs = Mutex(CgroupIDs())
 
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
+    package struct Failure: Error, CustomStringConvertible {
+        package let description: String
     }
 
     /// Nil for an empty scope. Throws when the cgroup, unit or process does not exist, or lies outside
     /// `daemonCgroup` (the daemon would never see its sockets).
-    init?(_ scope: SubscriptionScope, daemonCgroup: String?) throws(Failure) {
+    package init?(_ scope: SubscriptionScope, daemonCgroup: String?) throws(Failure) {
         guard !scope.isEmpty else { return nil }
         let resolved: SocketScope
         do {
@@ -54,13 +54,13 @@ final class SubscriberScopeFilter: Sendable {
         if case .cgroup(let path) = selection { cgroupIDs.withLock { $0.ids = Set(CgroupTree.ids(under: path)) } }
     }
 
-    static func isWithin(_ path: String, _ ancestor: String) -> Bool {
+    package static func isWithin(_ path: String, _ ancestor: String) -> Bool {
         let trimmed = ancestor.hasSuffix("/") ? String(ancestor.dropLast()) : ancestor
         return path == ancestor || trimmed.isEmpty || path.hasPrefix(trimmed + "/")
     }
 
     /// Whether the record's socket is in the scope.
-    func admits(_ notification: SocketNotification) -> Bool {
+    package func admits(_ notification: SocketNotification) -> Bool {
         switch selection {
         case .process(let sockets):
             return !sockets.filter([notification], nowNanoseconds: Clocks.monotonicNanoseconds()).isEmpty

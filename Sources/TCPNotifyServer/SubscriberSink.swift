@@ -5,13 +5,13 @@ import TCPNotifyExport
 
 /// What records of one rule-table generation mean: which merged rules each subscriber owns, and its
 /// names for them. Records written just before a change still carry the old generation.
-struct GenerationInfo: Sendable {
-    var subscriberRules: [UInt32]
-    var ruleNames: [Int: [String]]
+package struct GenerationInfo: Sendable {
+    package var subscriberRules: [UInt32]
+    package var ruleNames: [Int: [String]]
     /// One name per merged rule for the metrics: the lowest subscriber's name for it.
-    var metricNames: [String]
+    package var metricNames: [String]
 
-    init(_ tables: SharedTables) {
+    package init(_ tables: SharedTables) {
         subscriberRules = tables.subscriberRules
         ruleNames = tables.ruleNames
         metricNames = (0..<tables.rules.rules.count).map { index in
@@ -25,11 +25,11 @@ struct GenerationInfo: Sendable {
 
 /// One connected subscriber: its bounded queue, filled by the kernel reader and drained on its
 /// channel's event loop while the socket accepts data.
-final class SubscriberSink: Sendable {
-    let slot: Int
+package final class SubscriberSink: Sendable {
+    package let slot: Int
     /// Records of older generations were not evaluated with this subscriber's rules.
-    let joinedGeneration: UInt32
-    let channel: Channel
+    package let joinedGeneration: UInt32
+    package let channel: Channel
 
     private struct State {
         var queue: SubscriberQueue
@@ -45,9 +45,9 @@ final class SubscriberSink: Sendable {
     private let state: Mutex<State>
 
     /// The subscription's cgroup, unit or process; nil: every socket its filter selects.
-    let scope: SubscriberScopeFilter?
+    package let scope: SubscriberScopeFilter?
 
-    init(slot: Int, joinedGeneration: UInt32, channel: Channel, queueBytes: Int, scope: SubscriberScopeFilter? = nil) {
+    package init(slot: Int, joinedGeneration: UInt32, channel: Channel, queueBytes: Int, scope: SubscriberScopeFilter? = nil) {
         self.scope = scope
         self.slot = slot
         self.joinedGeneration = joinedGeneration
@@ -57,7 +57,7 @@ final class SubscriberSink: Sendable {
 
     /// Whether `notification` goes to this subscriber, given the rules of its that fired: new rules
     /// fired, or the socket closes after it was reported.
-    func wants(_ notification: SocketNotification, fired: UInt32) -> Bool {
+    package func wants(_ notification: SocketNotification, fired: UInt32) -> Bool {
         if let scope, !scope.admits(notification) { return false }
         return state.withLock { state in
             if notification.trigger == .close { return state.notifiedCookies.remove(notification.cookie) != nil || fired != 0 }
@@ -68,7 +68,7 @@ final class SubscriberSink: Sendable {
     }
 
     /// A full queue drops the next line anyway: the reader counts it without formatting it.
-    func dropIfFull(metrics: NotificationMetrics?) -> Bool {
+    package func dropIfFull(metrics: NotificationMetrics?) -> Bool {
         let dropped = state.withLock { state -> Bool in
             guard state.queue.isFull else { return false }
             state.queue.drop()
@@ -79,7 +79,7 @@ final class SubscriberSink: Sendable {
     }
 
     /// From the kernel reader: queue (or drop and count) and make sure a drain is coming. Never waits.
-    func offer(_ lines: [String], metrics: NotificationMetrics?) {
+    package func offer(_ lines: [String], metrics: NotificationMetrics?) {
         let (schedule, dropped) = state.withLock { state -> (Bool, UInt64) in
             let before = state.queue.droppedTotal
             for line in lines { state.queue.offer(line) }
@@ -93,7 +93,7 @@ final class SubscriberSink: Sendable {
     }
 
     /// Sends `first` (the `subscribed` reply), then everything queued meanwhile.
-    func start(first: String) {
+    package func start(first: String) {
         channel.eventLoop.execute {
             self.write([first])
             self.state.withLock { state in
@@ -105,7 +105,7 @@ final class SubscriberSink: Sendable {
     }
 
     /// The daemon's last line, queued after everything else even when the queue is full.
-    func finish(_ line: String) {
+    package func finish(_ line: String) {
         let schedule = state.withLock { state -> Bool in
             state.queue.append(line)
             guard state.started, !state.drainScheduled else { return false }
@@ -115,15 +115,15 @@ final class SubscriberSink: Sendable {
         if schedule { channel.eventLoop.execute { self.drain() } }
     }
 
-    var isDrained: Bool { state.withLock { $0.queue.isEmpty } }
+    package var isDrained: Bool { state.withLock { $0.queue.isEmpty } }
 
-    var counters: (delivered: UInt64, dropped: UInt64, queuedBytes: Int) {
+    package var counters: (delivered: UInt64, dropped: UInt64, queuedBytes: Int) {
         state.withLock { ($0.delivered, $0.queue.droppedTotal, $0.queue.queuedBytes) }
     }
 
     /// On the event loop: writes while the socket takes data. When it stops taking data, the drain stays
     /// "scheduled" and the writability change resumes it, so offers do not pile up tasks.
-    func drain() {
+    package func drain() {
         while channel.isWritable {
             let batch = state.withLock { state -> [String]? in
                 guard state.started else {
