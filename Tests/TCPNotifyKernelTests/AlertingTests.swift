@@ -46,6 +46,16 @@ extension KernelSuite {
             return expressions
         }
 
+        /// The name check sees metric names, not functions, labels, keywords, ranges or strings.
+        @Test func metricNamesAreFoundInPromQL() {
+            let query = #"sum by (rule) (rate(tcpnotify_notifications_total{job="x",rule=~"a|b"}[$__rate_interval])) "#
+                + #"/ ignoring(trigger) group_left max_over_time(other_metric:rate5m[5m] offset 1m) > bool 0 or up == 0"#
+            #expect(PromQLNames.metricNames(in: query) == ["tcpnotify_notifications_total", "other_metric:rate5m", "up"])
+            let exposition = "# HELP a_total x\n# TYPE a_total counter\na_total 1\n# TYPE b gauge\nc{l=\"v\"} 2\n"
+            #expect(PromQLNames.families(inExposition: exposition) == ["a_total", "b", "c"])
+            #expect(Self.ruleExpressions("    expr: up == 0\n    expr: |\n      a\n      or b\n    for: 1m\n") == ["up == 0", "      a\n      or b"])
+        }
+
         @Test(.enabled(if: KernelGate.canRun(needing: ["prometheus", "prometheus-alertmanager"])))
         func aReaderThatStopsReadingReachesTheWebhook() throws {
             try KernelGate.require(needing: ["prometheus", "prometheus-alertmanager"])

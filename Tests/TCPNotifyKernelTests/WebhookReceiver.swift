@@ -72,12 +72,13 @@ final class WebhookReceiver: @unchecked Sendable {
 }
 
 /// Metric names in PromQL: what is left once strings, label matchers, ranges, grouping clauses,
-/// keywords, functions and numbers are taken out.
+/// offsets, numbers, keywords and functions are taken out.
 enum PromQLNames {
     static func metricNames(in expression: String) -> Set<String> {
         var text = expression
         for pattern in [#""(\\.|[^"\\])*""#, #"\{[^}]*\}"#, #"\[[^\]]*\]"#,
-                        #"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)"#] {
+                        #"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)"#,
+                        #"\boffset\s+-?[0-9A-Za-z]+"#, #"(?<![A-Za-z0-9_:])[0-9][0-9A-Za-z_.]*"#] {
             text = text.replacingOccurrences(of: pattern, with: " ", options: .regularExpression)
         }
         let keywords: Set<String> = ["by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless", "offset"]
