@@ -25,6 +25,8 @@ public final class NotificationMetrics: Sendable {
         var lastRunCount: UInt64 = 0
         /// Opt-in label sets seen, per metric name.
         var labelSets: [String: Set<[String]>] = [:]
+        /// Programs already reported as degraded (a few at most: one per optional program).
+        var degradedPrograms: Set<String> = []
     }
 
     private enum Name {
@@ -38,6 +40,8 @@ public final class NotificationMetrics: Sendable {
     private let ringDrops: Counter, userDrops: Counter, sweeps: Counter
     private let runTime: Counter, runCount: Counter, overflow: Counter
     private let watchedSockets: Gauge
+    private let pushMode: Gauge, pollMode: Gauge, degradedCount: Gauge
+    private let connectionSeries = Mutex<ConnectionSeries?>(nil)
 
     /// `cgroupAttribution` resolves cgroup ids for the `cgroup`, `container` and `pod` labels
     /// (`CgroupPaths.resolver`); without it those labels read `unknown`.
@@ -61,6 +65,39 @@ public final class NotificationMetrics: Sendable {
         overflow = counter(Name.overflow, "Records counted with opt-in label values 'other': the metric had too many label sets.")
         watchedSockets = registry.makeGauge(descriptor: MetricNameDescriptor(
             metricName: "tcpnotify_enrolled_sockets", unitName: "", helpText: "Sockets watched now (enrolled and not yet closed)."))
+        let mode = MetricNameDescriptor(metricName: "tcpnotify_mode", unitName: "",
+                                        helpText: "1 for how records are read now: push (BPF sock_ops) or poll (sock_diag); 0 for the other.")
+        pushMode = registry.makeGauge(descriptor: mode, labels: [("mode", "push")])
+        pollMode = registry.makeGauge(descriptor: mode, labels: [("mode", "poll")])
+        degradedCount = registry.makeGauge(descriptor: MetricNameDescriptor(
+            metricName: "tcpnotify_degraded_features", unitName: "",
+            helpText: "Features this host refused (tcpnotify doctor lists them); tcpnotify_degraded_feature names each."))
+    }
+
+    public enum Mode: Sendable { case push, poll }
+
+    /// How records are read now; the session sets it when it starts (and again if it falls back).
+    public func setMode(_ mode: Mode) {
+        pushMode.set(to: mode == .push ? 1.0 : 0.0)
+        pollMode.set(to: mode == .poll ? 1.0 : 0.0)
+    }
+
+    /// A feature the host refused: `tcpnotify_degraded_feature{program,feature} 1`, once per program.
+    public func recordDegradation(_ degradation: Degradation) {
+        let new = state.withLock { $0.degradedPrograms.insert(degradation.program).inserted }
+        guard new else { return }
+        registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                metricName: "tcpnotify_degraded_feature", unitName: "",
+                helpText: "1 for each feature this host refused, by program and feature (what is off, in words)."),
+            labels: [("program", degradation.program), ("feature", degradation.feature)]
+        ).set(to: 1.0)
+        degradedCount.set(to: Double(state.withLock { $0.degradedPrograms.count }))
+    }
+
+    /// Adds the per-connection series (`serve --history`) to every scrape, capped as `series` says.
+    public func setConnectionSeries(_ series: ConnectionSeries?) {
+        connectionSeries.withLock { $0 = series }
     }
 
     /// One delivered notification: counts once per rule that fired (`rule=""` for a close record that no
@@ -133,7 +170,11 @@ public final class NotificationMetrics: Sendable {
     }
 
     /// The Prometheus text exposition (format 0.0.4).
-    public func exposition() -> [UInt8] { registry.emitToBuffer() }
+    public func exposition() -> [UInt8] {
+        var bytes = registry.emitToBuffer()
+        if let series = connectionSeries.withLock({ $0 }) { bytes += Array(series.exposition().utf8) }
+        return bytes
+    }
 
     public func expositionText() -> String { String(decoding: exposition(), as: UTF8.self) }
 

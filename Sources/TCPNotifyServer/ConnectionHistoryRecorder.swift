@@ -23,8 +23,12 @@ package final class ConnectionHistoryRecorder: Sendable {
     /// The kernel subscriber bit of the history subscription (0 until it is installed).
     private let subscriberBit = Atomic<UInt32>(0)
     private let metrics: HistoryMetrics?
+    /// Counts each judged sample's verdict in `tcpnotify_diagnoses_total`, as `watch --diagnose` does.
+    private let verdictCounter: NotificationMetrics?
 
-    package init(filter: CompiledFilter, limits: History.Limits, registry: PrometheusCollectorRegistry?) {
+    package init(filter: CompiledFilter, limits: History.Limits, registry: PrometheusCollectorRegistry?,
+                 verdictCounter: NotificationMetrics? = nil) {
+        self.verdictCounter = verdictCounter
         self.filter = filter
         history = Mutex(History(limits: limits))
         tracker = DiagnosisTracker(maximumFlows: limits.maximumConnections)
@@ -69,7 +73,9 @@ package final class ConnectionHistoryRecorder: Sendable {
         var verdicts: [(UInt64, Diagnosis?)] = []
         for notification in batch {
             tracker.record(notification)
-            verdicts.append((notification.cookie, tracker.diagnosis(cookie: notification.cookie)))
+            let verdict = tracker.diagnosis(cookie: notification.cookie)
+            if let verdict { verdictCounter?.record(verdict, for: notification) }
+            verdicts.append((notification.cookie, verdict))
             if notification.trigger == .close { tracker.forget(cookie: notification.cookie) }
         }
         let now = Clocks.monotonicNanoseconds()
@@ -123,6 +129,15 @@ package final class ConnectionHistoryRecorder: Sendable {
         switch answer(query) {
         case .found(let body): return reply(200, body)
         case .unknown(let message): return reply(404, SubscriberProtocol.errorLine(message))
+        }
+    }
+
+    /// Reads the held connections (after expiring the closed ones past the retention) under the lock.
+    func withEntries<Result: Sendable>(_ body: ([History.Entry]) -> Result) -> Result {
+        let now = Clocks.monotonicNanoseconds()
+        return history.withLock { history in
+            history.expire(nowNanoseconds: now)
+            return body(history.all)
         }
     }
 

@@ -182,6 +182,8 @@ package final class SubscriptionHub: Sendable {
                     slot: slot, joinedGeneration: generation, channel: channel, queueBytes: queueBytes, scope: scopeFilter)
                 self.recordNextGeneration(generation, tables)
                 self.registry.withLock { $0.sinks[slot] = sink }
+                // Its drop counter starts at 0, so the first drops show as an increase (and alert).
+                self.export.metrics?.recordSubscriberDrops(subscriber: String(slot), count: 0)
                 do {
                     try program.apply(next, forceNewRules: true)
                 } catch {

@@ -4,6 +4,7 @@ import TCPNotifyBPF
 import TCPNotifyCore
 import TCPNotifyExport
 import TCPNotifyOTLP
+import TCPNotifyRuntime
 
 /// What `watch` exports besides its output lines: the cgroup path of each record, Prometheus metrics on
 /// `--metrics-address`, OTLP log records to `--otlp-endpoint`. Set up before the session starts (so a bad
@@ -108,6 +109,26 @@ package final class WatchExport: Sendable {
     }
 
     package var needsDelivery: Bool { metrics != nil || otlp != nil }
+
+    /// Session events that metrics show: the mode (`tcpnotify_mode`) and refused features
+    /// (`tcpnotify_degraded_feature`), for the packaged alerts.
+    package func observe(_ event: SessionEvent) {
+        guard let metrics else { return }
+        switch event {
+        case .attached: metrics.setMode(.push)
+        case .polling: metrics.setMode(.poll)
+        case .degradation(let degradation): metrics.recordDegradation(degradation)
+        default: break
+        }
+    }
+
+    /// `events`, and `observe` first.
+    package func observing(_ events: @escaping SessionEventHandler) -> SessionEventHandler {
+        { [self] event in
+            observe(event)
+            events(event)
+        }
+    }
 
     /// Stops serving and sends what OTLP still holds.
     package func finish() {

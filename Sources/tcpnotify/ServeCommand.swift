@@ -140,7 +140,8 @@ struct ServeCommand: ParsableCommand {
             subscriberLimits: SubscriberLimits(
                 maximumConnections: maxClients, idleTimeout: .nanoseconds(Int64(clientIdleTimeout.nanoseconds))),
             ringBytes: ringBytes, sweepMilliseconds: sweepMilliseconds, verbose: verbose,
-            export: export, history: history)
+            export: export, history: history,
+            metricsConnections: historyOptions.metricsConnections ?? ConnectionSeries.defaultMaximumConnections)
         let finished = DispatchSemaphore(value: 0)
         let status = StatusBox()
         Task {
@@ -189,15 +190,22 @@ struct HistoryOptions: ParsableArguments {
             transform: DurationOption.historyRetention)
     var historyRetention: TimeSpan?
 
+    @Option(name: .long, help: "Per-connection series on /metrics at most (of the --history connections that are stalled or have a problem verdict, worst first); the rest are counted in tcpnotify_connection_series_left_out. 0: none. (default: \(ConnectionSeries.defaultMaximumConnections))")
+    var metricsConnections: Int?
+
     static let defaultConnections = 4096
     static let defaultVerdicts = 8
     static let maximumConnections = 1_000_000
     static let maximumVerdicts = 1024
+    static let maximumMetricsConnections = 10_000
     static let defaultRetention = TimeSpan(nanoseconds: 600_000_000_000, text: "10m")
 
     func check() throws {
-        if history == nil, historyConnections != nil || historyVerdicts != nil || historyRetention != nil {
-            throw ValidationError("--history-connections, --history-verdicts and --history-retention need --history FILTER (or --history all)")
+        if history == nil, historyConnections != nil || historyVerdicts != nil || historyRetention != nil || metricsConnections != nil {
+            throw ValidationError("--history-connections, --history-verdicts, --history-retention and --metrics-connections need --history FILTER (or --history all)")
+        }
+        if let count = metricsConnections, !(0...Self.maximumMetricsConnections).contains(count) {
+            throw ValidationError("--metrics-connections must be from 0 to \(Self.maximumMetricsConnections) (each is a Prometheus series), not \(count)")
         }
         if let count = historyConnections, !(1...Self.maximumConnections).contains(count) {
             throw ValidationError("--history-connections must be from 1 to \(Self.maximumConnections), not \(count)")

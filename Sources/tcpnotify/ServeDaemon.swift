@@ -29,6 +29,8 @@ enum ServeDaemon {
         var export: WatchExport
         /// `--history`: what it selects and its bounds; nil: no history.
         var history: (filter: CompiledFilter, limits: ConnectionHistoryRecorder.History.Limits)?
+        /// `--metrics-connections`: per-connection series at most (of the history's connections).
+        var metricsConnections = ConnectionSeries.defaultMaximumConnections
     }
 
     /// Runs until shut down; the exit status (1: the kernel or privileges are not enough, or the socket).
@@ -49,10 +51,11 @@ enum ServeDaemon {
             StandardError.write("tcpnotify: \(error)\n")
             return 1
         }
-        let events = ServeDaemon.events(logger)
+        let events = settings.export.observing(ServeDaemon.events(logger))
         let kernel = KernelOwner(source)
         let history = settings.history.map {
-            ConnectionHistoryRecorder(filter: $0.filter, limits: $0.limits, registry: settings.export.metrics?.registry)
+            ConnectionHistoryRecorder(filter: $0.filter, limits: $0.limits, registry: settings.export.metrics?.registry,
+                                      verdictCounter: settings.export.metrics)
         }
         let hub = SubscriptionHub(
             kernel: kernel, logger: logger, queueBytes: settings.queueBytes, output: output, export: settings.export,
@@ -67,6 +70,7 @@ enum ServeDaemon {
         }
         if let history {
             export.setRoutes { path in history.httpReply(path: path) }
+            export.metrics?.setConnectionSeries(history.connectionSeries(maximumConnections: settings.metricsConnections))
         }
         let linkID: UInt32
         do {
@@ -77,6 +81,7 @@ enum ServeDaemon {
             StandardError.write("tcpnotify: \(error)\n")
             return 1
         }
+        settings.export.metrics?.setMode(.push)
         logger.info("attached", metadata: [
             "cgroup": "\(attachPath)", "link": "\(linkID)", "config": "\(settings.configPath ?? "none")",
         ])

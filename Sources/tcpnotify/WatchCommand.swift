@@ -121,7 +121,7 @@ struct WatchCommand: ParsableCommand {
         let consumer = WatchOutput(
             output: lines, format: output.resolvedFormat,
             ruleNames: inputs.rules.rules.map(\.name), export: export, diagnose: diagnose)
-        let session = Session(settings: settings, output: lines, events: SessionLog.standard)
+        let session = Session(settings: settings, output: lines, events: export.observing(SessionLog.standard))
         export.setRefresh { metrics in
             guard let current = session.statistics() else { return }
             metrics.update(current.statistics, watchedSockets: current.watchedSockets)

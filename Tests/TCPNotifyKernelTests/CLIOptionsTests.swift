@@ -14,7 +14,7 @@ extension KernelSuite.CLI {
           "--metrics-address <host:port>", "--metrics-labels <labels>", "--otlp-endpoint <url>", "--interval <duration>"]),
         ("serve", ["--config", "--socket", "--socket-group", "--cgroup", "--unit", "--pid", "--metrics-address", "--metrics-labels",
                    "--otlp-endpoint", "--queue-bytes", "--max-clients", "--client-idle-timeout", "--ring-bytes", "--sweep-interval",
-                   "--history", "--history-connections", "--history-verdicts", "--history-retention", "--log-level", "--verbose"],
+                   "--history", "--history-connections", "--history-verdicts", "--history-retention", "--metrics-connections", "--log-level", "--verbose"],
          ["(default: /run/tcpnotify/tcpnotify.sock)", "127.0.0.1:9464", "'off' serves none", "(default: info)",
           "Per-subscriber queue in bytes", "0 turns it off", "(default: 1s)", "--history <filter>", "(default: 4096)",
           "(default: 8)", "(default: 10m)"]),

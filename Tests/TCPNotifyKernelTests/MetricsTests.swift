@@ -109,6 +109,7 @@ extension KernelSuite {
                 text = (try? httpGet(port: port, path: "/metrics").body) ?? ""
                 return text.contains(#"tcpnotify_notifications_total{rule="metrics_poll",trigger="poll",local_port="\#(serverPort)"} 1"#)
                     && text.contains("tcpnotify_enrolled_sockets 2.0")
+                    && text.contains(#"tcpnotify_mode{mode="poll"} 1.0"#) && text.contains(#"tcpnotify_mode{mode="push"} 0.0"#)
             }
             #expect(counted, "\(text)")
             withExtendedLifetime(pair) {}

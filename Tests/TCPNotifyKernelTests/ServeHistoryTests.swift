@@ -134,6 +134,8 @@ extension KernelSuite {
                 (["serve", "--history", "all", "--history-verdicts", "100000"], "from 1 to"),
                 (["serve", "--history", "all", "--history-retention", "10parsecs"], "history-retention"),
                 (["serve", "--history", "dport = :nope"], "invalid filter"),
+                (["serve", "--metrics-connections", "5"], "need --history"),
+                (["serve", "--history", "all", "--metrics-connections", "20000"], "from 0 to 10000"),
             ] {
                 let result = try CLIProcess.run(CLI.tcpnotify(), arguments, timeout: 20)
                 #expect(result.status == 2, "\(arguments): \(result.status) \(result.stderr)")
