@@ -99,7 +99,7 @@ struct FlowChart {
 
     private func marks(x: LinearScale) -> String {
         var svg = "<g class=\"marks\"><text class=\"row-label\" x=\"\(c(Self.plotLeft - 8))\" y=\"\(c(Self.marksTop + 13))\">"
-            + "retrans ▮ RTO ▼</text>"
+            + "retrans/RTO</text>"
         svg += "<rect class=\"plot\" x=\"\(c(Self.plotLeft))\" y=\"\(c(Self.marksTop))\" width=\"\(c(Self.plotRight - Self.plotLeft))\" "
             + "height=\"\(c(Self.marksHeight))\"/>"
         var count = 0

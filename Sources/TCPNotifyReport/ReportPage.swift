@@ -31,7 +31,7 @@ public enum ReportPage {
         if let end = flow.end { html += " <span class=\"end\">\(HTMLText.escape(end.rawValue)) end</span>" }
         html += "</h2><p class=\"flow-meta\">"
         if let path = flow.cgroupPath { html += "cgroup <code>\(HTMLText.escape(path))</code> · " }
-        html += "\(flow.recordCount) record(s), \(flow.points.count) charted"
+        html += "cookie \(flow.cookie) · \(flow.recordCount) record(s), \(flow.points.count) charted"
         if flow.isClosed { html += " · closed" }
         if flow.droppedVerdictChanges > 0 {
             html += " · \(flow.droppedVerdictChanges) later verdict change(s) not drawn (limit \(document.limits.verdictChangesPerFlow))"
@@ -85,7 +85,7 @@ enum ReportStyle {
         svg .axis-title{font-weight:600;fill:#444}
         svg .series{fill:none;stroke-width:1.8;stroke-linejoin:round}
         svg .verdict-shade{opacity:.16}svg .verdict-band{stroke:#fff;stroke-width:1}
-        svg .band-label{font-weight:600}svg .verdict-change{stroke:#333;stroke-dasharray:3 3}
+        svg .band-label{font-weight:600}svg .marks .row-label{font-size:11px}svg .verdict-change{stroke:#333;stroke-dasharray:3 3}
         svg .mark-retransmit{fill:#e15759}svg .mark-rto{fill:#111}svg .none{fill:#888}
         svg .legend-label{fill:#333}
         """

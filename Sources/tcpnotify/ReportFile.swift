@@ -43,13 +43,22 @@ struct ReportFile {
         guard (status.st_mode & S_IFMT) == S_IFDIR else {
             throw Failure(description: "--report \(path): \(directory) is not a directory")
         }
-        guard access(directory, W_OK) == 0 else {
-            throw Failure(description: "--report \(path): cannot write in \(directory) (\(Self.reason(errno))); choose a writable directory")
+        // A real probe: access(2) says yes to root on /proc or a full disk.
+        let probe = temporaryPath
+        let descriptor = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw Failure(description: "--report \(path): cannot create a file in \(directory) (\(String(cString: strerror(errno)))); "
+                + "choose a writable directory")
         }
+        close(descriptor)
+        unlink(probe)
     }
 
+    /// Next to the target, so the rename stays within one file system.
+    private var temporaryPath: String { directory + "/." + (path as NSString).lastPathComponent + ".tmp-\(getpid())" }
+
     func write(_ text: String) throws(Failure) {
-        let temporary = directory + "/." + (path as NSString).lastPathComponent + ".tmp-\(getpid())"
+        let temporary = temporaryPath
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw failure("cannot create \(temporary)", errno) }
         var bytes = Array(text.utf8)
@@ -81,7 +90,7 @@ struct ReportFile {
     }
 
     private func failure(_ what: String, _ error: Int32) -> Failure {
-        Failure(description: "--report \(path): \(what): \(Self.reason(error)); the report was not written")
+        Failure(description: "--report \(path): \(what): \(String(cString: strerror(error))); the report was not written")
     }
 
     static func reason(_ error: Int32) -> String {

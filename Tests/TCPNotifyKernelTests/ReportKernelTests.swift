@@ -60,6 +60,39 @@ extension KernelSuite {
             print("report: \(html.utf8.count) bytes, bands \(Self.bands(in: html)), screenshot \(image.count) bytes")
         }
 
+        /// A bad path is refused before the kernel is touched (exit 2, nothing loaded); a full disk at the end is
+        /// a clear message and exit 1, with no temporary file left behind. About 2 s.
+        @Test(.enabled(if: KernelGate.canRun))
+        func aReportThatCannotBeWrittenIsAClearError() throws {
+            try KernelGate.require()
+            let directory = try ScratchDirectory()
+            defer { directory.remove() }
+            let tcpnotify = try KernelSuite.CLI.tcpnotify()
+            for (path, message) in [("\(directory.path)/missing/flows.html", "does not exist; create it first"),
+                                    (directory.path, "is a directory; give a file name"),
+                                    ("/proc/flows.html", "cannot create a file in /proc")] {
+                let result = try CLIProcess.run(tcpnotify, ["diagnose", "--for", "1s", "--report", path, "dport = :1"], timeout: 10)
+                #expect(result.status == 2 && result.stderr.contains(message), "\(path): \(result.status) \(result.stderr)")
+                #expect(!result.stderr.contains("ready in"), "the kernel was touched: \(result.stderr)")
+            }
+            // A tmpfs filled up while the command runs: the page cannot be written.
+            let mountPoint = directory.path + "/full"
+            try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: false)
+            #expect(try CLIProcess.run("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", mountPoint]).status == 0)
+            defer { _ = try? CLIProcess.run("/usr/bin/umount", [mountPoint]) }
+            let diagnose = try CLIProcess(tcpnotify, ["diagnose", "--for", "2s", "--report", mountPoint + "/flows.html", "dport = :1"])
+            defer { diagnose.signal(SIGKILL) }
+            _ = eventually(timeout: commandStartSeconds) { diagnose.standardError.contains("ready in") }
+            let filler = open(mountPoint + "/filler", O_WRONLY | O_CREAT, 0o644)
+            let block = [UInt8](repeating: 0, count: 4096)
+            while write(filler, block, block.count) > 0 {}
+            close(filler)
+            #expect(diagnose.waitForExit(timeout: 15) == 1, "\(diagnose.standardError)")
+            #expect(diagnose.standardError.contains("No space left on device; the report was not written"), "\(diagnose.standardError)")
+            let left = try FileManager.default.contentsOfDirectory(atPath: mountPoint)
+            #expect(left == ["filler"], "\(left)")
+        }
+
         static let series = ["srtt", "min-rtt", "rttvar", "cwnd", "in-flight", "delivery-rate", "goodput", "busy", "rwnd-limited", "sndbuf-limited"]
 
         static func count(_ needle: String, in text: String) -> Int { text.components(separatedBy: needle).count - 1 }
