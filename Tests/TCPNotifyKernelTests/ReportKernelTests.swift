@@ -93,6 +93,33 @@ extension KernelSuite {
             #expect(left == ["filler"], "\(left)")
         }
 
+        /// `watch --diagnose --report`: a loopback transfer's two sockets, charted from the records watch got,
+        /// with verdicts judged on them. About 5 s.
+        @Test(.enabled(if: KernelGate.canRun))
+        func watchRecordsWhatItSees() throws {
+            try KernelGate.require()
+            let cgroup = try TestCgroup(name: "watch-report")
+            defer { cgroup.restore() }
+            let directory = try ScratchDirectory()
+            defer { directory.remove() }
+            let path = directory.path + "/watch.html", port = "45711"
+            let lab = try LabBinary.locate()
+            let server = try CLIProcess(lab, ["traffic", "server", "--port", port, "--max-seconds", "10"])
+            defer { server.signal(SIGKILL) }
+            let watch = try CLIProcess(KernelSuite.CLI.tcpnotify(),
+                                       ["watch", "--cgroup", cgroup.path, "--diagnose", "--duration", "4", "--report", path,
+                                        "dport = :\(port) or sport = :\(port)"])
+            defer { watch.signal(SIGKILL) }
+            _ = eventually(timeout: commandStartSeconds) { watch.standardError.contains("ready in") }
+            let client = try CLIProcess(lab, ["traffic", "client", "--to", "127.0.0.1:\(port)", "--write-rate", "2M", "--duration", "2.5"])
+            defer { client.signal(SIGKILL) }
+            #expect(watch.waitForExit(timeout: 15) == 0, "\(watch.standardError)")
+            let html = try String(contentsOfFile: path, encoding: .utf8)
+            #expect(Self.count("<svg class=\"flow-chart\"", in: html) == 2, "\(watch.standardError)")
+            #expect(Self.bands(in: html).contains { $0 != "verdict-none" }, "\(Self.bands(in: html))")
+            #expect(html.contains("id=\"flow-1-srtt\"") && html.contains("id=\"flow-2-goodput\""))
+        }
+
         static let series = ["srtt", "min-rtt", "rttvar", "cwnd", "in-flight", "delivery-rate", "goodput", "busy", "rwnd-limited", "sndbuf-limited"]
 
         static func count(_ needle: String, in text: String) -> Int { text.components(separatedBy: needle).count - 1 }
