@@ -20,7 +20,8 @@ public struct FlowRecording: Sendable {
     public private(set) var verdicts: [VerdictSpan] = []
     public private(set) var droppedVerdictChanges = 0
     public private(set) var end: FlowEnd?
-    /// The last verdict's sentence.
+    /// The last judgement (at close or the end: the final one) and its sentence.
+    public private(set) var lastBottleneck: Bottleneck?
     public private(set) var lastSummaryText: String?
     public private(set) var summary: FlowSummary?
     public private(set) var isClosed = false
@@ -65,6 +66,7 @@ public struct FlowRecording: Sendable {
     mutating func observe(_ update: VerdictUpdate, startNanoseconds: UInt64) {
         let diagnosis = update.report.diagnosis
         end = diagnosis.end
+        lastBottleneck = diagnosis.bottleneck
         lastSummaryText = diagnosis.summary
         let judged = startNanoseconds &+ update.elapsedNanoseconds
         switch update.kind {
@@ -81,6 +83,7 @@ public struct FlowRecording: Sendable {
 
     mutating func close(_ report: DiagnosisReport, summary: FlowSummary) {
         end = report.diagnosis.end
+        lastBottleneck = report.diagnosis.bottleneck
         lastSummaryText = report.diagnosis.summary
         self.summary = summary
     }

@@ -38,7 +38,7 @@ public enum ReportPage {
         }
         html += "</p>"
         if let text = flow.lastSummaryText {
-            let last = flow.verdicts.last?.bottleneck
+            let last = flow.lastBottleneck
             html += "<p class=\"verdict-text\"><span class=\"swatch\" style=\"background:\(VerdictPalette.color(last))\"></span>"
                 + "<b>\(HTMLText.escape(VerdictPalette.label(last)))</b>: \(HTMLText.escape(text))</p>"
         }

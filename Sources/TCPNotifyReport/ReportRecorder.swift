@@ -33,7 +33,9 @@ public final class ReportRecorder: Sendable {
 
     /// Records a batch (and, when judging, the verdicts it causes).
     public func record(_ batch: [SocketNotification]) {
-        state.withLock { state in
+        // Only charted flows are judged: the timeline's memory stays within the flow cap too.
+        let charted = state.withLock { state -> [SocketNotification] in
+            var charted: [SocketNotification] = []
             for notification in batch {
                 let cookie = notification.cookie
                 if state.flows[cookie] == nil {
@@ -51,9 +53,11 @@ public final class ReportRecorder: Sendable {
                 state.flows[cookie]?.append(ReportPoint(monotonicNanoseconds: notification.monotonicNanoseconds, info: notification.info),
                                             isClose: notification.trigger == .close)
                 state.newestNanoseconds = max(state.newestNanoseconds, notification.monotonicNanoseconds)
+                if timeline != nil { charted.append(notification) }
             }
+            return charted
         }
-        if let timeline { record(timeline.record(batch)) }
+        if let timeline, !charted.isEmpty { record(timeline.record(charted)) }
     }
 
     /// Records verdicts (`diagnose` passes its timeline's outputs).
