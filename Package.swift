@@ -87,6 +87,9 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
+        // `--report FILE.html`: per-flow timelines as one self-contained HTML page (inline SVG, no script).
+        // Pure Swift: recording (bounded), scales, ticks, escaping and rendering; the CLI only writes the file.
+        .target(name: "TCPNotifyReport", dependencies: ["TCPNotifyCore"]),
         // OTLP log-record export; an empty shell (`OTLPRecordExporter.isAvailable == false`) without the trait.
         .target(
             name: "TCPNotifyOTLP",
@@ -101,7 +104,7 @@ let package = Package(
             name: "tcpnotify",
             dependencies: [
                 "TCPNotifyCore", "TCPNotifyBPF", "TCPNotifyPoll", "TCPNotifyRuntime", "TCPNotifyExport", "TCPNotifyOTLP",
-                "TCPNotifyClient", "TCPNotifyServer",
+                "TCPNotifyClient", "TCPNotifyServer", "TCPNotifyReport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -129,6 +132,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "TCPNotifyCoreTests", dependencies: ["TCPNotifyCore"], exclude: ["Fixtures"]),
+        .testTarget(name: "TCPNotifyReportTests", dependencies: ["TCPNotifyCore", "TCPNotifyReport"]),
         // Metrics text, label allow-list, container parsing, the /metrics server and (with the trait) OTLP: no root.
         .testTarget(name: "TCPNotifyExportTests", dependencies: ["TCPNotifyCore", "TCPNotifyExport", "TCPNotifyOTLP"]),
         .testTarget(

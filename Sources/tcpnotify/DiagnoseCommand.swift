@@ -55,6 +55,7 @@ struct DiagnoseCommand: ParsableCommand {
     static let defaultWindow = TimeSpan(nanoseconds: 3_000_000_000, text: "3")
 
     @OptionGroup var libbpf: VerboseOption
+    @OptionGroup var reportOption: ReportOption
 
     @Flag(help: "One verdict per connection that exists now, then exit: 0 if none is impaired, 3 if one is.")
     var once = false
@@ -103,11 +104,13 @@ struct DiagnoseCommand: ParsableCommand {
         settings.sweepIntervalMilliseconds = 500
         settings.sweepAtStart = true
         settings.verbose = libbpf.verbose
+        let start = Clocks.processStartMonotonicNanoseconds()
+        let report = try CommandReport.open(reportOption, startMonotonicNanoseconds: start, judging: false)
         let lines = LineOutput()
         let consumer = DiagnoseOutput(
             output: lines, format: output.resolvedFormat, configuration: diagnosis,
-            startMonotonicNanoseconds: Clocks.processStartMonotonicNanoseconds(), once: once,
-            intervalNanoseconds: interval?.nanoseconds)
+            startMonotonicNanoseconds: start, once: once,
+            intervalNanoseconds: interval?.nanoseconds, report: report?.recorder)
         let session = Session(settings: settings, output: lines, events: SessionLog.diagnose(windowSeconds: window.seconds))
         do {
             consumer.finish(try session.run(resolvedScope.wrap(consumer)))
@@ -115,6 +118,7 @@ struct DiagnoseCommand: ParsableCommand {
             StandardError.write("tcpnotify: \(error)\n")
             throw ExitCode(1)
         }
+        try report?.write(nowMonotonicNanoseconds: Clocks.monotonicNanoseconds())
         if consumer.foundImpairment { throw ExitCode(3) }
     }
 }

@@ -1,6 +1,7 @@
 import Synchronization
 import TCPNotifyBPF
 import TCPNotifyCore
+import TCPNotifyReport
 import TCPNotifyRuntime
 
 /// `diagnose`'s consumer: every record feeds a `DiagnosisTimeline`, whose verdict lines (first verdict,
@@ -14,6 +15,8 @@ final class DiagnoseOutput: SessionConsumer {
     private let timeline: DiagnosisTimeline
     private let once: Bool
     private let intervalNanoseconds: UInt64?
+    /// --report: every record and every verdict.
+    private let report: ReportRecorder?
     private let state = Mutex(State())
 
     private struct State {
@@ -26,13 +29,14 @@ final class DiagnoseOutput: SessionConsumer {
     }
 
     init(output: LineOutput, format: NotificationFormatter.Format, configuration: DiagnosisConfiguration,
-         startMonotonicNanoseconds: UInt64, once: Bool, intervalNanoseconds: UInt64?) {
+         startMonotonicNanoseconds: UInt64, once: Bool, intervalNanoseconds: UInt64?, report: ReportRecorder? = nil) {
         self.output = output
         self.format = format
         formatter = DiagnosisFormatter(format: format)
         timeline = DiagnosisTimeline(configuration: configuration, startMonotonicNanoseconds: startMonotonicNanoseconds)
         self.once = once
         self.intervalNanoseconds = intervalNanoseconds
+        self.report = report
         if let intervalNanoseconds {
             state.withLock { $0.nextIntervalNanoseconds = Clocks.monotonicNanoseconds() + intervalNanoseconds }
         }
@@ -43,6 +47,8 @@ final class DiagnoseOutput: SessionConsumer {
 
     func deliver(_ batch: [SocketNotification], ruleNames: RuleNameBook) {
         let outputs = timeline.record(batch)
+        report?.record(batch)
+        report?.record(outputs)
         output.write(once ? onceLines(outputs) : outputs.map(render))
     }
 
@@ -73,6 +79,7 @@ final class DiagnoseOutput: SessionConsumer {
             return true
         }
         let outputs = timeline.tick(nowMonotonicNanoseconds: now, interval: intervalDue)
+        report?.record(outputs)
         output.write(once ? onceLines(outputs) : outputs.map(render))
     }
 
@@ -82,6 +89,8 @@ final class DiagnoseOutput: SessionConsumer {
     /// the statistics line.
     func finish(_ final: SourceStatistics) {
         let now = Clocks.monotonicNanoseconds()
+        let finals = timeline.finish(nowMonotonicNanoseconds: now).map { DiagnosisTimeline.Output.closed($0.0, $0.1) }
+        report?.record(finals)
         if once {
             let pending = state.withLock { $0.pending.sorted() }
             let lines = pending.compactMap { cookie -> String? in
@@ -90,7 +99,7 @@ final class DiagnoseOutput: SessionConsumer {
             }
             output.write(lines)
         } else {
-            output.write(timeline.finish(nowMonotonicNanoseconds: now).map { render(.closed($0.0, $0.1)) })
+            output.write(finals.map(render))
         }
         output.write([NotificationFormatter(format: format, ruleNames: [], realtimeOffsetNanoseconds: 0).line(for: final.statistics)])
     }

@@ -63,6 +63,7 @@ struct WatchCommand: ParsableCommand {
     static let defaultInterval = TimeSpan.seconds(1)
 
     @OptionGroup var export: ExportOptions
+    @OptionGroup var reportOption: ReportOption
 
     func validate() throws {
         if configFile.config != nil && (!selection.filter.isEmpty || !rules.when.isEmpty || selection.tuples != nil) {
@@ -84,6 +85,8 @@ struct WatchCommand: ParsableCommand {
             StandardError.write("tcpnotify: \(error.message)\n")
             throw ExitCode(2)
         }
+        // (--report: the flows' verdicts judged on the records watch gets; --diagnose samples every 500 ms)
+        let report = try CommandReport.open(reportOption, startMonotonicNanoseconds: Clocks.processStartMonotonicNanoseconds(), judging: true)
         let export: WatchExport
         do {
             export = try WatchExport(options: self.export.options(defaultMetricsAddress: nil))
@@ -120,7 +123,7 @@ struct WatchCommand: ParsableCommand {
         let lines = LineOutput()
         let consumer = WatchOutput(
             output: lines, format: output.resolvedFormat,
-            ruleNames: inputs.rules.rules.map(\.name), export: export, diagnose: diagnose)
+            ruleNames: inputs.rules.rules.map(\.name), export: export, diagnose: diagnose, report: report?.recorder)
         let session = Session(settings: settings, output: lines, events: export.observing(SessionLog.standard))
         export.setRefresh { metrics in
             guard let current = session.statistics() else { return }
@@ -136,6 +139,7 @@ struct WatchCommand: ParsableCommand {
             StandardError.write("tcpnotify: \(error)\n")
             throw ExitCode(1)
         }
+        try report?.write(nowMonotonicNanoseconds: Clocks.monotonicNanoseconds())
     }
 }
 

@@ -1,6 +1,7 @@
 import Synchronization
 import TCPNotifyBPF
 import TCPNotifyCore
+import TCPNotifyReport
 import TCPNotifyRuntime
 import TCPNotifyServer
 
@@ -11,8 +12,11 @@ final class WatchOutput: SessionConsumer {
     private let formatter: NotificationFormatter
     private let export: WatchExport
     private let diagnoses: DiagnosedOutput?
+    /// --report: every record, shown or not.
+    private let report: ReportRecorder?
 
-    init(output: LineOutput, format: NotificationFormatter.Format, ruleNames: [String], export: WatchExport, diagnose: Bool) {
+    init(output: LineOutput, format: NotificationFormatter.Format, ruleNames: [String], export: WatchExport, diagnose: Bool,
+         report: ReportRecorder? = nil) {
         self.output = output
         var formatter = NotificationFormatter(
             format: format, ruleNames: ruleNames, realtimeOffsetNanoseconds: Clocks.realtimeOffsetNanoseconds())
@@ -21,9 +25,11 @@ final class WatchOutput: SessionConsumer {
         self.formatter = formatter
         self.export = export
         diagnoses = diagnose ? DiagnosedOutput() : nil
+        self.report = report
     }
 
     func deliver(_ batch: [SocketNotification], ruleNames: RuleNameBook) {
+        report?.record(batch)
         output.write(batch.compactMap { notification in
             var formatter = formatter
             let names = ruleNames.names(generation: notification.ruleGeneration)
@@ -38,6 +44,8 @@ final class WatchOutput: SessionConsumer {
             return formatter.line(for: shown, diagnosis: diagnosis)
         })
     }
+
+    func tick(nowMonotonicNanoseconds now: UInt64) { report?.tick(nowMonotonicNanoseconds: now) }
 
     /// The last line: the totals (with the poll counters when polling).
     func finish(_ final: SourceStatistics) {

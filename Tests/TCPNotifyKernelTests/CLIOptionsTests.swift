@@ -8,7 +8,7 @@ extension KernelSuite.CLI {
     static let commandOptions: [(command: String, options: Set<String>, phrases: [String])] = [
         ("watch", ["--when", "--tuples", "--config", "--cgroup", "--unit", "--pid", "--format", "--ring-bytes", "--sweep-interval", "--duration",
                    "--no-existing", "--no-close-records", "--diagnose", "--verbose", "--mode", "--interval", "--metrics-address",
-                   "--metrics-labels", "--otlp-endpoint"],
+                   "--metrics-labels", "--otlp-endpoint", "--report"],
          ["<filter>", "Socket filter, ss style", "A rule or a preset name (repeatable)", "Stop after this many seconds",
           "0 turns it off", "(default: 1s)", "(default: auto)", "Poll interval for --mode poll", "(default: 4194304)",
           "--metrics-address <host:port>", "--metrics-labels <labels>", "--otlp-endpoint <url>", "--interval <duration>"]),
@@ -20,8 +20,9 @@ extension KernelSuite.CLI {
           "(default: 8)", "(default: 10m)"]),
         ("subscribe", ["--when", "--socket", "--cgroup", "--unit", "--pid"], ["<filter>", "(default: /run/tcpnotify/tcpnotify.sock)", "none: the built-in rules"]),
         ("snapshot", ["--tuples", "--cgroup", "--unit", "--pid", "--format", "--own-namespace", "--verbose"], ["<filter>", "(values: json, text)"]),
-        ("diagnose", ["--for", "--cgroup", "--unit", "--pid", "--format", "--window", "--verbose", "--once", "--interval"],
-         ["<filter>", "--for <duration>", "--window <seconds>", "(default: 3)", "Stop after this long", "--interval <duration>"]),
+        ("diagnose", ["--for", "--cgroup", "--unit", "--pid", "--format", "--window", "--verbose", "--once", "--interval", "--report"],
+         ["<filter>", "--for <duration>", "--window <seconds>", "(default: 3)", "Stop after this long", "--interval <duration>",
+          "--report <file.html>"]),
         ("doctor", ["--format", "--no-connection", "--verbose"], ["(default: table)"]),
     ]
 
