@@ -162,6 +162,27 @@ extension KernelSuite {
             print("top 80x24 NO_COLOR frame:\n\(judged.screen)")
         }
 
+        /// The crash path: SIGSEGV (as a fault would raise it) gives the terminal back before the default
+        /// action ends the process (Swift's backtracer off, to keep the test short).
+        @Test(.enabled(if: KernelGate.canRun(needing: ["tmux"])))
+        func aCrashSignalRestoresTheTerminal() throws {
+            try KernelGate.require(needing: ["tmux"])
+            let cgroup = try TestCgroup(name: "top-crash")
+            defer { cgroup.restore() }
+            let pane = try TmuxPane(width: 80, height: 24, name: "top-crash")
+            defer { pane.kill() }
+            let pidFile = "/tmp/tcpnotify-top-crash-\(getpid()).pid"
+            defer { unlink(pidFile) }
+            try pane.type(Self.commandLine(cgroup: cgroup, pidFile: pidFile, environment: "SWIFT_BACKTRACE=enable=no"))
+            let up = pane.wait(timeout: commandStartSeconds) { $0.contains("conns ") && $0.contains("LOCAL") }
+            try #require(up.held, "\(up.screen)")
+            let pidText = try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            kill(try #require(Int32(pidText)), SIGSEGV)
+            let exited = pane.wait(timeout: 10) { $0.contains("top exited 139") }
+            #expect(exited.held, "killed by SIGSEGV (128 + 11):\n\(exited.screen)")
+            #expect(!exited.screen.contains("conns ") && !exited.screen.contains("REMOTE"), "the shell is back:\n\(exited.screen)")
+        }
+
         /// TERM=dumb on a terminal: plain frames one after another (no full screen, no colour), then exit 0.
         @Test(.enabled(if: KernelGate.canRun(needing: ["tmux"])))
         func aDumbTerminalGetsPlainFrames() throws {
