@@ -38,6 +38,8 @@ final class TmuxPane: @unchecked Sendable {
         while processIDs.contains(where: { Glibc.kill($0, 0) == 0 }) && Date() < deadline { usleep(20_000) }
         for pid in processIDs where Glibc.kill(pid, 0) == 0 { Glibc.kill(pid, SIGKILL) }
         while processIDs.contains(where: { Glibc.kill($0, 0) == 0 }) && Date() < deadline.addingTimeInterval(2) { usleep(20_000) }
+        // A killed server leaves its socket behind.
+        unlink("\(ProcessInfo.processInfo.environment["TMUX_TMPDIR"] ?? "/tmp")/tmux-\(getuid())/\(socketName)")
     }
 
     /// Types a shell command line and Enter.
