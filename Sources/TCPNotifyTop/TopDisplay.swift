@@ -62,6 +62,12 @@ public final class TopDisplay: Sendable {
         if startedThread.load(ordering: .acquiring) { done.wait() }
     }
 
+    /// Why `output` cannot work here (the screen on a terminal terminfo does not know); nil: it can.
+    public static func problem(with output: TopOutput) -> String? {
+        guard case .screen = output else { return nil }
+        return TopScreen.terminalProblem()
+    }
+
     /// Why the screen could not be opened (the session was ended).
     public var failure: String? { failureText.withLock { $0 } }
 

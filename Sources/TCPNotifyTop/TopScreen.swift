@@ -21,8 +21,7 @@ final class TopScreen {
         setlocale(LC_ALL, "")
         // newterm, not initscr: an unknown $TERM is an error to report, not an exit inside ncurses.
         guard let screen = newterm(nil, tn_stdout(), tn_stdin()) else {
-            let term = getenv("TERM").map { String(cString: $0) } ?? ""
-            throw Failure(description: "cannot use the terminal '\(term)' (unknown to terminfo): use --batch, or set TERM (e.g. TERM=xterm)")
+            throw Failure(description: Self.terminalProblem() ?? "ncurses cannot open the terminal")
         }
         self.screen = screen
         guard let window = tn_stdscr() else {
@@ -50,6 +49,13 @@ final class TopScreen {
     }
 
     deinit { close() }
+
+    /// Why the screen cannot be used on this terminal ($TERM unknown to terminfo), before anything starts.
+    static func terminalProblem() -> String? {
+        guard tn_terminal_known() == 0 else { return nil }
+        let term = getenv("TERM").map { String(cString: $0) } ?? ""
+        return "cannot use the terminal '\(term)' (unknown to terminfo): use --batch, or set TERM (e.g. TERM=xterm)"
+    }
 
     /// Leaves the alternate screen and restores the terminal's modes. Idempotent.
     func close() {

@@ -100,6 +100,10 @@ struct TopCommand: ParsableCommand {
         settings.verbose = libbpf.verbose
 
         let output = chooseOutput()
+        if let problem = TopDisplay.problem(with: output) {
+            StandardError.write("tcpnotify: \(problem)\n")
+            throw ExitCode(2)
+        }
         var diagnosis = DiagnosisConfiguration()
         diagnosis.windowSeconds = window.seconds
         let start = Clocks.processStartMonotonicNanoseconds()

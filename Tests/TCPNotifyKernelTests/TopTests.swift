@@ -162,8 +162,9 @@ extension KernelSuite {
             print("top 80x24 NO_COLOR frame:\n\(judged.screen)")
         }
 
-        /// The crash path: SIGSEGV (as a fault would raise it) gives the terminal back before the default
-        /// action ends the process (Swift's backtracer off, to keep the test short).
+        /// An unknown $TERM is refused before anything is loaded; the crash path: SIGSEGV (as a fault would
+        /// raise it) gives the terminal back before the default action ends the process (Swift's backtracer
+        /// off, to keep the test short).
         @Test(.enabled(if: KernelGate.canRun(needing: ["tmux"])))
         func aCrashSignalRestoresTheTerminal() throws {
             try KernelGate.require(needing: ["tmux"])
@@ -173,6 +174,12 @@ extension KernelSuite {
             defer { pane.kill() }
             let pidFile = "/tmp/tcpnotify-top-crash-\(getpid()).pid"
             defer { unlink(pidFile) }
+            // A terminal terminfo does not know: refused at once, with what to do (exit 2, nothing loaded).
+            try pane.type("TERM=nosuchterm \(try KernelSuite.CLI.tcpnotify()) top --cgroup \(cgroup.path); echo \"unknown exited $?\"")
+            let refused = pane.wait(timeout: 10) { $0.contains("unknown exited 2") }
+            #expect(refused.held && refused.screen.contains("unknown to terminfo"), "\(refused.screen)")
+            #expect(!refused.screen.contains("watching cgroup"), "refused before loading: \(refused.screen)")
+            try pane.type("clear")
             try pane.type(Self.commandLine(cgroup: cgroup, pidFile: pidFile, environment: "SWIFT_BACKTRACE=enable=no"))
             let up = pane.wait(timeout: commandStartSeconds) { $0.contains("conns ") && $0.contains("LOCAL") }
             try #require(up.held, "\(up.screen)")
