@@ -34,6 +34,8 @@ let package = Package(
     targets: [
         // libbpf from Debian's libbpf-dev.
         .systemLibrary(name: "CLibbpf", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev"])]),
+        // ncurses from Debian's libncurses-dev: `tcpnotify top`'s screen and keys.
+        .systemLibrary(name: "CNcurses", pkgConfig: "ncursesw", providers: [.apt(["libncurses-dev"])]),
         // The kernel/user contract (tcpnotify.h) and the C glue Swift cannot express.
         .target(name: "CTCPNotify", dependencies: ["CLibbpf"]),
         // Pure Swift: filters, rules, records, formats. No C imports; testable without root.
@@ -90,6 +92,9 @@ let package = Package(
         // `--report FILE.html`: per-flow timelines as one self-contained HTML page (inline SVG, no script).
         // Pure Swift: recording (bounded), scales, ticks, escaping and rendering; the CLI only writes the file.
         .target(name: "TCPNotifyReport", dependencies: ["TCPNotifyCore"]),
+        // `tcpnotify top`: the session consumer feeding TopModel (TCPNotifyCore/Top), the ncurses screen
+        // (drawing and keys only) and the plain-text frames of --batch.
+        .target(name: "TCPNotifyTop", dependencies: ["CNcurses", "TCPNotifyCore", "TCPNotifyRuntime", "TCPNotifyExport"]),
         // OTLP log-record export; an empty shell (`OTLPRecordExporter.isAvailable == false`) without the trait.
         .target(
             name: "TCPNotifyOTLP",
@@ -104,7 +109,7 @@ let package = Package(
             name: "tcpnotify",
             dependencies: [
                 "TCPNotifyCore", "TCPNotifyBPF", "TCPNotifyPoll", "TCPNotifyRuntime", "TCPNotifyExport", "TCPNotifyOTLP",
-                "TCPNotifyClient", "TCPNotifyServer", "TCPNotifyReport",
+                "TCPNotifyClient", "TCPNotifyServer", "TCPNotifyReport", "TCPNotifyTop",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

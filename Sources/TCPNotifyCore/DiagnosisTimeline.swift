@@ -128,6 +128,11 @@ public final class DiagnosisTimeline: Sendable {
     /// The verdict shown for a flow (nil before its first, or for a flow not held).
     public func verdict(cookie: UInt64) -> Bottleneck? { flows.withLock { $0[cookie]?.verdict } }
 
+    /// The verdict shown for a flow and since when (CLOCK_MONOTONIC ns): `tcpnotify top`'s "held" column.
+    public func verdictSince(cookie: UInt64) -> (Bottleneck, UInt64)? {
+        flows.withLock { flows in flows[cookie].flatMap { flow in flow.verdict.map { ($0, flow.verdictSince) } } }
+    }
+
     /// A live flow's report now and its life up to now.
     public func current(cookie: UInt64, nowMonotonicNanoseconds now: UInt64) -> (DiagnosisReport, FlowSummary)? {
         guard let flow = flows.withLock({ $0[cookie] }),

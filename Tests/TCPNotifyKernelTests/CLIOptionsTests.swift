@@ -24,6 +24,9 @@ extension KernelSuite.CLI {
          ["<filter>", "--for <duration>", "--window <seconds>", "(default: 3)", "Stop after this long", "--interval <duration>",
           "--report <file.html>"]),
         ("doctor", ["--format", "--no-connection", "--verbose"], ["(default: table)"]),
+        ("top", ["--tuples", "--when", "--cgroup", "--unit", "--pid", "--ring-bytes", "--sweep-interval", "--verbose", "--mode",
+                 "--interval", "--window", "--batch", "--iterations", "--width", "--sort"],
+         ["<filter>", "(default: auto)", "(default: 3)", "(default: THRU)", "--iterations <n>", "--sort <column>"]),
     ]
 
     /// The long options a help text lists (the first name of each OPTIONS entry).
@@ -55,6 +58,9 @@ extension KernelSuite.CLI {
     static let badOptions: [(arguments: [String], fragments: [String])] = [
         (["watch", "--duration", "-5"], ["--duration", "'-5' is negative", "500ms, 2s, 1m, 1h30m", "plain number of seconds"]),
         (["watch", "--duration", "0"], ["--duration", "longer than zero"]),
+        (["top", "--iterations", "0"], ["--iterations", "1 or more"]),
+        (["top", "--sort", "zz"], ["--sort", "'zz' is no column", "THRU (t)"]),
+        (["top", "--batch", "dport = :"], ["invalid filter"]),
         (["watch", "--duration", "5x"], ["--duration", "unknown time unit 'x'"]),
         (["watch", "--duration"], ["Missing value for '--duration"]),
         (["watch", "--sweep-interval", "1h30"], ["--sweep-interval", "'30' in '1h30' needs a time unit", "0 to turn it off"]),
