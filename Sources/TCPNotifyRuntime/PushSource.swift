@@ -20,7 +20,7 @@ public final class PushSource: NotificationSource, @unchecked Sendable {
     private var attachment: CgroupAttachment?
     private var runStatistics: BPFRunStatistics?
     private var degradationsReported = DegradationReport()
-    private var sweepIntervalMilliseconds: UInt64 = 0
+    private var sweepPolicy = SweepPolicy.forced(milliseconds: 0)
     private var sweeps: UInt64 = 0
     private var sweepFailureReported = false
     private var stopped: SourceStatistics?
@@ -74,7 +74,7 @@ public final class PushSource: NotificationSource, @unchecked Sendable {
         }
         // Attached and enrolled: records flow from here on.
         events(.ready(startup.summary))
-        prepareSweep(intervalMilliseconds: settings.sweepIntervalMilliseconds, events: events)
+        prepareSweep(policy: settings.sweepPolicy, events: events)
     }
 
     /// Starts the ring-buffer reader (before attaching, so nothing waits) and, for metrics, the kernel's
@@ -139,8 +139,14 @@ public final class PushSource: NotificationSource, @unchecked Sendable {
     /// Sets the sweep's period (0: none) and loads the sweep now when the rules need one, so that a refused
     /// program is reported at start; then reports the degradations found so far.
     public func prepareSweep(intervalMilliseconds: UInt64, events: SessionEventHandler) {
-        sweepIntervalMilliseconds = intervalMilliseconds
-        if intervalMilliseconds > 0 && locked({ $0.rules.needsSweep }) {
+        prepareSweep(policy: .forced(milliseconds: intervalMilliseconds), events: events)
+    }
+
+    public func prepareSweep(policy: SweepPolicy, events: SessionEventHandler) {
+        lock.withLock { sweepPolicy = policy }
+        let schedule = sweepSchedule
+        events(.sweepSchedule(schedule.description))
+        if schedule.intervalMilliseconds != nil && locked({ $0.rules.needsSweep }) {
             do {
                 _ = try withProgram { try $0.prepareSweep() }
             } catch {
@@ -150,9 +156,14 @@ public final class PushSource: NotificationSource, @unchecked Sendable {
         reportDegradations(events)
     }
 
+    /// The sweep's period for the rules in force now (they change on reload and as subscribers come and go).
+    public var sweepSchedule: SweepSchedule {
+        locked { program in sweepPolicy.schedule(for: program.rules) }
+    }
+
     // MARK: Running
 
-    public var tickMilliseconds: UInt64? { sweepIntervalMilliseconds > 0 ? sweepIntervalMilliseconds : nil }
+    public var tickMilliseconds: UInt64? { sweepSchedule.intervalMilliseconds }
 
     public func tick(events: SessionEventHandler) {
         defer { reportDegradations(events) }
@@ -168,7 +179,7 @@ public final class PushSource: NotificationSource, @unchecked Sendable {
     }
 
     public func sweepAndSettle(events: SessionEventHandler) {
-        guard sweepIntervalMilliseconds > 0 else { return }
+        guard tickMilliseconds != nil else { return }
         tick(events: events)
         // The records the sweep wrote are read on the reader's thread: wait until they are through.
         let deadline = DispatchTime.now().uptimeNanoseconds + 500_000_000

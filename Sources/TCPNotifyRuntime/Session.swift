@@ -48,10 +48,10 @@ public final class Session: Sendable {
         let signals = StopSignals(reload: settings.handlesSIGHUP) // before any thread starts: they inherit the mask
         let (source, names) = try open(consumer)
         consumer.started(kind: source.kind)
-        let tickMilliseconds = source.tickMilliseconds ?? settings.tickMilliseconds
+        let fixedTickMilliseconds = settings.tickMilliseconds
         signals.wait(
             duration: settings.durationSeconds, output: output,
-            tickSeconds: tickMilliseconds.map { Double($0) / 1000 },
+            tickSeconds: { (source.tickMilliseconds ?? fixedTickMilliseconds).map { Double($0) / 1000 } },
             onTick: {
                 source.tick(events: events)
                 consumer.tick(nowMonotonicNanoseconds: Clocks.monotonicNanoseconds())
