@@ -24,6 +24,7 @@ public final class PushSource: NotificationSource, @unchecked Sendable {
     private var sweeps: UInt64 = 0
     private var sweepFailureReported = false
     private var stopped: SourceStatistics?
+    private var flagRelease: CallbackFlagRelease?
     /// Records handed to the consumer (and returned from it).
     private let delivered = Counter()
 
@@ -228,10 +229,21 @@ public final class PushSource: NotificationSource, @unchecked Sendable {
         return result
     }
 
-    /// Detaches (no new records), lets the reader deliver what the ring holds, and returns the totals.
+    /// What the stop did to the callback flags we set (nil: never attached, or not stopped yet).
+    public var callbackFlagRelease: CallbackFlagRelease? { lock.withLock { flagRelease } }
+
+    /// Detaches (no new records), clears the callback flags we set on the sockets we enrolled, lets the
+    /// reader deliver what the ring holds, and returns the totals.
     public func stop() -> SourceStatistics {
         let (attachment, reader) = lock.withLock { (self.attachment, self.reader) }
-        attachment?.detach()
+        if let attachment {
+            attachment.detach()
+            let release = withProgram { $0.releaseCallbackFlags() }
+            lock.withLock {
+                flagRelease = release
+                self.attachment = nil
+            }
+        }
         reader?.stop()
         return lock.withLock {
             if let stopped { return stopped }

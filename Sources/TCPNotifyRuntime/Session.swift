@@ -58,7 +58,9 @@ public final class Session: Sendable {
             },
             onReload: { reload(source, names: names) },
             shouldStop: { consumer.isFinished })
-        return source.stop()
+        let final = source.stop()
+        if let release = (source as? PushSource)?.callbackFlagRelease { events(.callbackFlagsReleased(release)) }
+        return final
     }
 
     /// Opens and starts the source of `settings.mode`.

@@ -25,6 +25,8 @@ public enum SessionEvent: Sendable {
     /// A feature this host refused, and what replaced it (each reported once, when found).
     case degradation(Degradation)
     case noRunStatistics(String)
+    /// At a clean stop: the callback flags we set, cleared (or why some are kept).
+    case callbackFlagsReleased(CallbackFlagRelease)
     case reloaded(path: String, rules: Int)
     case reloadFailed(String)
     case reloadIgnored
@@ -61,6 +63,8 @@ public enum SessionEvent: Sendable {
             "the periodic sweep failed, stalls are seen only at TCP events: \(reason)"
         case .degradation(let degradation):
             degradation.message
+        case .callbackFlagsReleased(let release):
+            release.summary
         case .noRunStatistics(let reason):
             "no kernel run-time statistics for the metrics: \(reason)"
         case .reloaded(let path, let rules):

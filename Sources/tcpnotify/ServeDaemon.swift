@@ -166,6 +166,7 @@ struct KernelService: Service {
             "notifications": "\(statistics.notifications)", "ring_drops": "\(statistics.ringDrops)",
             "received": "\(statistics.received)", "subscribers": "\(hub.subscriberCount)",
         ])
+        if let release = kernel.source.callbackFlagRelease { logger.info("\(release.summary)") }
     }
 }
 
