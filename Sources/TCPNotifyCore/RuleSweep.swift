@@ -9,7 +9,12 @@ extension CompiledRules {
     ]
 
     /// True if some rule reads a silence field or `age`, keeps a window, or waits (`for`, `every`).
+    /// (Asked before every sweep: no allocation. `SweepSchedule.derived` is nil exactly when this is false.)
     public var needsSweep: Bool {
-        SweepSchedule.derived(from: self, precision: SweepSchedule.defaultPrecision).intervalMilliseconds != nil
+        if !windows.isEmpty { return true }
+        if rules.contains(where: { $0.control.forMilliseconds > 0 || $0.control.everyMilliseconds > 0 }) { return true }
+        return terms.contains { term in
+            [term.operand, term.operand2].contains { operand in operand == .age || operand?.isSilenceField == true }
+        }
     }
 }

@@ -64,3 +64,13 @@ import Testing
         #expect(SweepSchedule.forced(milliseconds: 500, by: "--sweep-interval").intervalMilliseconds == 500)
     }
 }
+
+extension SweepScheduleTests {
+    /// `needsSweep` (asked before every sweep) agrees with the derived schedule.
+    @Test(arguments: [["rtt > 200ms"], ["last_ack_recv > 1h"], ["retransmits >= 3"], ["age > 1s"], ["rtt > 1ms for 1s"],
+                      ["increase(total_retrans, 1s) > 1"], ["snd_wnd == 0"], RuleExpression.defaultRules])
+    func needsSweepAgreesWithTheSchedule(rules: [String]) throws {
+        let compiled = try RuleExpression.compile(rules)
+        #expect(compiled.needsSweep == (SweepSchedule.derived(from: compiled, precision: 0.05).intervalMilliseconds != nil))
+    }
+}
