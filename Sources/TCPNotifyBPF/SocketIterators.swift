@@ -255,7 +255,7 @@ extension TCPNotifyProgram {
     }
 
     /// A link for an iter/tcp program of `program`'s object (loaded on first use).
-    private func iteratorLink(_ program: OptionalProgram) throws(BPFError) -> OpaquePointer {
+    func iteratorLink(_ program: OptionalProgram) throws(BPFError) -> OpaquePointer {
         let loaded = try optional(program)
         guard let link = CTCPNotify_attach_iter(try loaded.program(program.rawValue), -1) else {
             let error = BPFError.attach(program: program.rawValue, target: "iter/tcp", errno: errno)
@@ -269,7 +269,7 @@ extension TCPNotifyProgram {
     /// reads it out.
     /// `output: false` for programs that write to the ring, not to the reader: read to the end with a
     /// small buffer (the sweep runs every interval).
-    private static func drain(link: OpaquePointer, in namespace: NetworkNamespace?, output: Bool = true) throws(BPFError) -> [UInt8] {
+    static func drain(link: OpaquePointer, in namespace: NetworkNamespace?, output: Bool = true) throws(BPFError) -> [UInt8] {
         let open = { () throws(BPFError) -> Int32 in
             let fd = CTCPNotify_iter_create(link)
             if fd < 0 { throw BPFError.libbpf(function: "bpf_iter_create", errno: -fd) }

@@ -60,7 +60,7 @@ public final class TCPNotifyProgram {
     public private(set) var tables = SharedTables()
     /// The merged rule table: `watch`'s own rules, with the same indices.
     public var rules: CompiledRules { tables.rules }
-    private let cpuCount: Int
+    let cpuCount: Int
 
     /// Which programs a use needs: the core program is verified only when it will be attached.
     public enum Purpose: Sendable {

@@ -1,6 +1,6 @@
 /// When rules need the periodic sweep: sock_ops callbacks fire only when TCP does something, so a rule
 /// that can become true while a socket is silent (a peer that vanished, a window stuck at zero, time
-/// passing) is checked by the sweep as well.
+/// passing) is checked by the sweep as well. How often: `SweepSchedule`.
 extension CompiledRules {
     /// Fields that move with time alone, or that describe a silence no TCP event interrupts.
     public static let silenceFields: Set<TCPInfoField> = [
@@ -9,14 +9,12 @@ extension CompiledRules {
     ]
 
     /// True if some rule reads a silence field or `age`, keeps a window, or waits (`for`, `every`).
+    /// (Asked before every sweep: no allocation. `SweepSchedule.derived` is nil exactly when this is false.)
     public var needsSweep: Bool {
         if !windows.isEmpty { return true }
         if rules.contains(where: { $0.control.forMilliseconds > 0 || $0.control.everyMilliseconds > 0 }) { return true }
-        return operands.contains { operand in
-            switch operand {
-            case .age: true
-            case .field(let field): Self.silenceFields.contains(field)
-            }
+        return terms.contains { term in
+            [term.operand, term.operand2].contains { operand in operand == .age || operand?.isSilenceField == true }
         }
     }
 }

@@ -20,10 +20,12 @@ public final class PushSource: NotificationSource, @unchecked Sendable {
     private var attachment: CgroupAttachment?
     private var runStatistics: BPFRunStatistics?
     private var degradationsReported = DegradationReport()
-    private var sweepIntervalMilliseconds: UInt64 = 0
+    private var sweepPolicy = SweepPolicy.forced(milliseconds: 0)
+    private var scheduleCache: (generation: UInt32, policy: SweepPolicy, schedule: SweepSchedule)?
     private var sweeps: UInt64 = 0
     private var sweepFailureReported = false
     private var stopped: SourceStatistics?
+    private var flagRelease: CallbackFlagRelease?
     /// Records handed to the consumer (and returned from it).
     private let delivered = Counter()
 
@@ -74,7 +76,7 @@ public final class PushSource: NotificationSource, @unchecked Sendable {
         }
         // Attached and enrolled: records flow from here on.
         events(.ready(startup.summary))
-        prepareSweep(intervalMilliseconds: settings.sweepIntervalMilliseconds, events: events)
+        prepareSweep(policy: settings.sweepPolicy, events: events)
     }
 
     /// Starts the ring-buffer reader (before attaching, so nothing waits) and, for metrics, the kernel's
@@ -139,8 +141,14 @@ public final class PushSource: NotificationSource, @unchecked Sendable {
     /// Sets the sweep's period (0: none) and loads the sweep now when the rules need one, so that a refused
     /// program is reported at start; then reports the degradations found so far.
     public func prepareSweep(intervalMilliseconds: UInt64, events: SessionEventHandler) {
-        sweepIntervalMilliseconds = intervalMilliseconds
-        if intervalMilliseconds > 0 && locked({ $0.rules.needsSweep }) {
+        prepareSweep(policy: .forced(milliseconds: intervalMilliseconds), events: events)
+    }
+
+    public func prepareSweep(policy: SweepPolicy, events: SessionEventHandler) {
+        lock.withLock { sweepPolicy = policy }
+        let schedule = sweepSchedule
+        events(.sweepSchedule(schedule.description))
+        if schedule.intervalMilliseconds != nil && locked({ $0.rules.needsSweep }) {
             do {
                 _ = try withProgram { try $0.prepareSweep() }
             } catch {
@@ -150,9 +158,22 @@ public final class PushSource: NotificationSource, @unchecked Sendable {
         reportDegradations(events)
     }
 
+    /// The sweep's period for the rules in force now (they change on reload and as subscribers come and go).
+    public var sweepSchedule: SweepSchedule {
+        locked { program in
+            // Asked after every tick: derived again only when the rules changed.
+            if let cached = scheduleCache, cached.generation == program.ruleGeneration, cached.policy == sweepPolicy {
+                return cached.schedule
+            }
+            let schedule = sweepPolicy.schedule(for: program.rules)
+            scheduleCache = (program.ruleGeneration, sweepPolicy, schedule)
+            return schedule
+        }
+    }
+
     // MARK: Running
 
-    public var tickMilliseconds: UInt64? { sweepIntervalMilliseconds > 0 ? sweepIntervalMilliseconds : nil }
+    public var tickMilliseconds: UInt64? { sweepSchedule.intervalMilliseconds }
 
     public func tick(events: SessionEventHandler) {
         defer { reportDegradations(events) }
@@ -168,7 +189,7 @@ public final class PushSource: NotificationSource, @unchecked Sendable {
     }
 
     public func sweepAndSettle(events: SessionEventHandler) {
-        guard sweepIntervalMilliseconds > 0 else { return }
+        guard tickMilliseconds != nil else { return }
         tick(events: events)
         // The records the sweep wrote are read on the reader's thread: wait until they are through.
         let deadline = DispatchTime.now().uptimeNanoseconds + 500_000_000
@@ -217,10 +238,21 @@ public final class PushSource: NotificationSource, @unchecked Sendable {
         return result
     }
 
-    /// Detaches (no new records), lets the reader deliver what the ring holds, and returns the totals.
+    /// What the stop did to the callback flags we set (nil: never attached, or not stopped yet).
+    public var callbackFlagRelease: CallbackFlagRelease? { lock.withLock { flagRelease } }
+
+    /// Detaches (no new records), clears the callback flags we set on the sockets we enrolled, lets the
+    /// reader deliver what the ring holds, and returns the totals.
     public func stop() -> SourceStatistics {
         let (attachment, reader) = lock.withLock { (self.attachment, self.reader) }
-        attachment?.detach()
+        if let attachment {
+            attachment.detach()
+            let release = withProgram { $0.releaseCallbackFlags() }
+            lock.withLock {
+                flagRelease = release
+                self.attachment = nil
+            }
+        }
         reader?.stop()
         return lock.withLock {
             if let stopped { return stopped }

@@ -48,17 +48,19 @@ public final class Session: Sendable {
         let signals = StopSignals(reload: settings.handlesSIGHUP) // before any thread starts: they inherit the mask
         let (source, names) = try open(consumer)
         consumer.started(kind: source.kind)
-        let tickMilliseconds = source.tickMilliseconds ?? settings.tickMilliseconds
+        let fixedTickMilliseconds = settings.tickMilliseconds
         signals.wait(
             duration: settings.durationSeconds, output: output,
-            tickSeconds: tickMilliseconds.map { Double($0) / 1000 },
+            tickSeconds: { (source.tickMilliseconds ?? fixedTickMilliseconds).map { Double($0) / 1000 } },
             onTick: {
                 source.tick(events: events)
                 consumer.tick(nowMonotonicNanoseconds: Clocks.monotonicNanoseconds())
             },
             onReload: { reload(source, names: names) },
             shouldStop: { consumer.isFinished })
-        return source.stop()
+        let final = source.stop()
+        if let release = (source as? PushSource)?.callbackFlagRelease { events(.callbackFlagsReleased(release)) }
+        return final
     }
 
     /// Opens and starts the source of `settings.mode`.

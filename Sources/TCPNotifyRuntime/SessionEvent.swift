@@ -16,6 +16,8 @@ public enum SessionEvent: Sendable {
     case enrollmentFailed(String)
     /// Attached and enrolled: records flow from here on. "ready in N ms since exec (...)".
     case ready(String)
+    /// How often the sweep runs, and which rule set it: "every 1m (last_ack_recv > 1h × 5 %)".
+    case sweepSchedule(String)
     /// The sweep cannot run: stall and silence rules are checked at TCP events only.
     case noSweep(String)
     /// A sweep failed (reported once).
@@ -23,6 +25,8 @@ public enum SessionEvent: Sendable {
     /// A feature this host refused, and what replaced it (each reported once, when found).
     case degradation(Degradation)
     case noRunStatistics(String)
+    /// At a clean stop: the callback flags we set, cleared (or why some are kept).
+    case callbackFlagsReleased(CallbackFlagRelease)
     case reloaded(path: String, rules: Int)
     case reloadFailed(String)
     case reloadIgnored
@@ -51,12 +55,16 @@ public enum SessionEvent: Sendable {
             "existing sockets are not enrolled, only new connections are watched: \(reason)"
         case .ready(let summary):
             summary
+        case .sweepSchedule(let schedule):
+            "sweep: \(schedule)"
         case .noSweep(let reason):
             "no periodic sweep, stall and silence rules are checked only at TCP events: \(reason)"
         case .sweepFailed(let reason):
             "the periodic sweep failed, stalls are seen only at TCP events: \(reason)"
         case .degradation(let degradation):
             degradation.message
+        case .callbackFlagsReleased(let release):
+            release.summary
         case .noRunStatistics(let reason):
             "no kernel run-time statistics for the metrics: \(reason)"
         case .reloaded(let path, let rules):

@@ -58,8 +58,11 @@ public struct SessionSettings: Sendable {
     /// Enroll the selected sockets established before the start (all network namespaces).
     public var enrollExisting = true
     /// Period of the in-kernel sweep over enrolled sockets; 0 = never. It runs only when the rules need
-    /// it (`CompiledRules.needsSweep`).
+    /// it (`CompiledRules.needsSweep`). Ignored when `sweepPrecision` is set.
     public var sweepIntervalMilliseconds: UInt64 = 1000
+    /// Derive the sweep's period from the rules at this precision (`SweepSchedule`), instead of
+    /// `sweepIntervalMilliseconds`.
+    public var sweepPrecision: Double?
     /// Sweep once as soon as the existing sockets are enrolled: with a sampling rule, every enrolled
     /// socket then has its first record (a baseline) at the start instead of at its first TCP event.
     public var sweepAtStart = false
@@ -81,6 +84,10 @@ public struct SessionSettings: Sendable {
 
     public init(inputs: SessionInputs) {
         self.inputs = inputs
+    }
+
+    public var sweepPolicy: SweepPolicy {
+        sweepPrecision.map { .derived(precision: $0) } ?? .forced(milliseconds: sweepIntervalMilliseconds)
     }
 
     /// The kernel-side configuration of the push source.

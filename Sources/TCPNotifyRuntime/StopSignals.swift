@@ -22,13 +22,15 @@ public struct StopSignals {
     public static func wake() { kill(getpid(), SIGUSR2) }
 
     /// Returns on SIGINT or SIGTERM, after `duration` seconds, once stdout is gone, or once `shouldStop`
-    /// says so; runs `onReload` for each SIGHUP, and `onTick` every `tickSeconds` when given (on this
-    /// thread, between signals).
-    public func wait(duration: Double?, output: LineOutput, tickSeconds: Double? = nil, onTick: () -> Void = {},
+    /// says so; runs `onReload` for each SIGHUP, and `onTick` every `tickSeconds()` seconds while it
+    /// gives one (on this thread, between signals; asked again after each tick and reload, since the
+    /// rules that set it can change).
+    public func wait(duration: Double?, output: LineOutput, tickSeconds: () -> Double? = { nil }, onTick: () -> Void = {},
                      onReload: () -> Void = {}, shouldStop: () -> Bool = { false }) {
         var signals = signals
         let deadline = duration.map { Date().addingTimeInterval($0) }
-        var nextTick = tickSeconds.map { Date().addingTimeInterval($0) }
+        var period = tickSeconds()
+        var nextTick = period.map { Date().addingTimeInterval($0) }
         while !shouldStop() {
             // No deadline and no tick: sleep until a signal (a broken stdout raises SIGTERM itself).
             var wait = Double.infinity
@@ -37,14 +39,15 @@ public struct StopSignals {
                 if left <= 0 { return }
                 wait = min(wait, left)
             }
-            if let tick = nextTick, let tickSeconds {
+            if let tick = nextTick, let seconds = period {
                 let left = tick.timeIntervalSinceNow
                 if left <= 0 {
                     onTick()
                     // Ticks keep their phase; a slow tick skips the missed ones rather than bunching them.
-                    var next = tick.addingTimeInterval(tickSeconds)
-                    while next.timeIntervalSinceNow <= 0 { next = next.addingTimeInterval(tickSeconds) }
+                    var next = tick.addingTimeInterval(seconds)
+                    while next.timeIntervalSinceNow <= 0 { next = next.addingTimeInterval(seconds) }
                     nextTick = next
+                    reschedule(&period, &nextTick, tickSeconds)
                     continue
                 }
                 wait = min(wait, left)
@@ -57,8 +60,19 @@ public struct StopSignals {
                 received = sigtimedwait(&signals, nil, nil)
             }
             if received == SIGINT || received == SIGTERM { return }
-            if received == SIGHUP { onReload() }
+            if received == SIGHUP {
+                onReload()
+                reschedule(&period, &nextTick, tickSeconds)
+            }
             if output.isBroken { return } // stdout closed: nobody is listening
         }
+    }
+
+    /// A changed period takes effect now: none stops the ticks, a new one starts from now.
+    private func reschedule(_ period: inout Double?, _ nextTick: inout Date?, _ tickSeconds: () -> Double?) {
+        let now = tickSeconds()
+        guard now != period else { return }
+        period = now
+        nextTick = now.map { Date().addingTimeInterval($0) }
     }
 }

@@ -10,7 +10,7 @@ struct LabCommand: ParsableCommand {
             Acts on devices of the current network namespace; run it as `ip netns exec NS tcpnotify-lab ...`.
             """,
         subcommands: [LossCommand.self, ClearCommand.self, StatsCommand.self, TrafficCommand.self, DelayCommand.self, ClassifyCommand.self, ScenarioCommand.self,
-                      BenchCommand.self, IdleConnectionsCommand.self])
+                      BenchCommand.self, IdleConnectionsCommand.self, CallbackFlagsCommand.self])
 }
 
 /// The device and hook options shared by the subcommands.

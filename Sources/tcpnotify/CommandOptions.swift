@@ -114,17 +114,39 @@ struct BPFTuningOptions: ParsableArguments {
     var ringBytes: Int = 4 << 20
 
     @Option(name: .long, parsing: .unconditional,
-            help: "Period of the in-kernel sweep that checks rules on silent sockets (stalls); 0 turns it off. It runs only when a rule reads a time-based field (last_ack_recv, probes, ...), a window, or uses for/every. (default: \(Self.defaultSweepInterval))",
+            help: "Period of the in-kernel sweep that checks rules on silent sockets (stalls); 0 turns it off. Default: derived from the rules (see --sweep-precision).",
             transform: DurationOption.sweepInterval)
-    var sweepInterval = Self.defaultSweepInterval
+    var sweepInterval: TimeSpan?
 
-    static let defaultSweepInterval = TimeSpan.seconds(1)
+    @Option(name: .long, parsing: .unconditional,
+            help: "How late a time rule may fire, as a share of its threshold: the sweep runs every min(threshold) × this (100 ms to 60 s; rules on probes, backoff, retransmits, notsent_bytes, snd_wnd, unacked alone: every 10 s; no such rule: never). (default: 5%)",
+            transform: PercentOption.sweepPrecision)
+    var sweepPrecision: Double = SweepSchedule.defaultPrecision
 
-    /// The sweep period in whole milliseconds (at least 1); 0: no sweep.
-    var sweepIntervalMilliseconds: UInt64 { sweepInterval.nanoseconds / 1_000_000 }
+    /// `--sweep-interval` when given, else the rules' own schedule at `--sweep-precision`.
+    var sweepPolicy: SweepPolicy {
+        sweepInterval.map { .forced(milliseconds: $0.nanoseconds / 1_000_000) } ?? .derived(precision: sweepPrecision)
+    }
 
     func validate() throws {
         try ByteSizeOption.checkPowerOfTwo(ringBytes, option: "--ring-bytes")
+    }
+}
+
+/// `--sweep-precision 5%` (or 0.05): 0.1 % to 50 %.
+enum PercentOption {
+    static func sweepPrecision(_ text: String) throws -> Double {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let isPercent = trimmed.hasSuffix("%")
+        guard let number = Double(isPercent ? String(trimmed.dropLast()).trimmingCharacters(in: .whitespaces) : trimmed),
+              number.isFinite else {
+            throw InvalidValue(description: "not a share: write a percentage such as 5% or a fraction such as 0.05")
+        }
+        let fraction = isPercent ? number / 100 : number
+        guard fraction >= 0.001 && fraction <= 0.5 else {
+            throw InvalidValue(description: "must be between 0.1% and 50% (a fraction of each time rule's threshold)")
+        }
+        return fraction
     }
 }
 

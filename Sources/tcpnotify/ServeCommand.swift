@@ -132,14 +132,14 @@ struct ServeCommand: ParsableCommand {
             StandardError.write("tcpnotify: \(error)\n")
             throw ExitCode(1)
         }
-        let sweepMilliseconds = tuning.sweepIntervalMilliseconds
+        let sweepPolicy = tuning.sweepPolicy
 
         let settings = ServeDaemon.Settings(
             inputs: inputs, configPath: config, socketPath: socket, socketGroup: group, cgroupPath: cgroup,
             queueBytes: queueBytes,
             subscriberLimits: SubscriberLimits(
                 maximumConnections: maxClients, idleTimeout: .nanoseconds(Int64(clientIdleTimeout.nanoseconds))),
-            ringBytes: ringBytes, sweepMilliseconds: sweepMilliseconds, verbose: verbose,
+            ringBytes: ringBytes, sweepPolicy: sweepPolicy, verbose: verbose,
             export: export, history: history,
             metricsConnections: historyOptions.metricsConnections ?? ConnectionSeries.defaultMaximumConnections)
         let finished = DispatchSemaphore(value: 0)

@@ -23,7 +23,7 @@ enum ServeDaemon {
         var queueBytes: Int
         var subscriberLimits: SubscriberLimits
         var ringBytes: Int
-        var sweepMilliseconds: UInt64
+        var sweepPolicy: SweepPolicy
         var verbose: Bool
         /// Prometheus metrics (and cgroup paths in the lines); shared with `watch`.
         var export: WatchExport
@@ -107,7 +107,7 @@ enum ServeDaemon {
         }
         // Subscribers leave: load the program that clears their bits now, so a refusal is reported at start.
         source.withProgram { _ = $0.isAvailable(.forgetMap) || $0.isAvailable(.forgetTCP) }
-        source.prepareSweep(intervalMilliseconds: settings.sweepMilliseconds, events: events)
+        source.prepareSweep(policy: settings.sweepPolicy, events: events)
 
         let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let server: Channel
@@ -134,7 +134,7 @@ enum ServeDaemon {
                 .init(service: SubscriberServerService(server: server, hub: hub, socketPath: settings.socketPath)),
                 .init(service: ReloadService(configPath: settings.configPath, kernel: kernel, hub: hub, logger: logger)),
                 .init(service: kernelService),
-                .init(service: SweepService(kernel: kernel, intervalMilliseconds: settings.sweepMilliseconds, events: events)),
+                .init(service: SweepService(kernel: kernel, events: events)),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
@@ -172,6 +172,7 @@ struct KernelService: Service {
             "notifications": "\(statistics.notifications)", "ring_drops": "\(statistics.ringDrops)",
             "received": "\(statistics.received)", "subscribers": "\(hub.subscriberCount)",
         ])
+        if let release = kernel.source.callbackFlagRelease { logger.info("\(release.summary)") }
     }
 }
 
@@ -236,21 +237,20 @@ struct ReloadService: Service {
     }
 }
 
-/// The periodic in-kernel sweep, for stall rules (only while some subscriber's rules need it).
+/// The periodic in-kernel sweep, for stall rules (only while some subscriber's rules need it): its
+/// period follows the rules in force, which change as subscribers come and go.
 struct SweepService: Service {
     let kernel: KernelOwner
-    let intervalMilliseconds: UInt64
     let events: SessionEventHandler
+    /// While no rule needs a sweep, how often to look again.
+    static let idleCheckMilliseconds: UInt64 = 1000
 
     func run() async throws {
-        guard intervalMilliseconds > 0 else {
-            try? await gracefulShutdown()
-            return
-        }
         try? await cancelWhenGracefulShutdown {
             while true {
-                try await Task.sleep(for: .milliseconds(Int(intervalMilliseconds)))
-                await kernel.tick(events: events)
+                let interval = kernel.source.tickMilliseconds
+                try await Task.sleep(for: .milliseconds(Int(interval ?? Self.idleCheckMilliseconds)))
+                if interval != nil { await kernel.tick(events: events) }
             }
         }
     }

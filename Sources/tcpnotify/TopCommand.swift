@@ -90,7 +90,8 @@ struct TopCommand: ParsableCommand {
         settings.mode = mode
         settings.cgroupPath = resolvedScope.cgroupPath
         settings.ringBufferBytes = tuning.ringBytes
-        settings.sweepIntervalMilliseconds = tuning.sweepIntervalMilliseconds
+        // The sampling rule sets the pace (as in diagnose), not the rules' derived schedule.
+        settings.sweepIntervalMilliseconds = tuning.sweepInterval.map { $0.nanoseconds / 1_000_000 } ?? 1000
         // Every flow gets its baseline sample at the start: verdicts for running flows a second later.
         settings.enrollExisting = true
         settings.sweepAtStart = true

@@ -104,7 +104,10 @@ struct WatchCommand: ParsableCommand {
         settings.ringBufferBytes = tuning.ringBytes
         settings.notifyOnClose = !noCloseRecords
         settings.enrollExisting = !noExisting
-        settings.sweepIntervalMilliseconds = tuning.sweepIntervalMilliseconds
+        switch tuning.sweepPolicy {
+        case .forced(let milliseconds): settings.sweepIntervalMilliseconds = milliseconds
+        case .derived(let precision): settings.sweepPrecision = precision
+        }
         settings.pollIntervalNanoseconds = interval.nanoseconds
         settings.pollIntervalText = interval.text
         settings.durationSeconds = duration?.seconds

@@ -479,7 +479,9 @@ struct tcpnotify_sk_state {
     struct tcpnotify_window_state windows[TCPNOTIFY_MAX_WINDOWS];
     __u8 family;
     __u8 via_tracepoints;   /* 1: enrolled without sock_ops callbacks (kernel < 6.12); tracepoints check it */
-    __u8 pad[2];
+    __u8 own_cb_flags;      /* the callback flags tcpnotify switched on (not already set by another program):
+                             * exactly these are cleared at a clean stop */
+    __u8 pad;
     __u32 subscribers;      /* who selected this socket (bit i = slot i); 0: nobody any more */
     __u32 rule_mask;        /* rules of those subscribers, for rule_generation: nothing else is emitted */
     __u32 pad2;
@@ -507,7 +509,9 @@ enum tcpnotify_stat {
                                           * from an iterator (before 6.12): the tracepoint fallback watches them */
     TCPNOTIFY_STAT_RTT_WITHOUT_SRTT = 13,/* RTT callbacks without the new srtt argument (before 6.10): rules saw the
                                           * srtt of the previous sample */
-    TCPNOTIFY_STAT_COUNT = 14,
+    TCPNOTIFY_STAT_FLAGS_RELEASED = 14,  /* sockets whose callback flags we set were cleared at a clean stop */
+    TCPNOTIFY_STAT_FLAGS_KEPT = 15,      /* ... and those the kernel would not clear from an iterator (before 6.12) */
+    TCPNOTIFY_STAT_COUNT = 16,
 };
 
 /* ---------------------------------------------------------------------------------------------------- */
@@ -535,7 +539,7 @@ struct tcpnotify_control {
                                 * root); 0: only those whose cgroup id is in `scope_cgroups` */
     __u32 enroll_subscribers;  /* the enrollment iterator adds only these subscribers' bits (a joining one) */
     __u32 forget_subscribers;  /* the forget iterator clears these bits from every enrolled socket */
-    __u32 pad;
+    __u32 release_cb_flags;    /* 1: the enrollment iterator instead clears the callback flags we set (stop) */
 };
 _Static_assert(sizeof(struct tcpnotify_control) == 24, "control layout");
 

@@ -62,8 +62,10 @@ __noinline int tn_enroll(struct bpf_sock_ops *skops)
     tn_start_state(st, bpf_get_socket_cookie(skops), family, bpf_skc_to_tcp_sock(sk), subscribers);
 
     /* The flags word is shared with every other sock_ops program: OR ours in, never clear theirs. */
-    int flags = skops->bpf_sock_ops_cb_flags | cfg.callback_flags;
+    __u32 before = skops->bpf_sock_ops_cb_flags;
+    int flags = before | cfg.callback_flags;
     if (bpf_sock_ops_cb_flags_set(skops, flags) != 0) count(TCPNOTIFY_STAT_FLAG_FAILURES);
+    else st->own_cb_flags = (__u8)(cfg.callback_flags & ~before); /* what a clean stop clears */
     count(TCPNOTIFY_STAT_ENROLLED);
     return 0;
 }
