@@ -16,7 +16,7 @@ struct WatchCommand: ParsableCommand {
 
             --when EXPR is a rule over tcp_info fields (see `tcpnotify fields`), with units \
             (rtt > 50ms), derived metrics (retrans_rate > 1%), windows (increase(total_retrans, 1s) > 16) \
-            and controls (for 2s, every 10s, once); or a preset name (`tcpnotify rules --presets`). Each \
+            and controls (for 2s, every 10s, once, each); or a preset name (`tcpnotify rules --presets`). Each \
             top-level `or` alternative is a rule of its own; NAME=EXPR names a whole expression. Without \
             --when the built-in rules apply (`tcpnotify rules`). A rule notifies when it becomes true for \
             a socket and re-arms once it is false again. Sockets that notified get a final record when \
