@@ -15,8 +15,18 @@ public final class LineOutput: Sendable {
         guard !lines.isEmpty, !isBroken else { return }
         var text = lines.joined(separator: "\n")
         text += "\n"
+        text.withUTF8 { write(lineBytes: $0) }
+    }
+
+    /// Whole lines, each ending in a newline, already encoded (a batch of notification lines).
+    public func write(lineBytes bytes: [UInt8]) {
+        guard !bytes.isEmpty, !isBroken else { return }
+        bytes.withUnsafeBufferPointer { write(lineBytes: $0) }
+    }
+
+    private func write(lineBytes buffer: UnsafeBufferPointer<UInt8>) {
         lock.withLock { _ in
-            text.withUTF8 { buffer in
+            do {
                 var offset = 0
                 while offset < buffer.count {
                     let written = Glibc.write(1, buffer.baseAddress! + offset, buffer.count - offset)

@@ -63,7 +63,27 @@ struct WatchCommand: ParsableCommand {
 
     @OptionGroup var export: ExportOptions
 
+    @Option(name: .long,
+            help: ArgumentHelp("Only these tcp_info fields in JSON lines, comma-separated (names as `tcpnotify fields` lists them): shorter lines, faster output. (default: every field the kernel reports)", valueName: "list"))
+    var fields: String?
+
+    /// `--fields`, checked.
+    var selectedFields: TCPInfoFieldSet? {
+        get throws {
+            guard let fields else { return nil }
+            do throws(TCPInfoFieldSelection.SelectionError) {
+                return try TCPInfoFieldSelection.parse(fields)
+            } catch {
+                throw ValidationError(error.description)
+            }
+        }
+    }
+
     func validate() throws {
+        _ = try selectedFields
+        if fields != nil && output.format == .text {
+            throw ValidationError("--fields selects the tcp_info fields of JSON lines; --format text has fixed columns")
+        }
         if configFile.config != nil && (!selection.filter.isEmpty || !rules.when.isEmpty || selection.tuples != nil) {
             throw ValidationError("--config holds the filter, tuples and rules: give them there, not also on the command line")
         }
@@ -119,7 +139,7 @@ struct WatchCommand: ParsableCommand {
         let lines = LineOutput()
         let consumer = WatchOutput(
             output: lines, format: output.resolvedFormat,
-            ruleNames: inputs.rules.rules.map(\.name), export: export, diagnose: diagnose)
+            ruleNames: inputs.rules.rules.map(\.name), export: export, diagnose: diagnose, fields: try selectedFields)
         let session = Session(settings: settings, output: lines, events: SessionLog.standard)
         export.setRefresh { metrics in
             guard let current = session.statistics() else { return }

@@ -11,31 +11,47 @@ final class WatchOutput: SessionConsumer {
     private let export: WatchExport
     private let diagnoses: DiagnosedOutput?
 
-    init(output: LineOutput, format: NotificationFormatter.Format, ruleNames: [String], export: WatchExport, diagnose: Bool) {
+    /// `fields`: `--fields`, the tcp_info fields lines carry (nil: all the kernel reports).
+    init(output: LineOutput, format: NotificationFormatter.Format, ruleNames: [String], export: WatchExport, diagnose: Bool,
+         fields: TCPInfoFieldSet? = nil) {
         self.output = output
         var formatter = NotificationFormatter(
             format: format, ruleNames: ruleNames, realtimeOffsetNanoseconds: Clocks.realtimeOffsetNanoseconds())
         formatter.cgroupAttribution = export.cgroupPaths?.resolver
-        formatter.kernelFields = KernelInfo.tcpInfoFields
+        formatter.kernelFields = fields.map { KernelInfo.tcpInfoFields.intersection($0) } ?? KernelInfo.tcpInfoFields
         self.formatter = formatter
         self.export = export
         diagnoses = diagnose ? DiagnosedOutput() : nil
     }
 
+    /// The whole batch as one buffer of lines and one write(2); rule names looked up once per generation.
     func deliver(_ batch: [SocketNotification], ruleNames: RuleNameBook) {
-        output.write(batch.compactMap { notification in
-            var formatter = formatter
-            let names = ruleNames.names(generation: notification.ruleGeneration)
-            formatter.ruleNames = names
-            guard let diagnoses else {
-                if export.needsDelivery { export.delivered(notification, formatter: formatter, diagnosis: nil) }
-                return formatter.line(for: notification)
+        var formatter = formatter
+        var generation: UInt32?
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(batch.count * (formatter.format == .json ? 1024 : 256))
+        for notification in batch {
+            if notification.ruleGeneration != generation {
+                generation = notification.ruleGeneration
+                formatter.ruleNames = ruleNames.names(generation: notification.ruleGeneration)
             }
-            guard let shown = diagnoses.visible(notification, samplingRule: names.count - 1) else { return nil }
-            let diagnosis = diagnoses.tracker.diagnosis(cookie: shown.cookie)
+            var shown = notification
+            var diagnosis: Diagnosis?
+            if let diagnoses {
+                guard let visible = diagnoses.visible(notification, samplingRule: formatter.ruleNames.count - 1) else { continue }
+                shown = visible
+                diagnosis = diagnoses.tracker.diagnosis(cookie: shown.cookie)
+            }
             if export.needsDelivery { export.delivered(shown, formatter: formatter, diagnosis: diagnosis) }
-            return formatter.line(for: shown, diagnosis: diagnosis)
-        })
+            switch formatter.format {
+            case .json:
+                formatter.appendJSONLine(for: shown, diagnosis: diagnosis, to: &buffer)
+            case .text:
+                buffer.append(contentsOf: formatter.line(for: shown, diagnosis: diagnosis).utf8)
+                buffer.append(UInt8(ascii: "\n"))
+            }
+        }
+        output.write(lineBytes: buffer)
     }
 
     /// The last line: the totals (with the poll counters when polling).
