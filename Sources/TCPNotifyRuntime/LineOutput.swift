@@ -26,19 +26,17 @@ public final class LineOutput: Sendable {
 
     private func write(lineBytes buffer: UnsafeBufferPointer<UInt8>) {
         lock.withLock { _ in
-            do {
-                var offset = 0
-                while offset < buffer.count {
-                    let written = Glibc.write(1, buffer.baseAddress! + offset, buffer.count - offset)
-                    if written < 0 && errno == EINTR { continue }
-                    if written <= 0 {
-                        // Wake the main thread's signal wait (it may sleep with no timeout): nobody
-                        // reads any more, so stop as on SIGTERM.
-                        if !broken.exchange(true, ordering: .relaxed) { kill(getpid(), SIGTERM) }
-                        return
-                    }
-                    offset += written
+            var offset = 0
+            while offset < buffer.count {
+                let written = Glibc.write(1, buffer.baseAddress! + offset, buffer.count - offset)
+                if written < 0 && errno == EINTR { continue }
+                if written <= 0 {
+                    // Wake the main thread's signal wait (it may sleep with no timeout): nobody
+                    // reads any more, so stop as on SIGTERM.
+                    if !broken.exchange(true, ordering: .relaxed) { kill(getpid(), SIGTERM) }
+                    return
                 }
+                offset += written
             }
         }
     }
