@@ -19,10 +19,10 @@ public struct JSONWriter: Sendable {
 
     public init() { bytes.reserveCapacity(2048) }
 
-    /// Appends to `buffer` (keeping what it holds): many lines, one buffer, one write(2).
-    public init(appendingTo buffer: consuming [UInt8]) {
-        bytes = buffer
-        bytes.reserveCapacity(bytes.count + 2048)
+    /// Takes over `buffer` (leaving it empty) to append to what it holds: many lines, one buffer, one
+    /// write(2). Swapped, not copied: a copy per line would make a batch quadratic; `takeBytes` hands it back.
+    public init(appendingTo buffer: inout [UInt8]) {
+        swap(&bytes, &buffer)
     }
 
     /// `"key":` already quoted and escaped, with its colon (`JSONWriter.keyBytes`): the hot path's keys.

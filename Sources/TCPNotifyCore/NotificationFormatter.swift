@@ -93,8 +93,7 @@ public struct NotificationFormatter: Sendable {
 
     /// `jsonLine` and a newline appended to `buffer`: a batch of lines in one buffer, for one write(2).
     public func appendJSONLine(for notification: SocketNotification, diagnosis: Diagnosis? = nil, to buffer: inout [UInt8]) {
-        var writer = JSONWriter(appendingTo: buffer)
-        buffer = []
+        var writer = JSONWriter(appendingTo: &buffer)
         writeJSON(notification, diagnosis: diagnosis, to: &writer)
         buffer = writer.takeBytes()
         buffer.append(UInt8(ascii: "\n"))
