@@ -52,6 +52,7 @@ extension Benchmark {
 
         let recordsBefore = counter.records.load(ordering: .relaxed)
         let cpuBefore = Self.processCPUNanoseconds()
+        let bpfBefore = BPFRunStatistics.of(pid: getpid()).totalRunTimeNanoseconds
         let started = BenchClock.monotonicNanoseconds()
         let deadline = started + UInt64(settings.throughputSeconds * 1e9)
         var sweeps = 0
@@ -62,6 +63,7 @@ extension Benchmark {
         let elapsedSeconds = Double(BenchClock.monotonicNanoseconds() - started) / 1e9
         let recordsInWindow = counter.records.load(ordering: .relaxed) - recordsBefore
         let cpu = Double(Self.processCPUNanoseconds() - cpuBefore)
+        let bpf = Double(BPFRunStatistics.of(pid: getpid()).totalRunTimeNanoseconds &- bpfBefore)
         let final = source.stop().statistics
         let delivered = counter.records.load(ordering: .relaxed)
         // Everything the rules fired = written (notifications) + ring_drops; written = delivered + malformed.
@@ -86,6 +88,8 @@ extension Benchmark {
              "\(batches > 0 ? delivered / batches : 0), \(counter.largestBatch.load(ordering: .relaxed))"],
             ["forced wakeups", BenchFormat.number(Double(final.wakeups))],
             ["process CPU (sweep + reader), % of a core", String(format: "%.0f", cpu / (elapsedSeconds * 1e9) * 100)],
+            ["of which BPF run time (sweep), % of a core", String(format: "%.0f", bpf / (elapsedSeconds * 1e9) * 100)],
+            ["BPF run time per record, ns", recordsInWindow > 0 ? String(format: "%.0f", bpf / Double(recordsInWindow)) : "n/a"],
         ]
         section.figures = [
             "api_records_per_second": rate, "api_records_delivered": Double(delivered),
