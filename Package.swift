@@ -128,7 +128,7 @@ let package = Package(
             plugins: ["BPFCompiler"]
         ),
         // `tcpnotify-lab bench`: tcpnotify against polling (idle cost, latency, data path, throughput). Not a test.
-        .target(name: "TCPNotifyBench", dependencies: ["TCPNotifyCore", "TCPNotifyLab"]),
+        .target(name: "TCPNotifyBench", dependencies: ["TCPNotifyCore", "TCPNotifyLab", "TCPNotifyBPF", "TCPNotifyRuntime"]),
         .executableTarget(
             name: "tcpnotify-lab",
             dependencies: [

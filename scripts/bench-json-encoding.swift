@@ -1,12 +1,15 @@
 // Compiled with TCPNotifyCore's sources by scripts/bench-json-encoding (release, whole module).
 // Encodes the same notification lines three ways and prints records/s for each:
-//   hand writer   NotificationFormatter.jsonLine (the hot path)
+//   hand writer   NotificationFormatter.jsonLine (the hot path), also batched into one buffer
+//                 (appendJSONLine, as watch writes), with all fields and with a --fields subset
 //   wire encoder  Wire.line(formatter.wireNotification(...)): the Codable model, keys in documented order
 //   JSONEncoder   Foundation's encoder on the same model (keys in no fixed order)
 import Foundation
 
 @main
 enum BenchJSONEncoding {
+    static let subsetFields = "state,rtt,rttvar,snd_cwnd,unacked,total_retrans,delivery_rate,bytes_acked"
+
     static func notification(_ index: Int) -> SocketNotification {
         var values = [UInt64](repeating: 0, count: TCPInfoField.allCases.count)
         for (field, _) in zip(TCPInfoField.allCases, values.indices) { values[Int(field.rawValue)] = UInt64(index &* 7919 &+ Int(field.rawValue) &* 131) }
@@ -37,12 +40,34 @@ enum BenchJSONEncoding {
             print("MISMATCH:\n\(formatter.jsonLine(for: record))\n\(Wire.line(formatter.wireNotification(for: record)))")
             return
         }
+        // --fields: a typical per-event subset (RTT sample, window, delivery).
+        var subset = formatter
+        subset.kernelFields = try TCPInfoFieldSelection.parse(subsetFields)
         var results: [(String, Double, Int)] = []
         for round in 0..<3 {
             let hand = seconds {
                 var bytes = 0
                 for index in 0..<count { bytes &+= formatter.jsonLine(for: records[index % records.count]).utf8.count }
                 return bytes
+            }
+            // The output path: a batch of lines appended to one buffer (what watch writes with one write(2)).
+            let batched = seconds {
+                var bytes = 0
+                var buffer: [UInt8] = []
+                for index in 0..<count {
+                    formatter.appendJSONLine(for: records[index % records.count], to: &buffer)
+                    if buffer.count >= 1 << 20 { bytes &+= buffer.count; buffer.removeAll(keepingCapacity: true) }
+                }
+                return bytes &+ buffer.count
+            }
+            let fewer = seconds {
+                var bytes = 0
+                var buffer: [UInt8] = []
+                for index in 0..<count {
+                    subset.appendJSONLine(for: records[index % records.count], to: &buffer)
+                    if buffer.count >= 1 << 20 { bytes &+= buffer.count; buffer.removeAll(keepingCapacity: true) }
+                }
+                return bytes &+ buffer.count
             }
             let wire = seconds {
                 var bytes = 0
@@ -57,7 +82,9 @@ enum BenchJSONEncoding {
                 return bytes
             }
             if round > 0 { // the first round warms up
-                results += [("hand writer (jsonLine)", hand.0, hand.1), ("wire encoder (Wire.line)", wire.0, wire.1),
+                results += [("hand writer (jsonLine)", hand.0, hand.1), ("batched lines, all fields", batched.0, batched.1),
+                            ("batched lines, --fields \(subsetFields)", fewer.0, fewer.1),
+                            ("wire encoder (Wire.line)", wire.0, wire.1),
                             ("JSONEncoder", foundation.0, foundation.1)]
             }
         }

@@ -108,7 +108,7 @@ package enum KernelTables {
             let slots = buffer.bindMemory(to: tcpnotify_window.self)
             for (index, window) in windows.enumerated() { slots[index] = window }
         }
-        var timedMask: UInt32 = 0, onceMask: UInt32 = 0
+        var timedMask: UInt32 = 0, onceMask: UInt32 = 0, eachMask: UInt32 = 0
         withUnsafeMutableBytes(of: &table.controls) { buffer in
             let slots = buffer.bindMemory(to: tcpnotify_rule_control.self)
             for (index, rule) in compiled.rules.enumerated() {
@@ -119,6 +119,10 @@ package enum KernelTables {
                 if rule.control.once {
                     control.flags |= UInt8(TCPNOTIFY_RULE_ONCE)
                     onceMask |= bit
+                }
+                if rule.control.each {
+                    control.flags |= UInt8(TCPNOTIFY_RULE_EACH)
+                    eachMask |= bit
                 }
                 if let timerSlot = compiled.timedRules.firstIndex(of: index) {
                     control.timer_slot = UInt8(timerSlot)
@@ -137,6 +141,7 @@ package enum KernelTables {
         }
         table.timed_mask = timedMask
         table.once_mask = onceMask
+        table.each_mask = eachMask
         return table
     }
 

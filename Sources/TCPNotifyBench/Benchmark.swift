@@ -8,6 +8,8 @@ public enum BenchPart: String, CaseIterable, Sendable, Codable {
     case idle, latency, datapath, throughput, enrollment
     /// Not in the default run: the per-callback cost of several rule sets (scripts/measure-callback-cost).
     case callbackCost = "callback-cost"
+    /// Records per second into the in-process Swift API (not a default part).
+    case records
 
     public static let defaultParts: [BenchPart] = [.idle, .latency, .datapath, .throughput, .enrollment]
 }
@@ -89,6 +91,7 @@ public final class Benchmark: @unchecked Sendable {
                 case .datapath: try runDataPath(progress: progress)
                 case .throughput: try runThroughput(progress: progress)
                 case .callbackCost: try runCallbackCost(progress: progress)
+                case .records: try runRecordPath(progress: progress)
                 }
             } catch {
                 sections.append(BenchSection(title: part.rawValue, notes: ["failed: \(error)"]))

@@ -11,7 +11,40 @@ public struct JSONWriter: Sendable {
     /// The line so far.
     public var text: String { String(decoding: bytes, as: UTF8.self) }
 
+    /// The line so far as UTF-8, handed over (the writer is empty afterwards).
+    public mutating func takeBytes() -> [UInt8] {
+        defer { bytes = []; hasMember = 0; depth = 0 }
+        return bytes
+    }
+
     public init() { bytes.reserveCapacity(2048) }
+
+    /// Takes over `buffer` (leaving it empty) to append to what it holds: many lines, one buffer, one
+    /// write(2). Swapped, not copied: a copy per line would make a batch quadratic; `takeBytes` hands it back.
+    public init(appendingTo buffer: inout [UInt8]) {
+        swap(&bytes, &buffer)
+    }
+
+    /// `"key":` already quoted and escaped, with its colon (`JSONWriter.keyBytes`): the hot path's keys.
+    public mutating func field(keyBytes: [UInt8], _ value: UInt64) {
+        writeSeparator()
+        bytes.append(contentsOf: keyBytes)
+        appendDecimal(value)
+    }
+
+    public mutating func field(keyBytes: [UInt8], _ value: String) {
+        writeSeparator()
+        bytes.append(contentsOf: keyBytes)
+        JSONWriter.appendQuoted(value, to: &bytes)
+    }
+
+    /// `"key":` as bytes, for `field(keyBytes:_:)`.
+    public static func keyBytes(_ key: String) -> [UInt8] {
+        var bytes: [UInt8] = []
+        appendQuoted(key, to: &bytes)
+        bytes.append(UInt8(ascii: ":"))
+        return bytes
+    }
 
     public mutating func beginObject(_ key: String? = nil) {
         writeKey(key)
@@ -70,39 +103,39 @@ public struct JSONWriter: Sendable {
         if depth > 0 { depth -= 1 }
     }
 
-    private mutating func writeKey(_ key: String?) {
+    private mutating func writeSeparator() {
         if depth > 0 && depth < 64 {
             let bit: UInt64 = 1 << UInt64(depth)
             if hasMember & bit != 0 { bytes.append(UInt8(ascii: ",")) }
             hasMember |= bit
         }
+    }
+
+    private mutating func writeKey(_ key: String?) {
+        writeSeparator()
         if let key {
             JSONWriter.appendQuoted(key, to: &bytes)
             bytes.append(UInt8(ascii: ":"))
         }
     }
 
+    /// Digits into a 24-byte stack buffer, back to front, then one append.
     private mutating func appendDecimal(_ value: UInt64) {
         if value < 10 {
             bytes.append(UInt8(ascii: "0") + UInt8(value))
             return
         }
-        var count = 0
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
         var rest = value
-        while rest > 0 {
-            count += 1
-            rest /= 10
-        }
-        let start = bytes.count
-        bytes.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: count))
-        rest = value
-        bytes.withUnsafeMutableBufferPointer { buffer in
-            var index = start + count - 1
-            while rest > 0 {
-                buffer[index] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest % 10)
-                rest /= 10
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            var index = buffer.count
+            repeat {
                 index -= 1
-            }
+                let (quotient, remainder) = rest.quotientAndRemainder(dividingBy: 10)
+                buffer[index] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: remainder)
+                rest = quotient
+            } while rest > 0
+            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[index...]))
         }
     }
 

@@ -1,3 +1,10 @@
+/// `"rtt":` and so on, by field raw value: written for every field of every line.
+private let tcpInfoKeyBytes: [[UInt8]] = {
+    var keys = [[UInt8]](repeating: [], count: (TCPInfoField.allCases.map { Int($0.rawValue) }.max() ?? 0) + 1)
+    for field in TCPInfoField.allCases { keys[Int(field.rawValue)] = JSONWriter.keyBytes(field.name) }
+    return keys
+}()
+
 /// Turns notifications and statistics into output lines: JSON (one object per line) or compact text.
 public struct NotificationFormatter: Sendable {
     public enum Format: String, Sendable, CaseIterable {
@@ -80,6 +87,19 @@ public struct NotificationFormatter: Sendable {
     /// it (BENCHMARKS.md, "JSON encoding"). `WireNotificationTests` checks both give the same bytes.
     public func jsonLine(for notification: SocketNotification, diagnosis: Diagnosis? = nil) -> String {
         var writer = JSONWriter()
+        writeJSON(notification, diagnosis: diagnosis, to: &writer)
+        return writer.text
+    }
+
+    /// `jsonLine` and a newline appended to `buffer`: a batch of lines in one buffer, for one write(2).
+    public func appendJSONLine(for notification: SocketNotification, diagnosis: Diagnosis? = nil, to buffer: inout [UInt8]) {
+        var writer = JSONWriter(appendingTo: &buffer)
+        writeJSON(notification, diagnosis: diagnosis, to: &writer)
+        buffer = writer.takeBytes()
+        buffer.append(UInt8(ascii: "\n"))
+    }
+
+    private func writeJSON(_ notification: SocketNotification, diagnosis: Diagnosis?, to writer: inout JSONWriter) {
         writer.beginObject()
         writer.field("type", Wire.Notification.lineType)
         writer.rawField("ts", wallClock(notification.monotonicNanoseconds).jsonLiteral)
@@ -108,7 +128,6 @@ public struct NotificationFormatter: Sendable {
         }
         NotificationFormatter.writeTCPInfo(notification.info, fields: kernelFields, to: &writer)
         writer.endObject()
-        return writer.text
     }
 
     /// One socket of `tcpnotify snapshot`: its identity, the network namespace it was found in (the
@@ -158,16 +177,18 @@ public struct NotificationFormatter: Sendable {
     /// field names; state and ca_state as names. Fields the kernel does not report are left out, not written as 0.
     public static func writeTCPInfo(_ info: TCPInfo, fields: TCPInfoFieldSet = .all, to writer: inout JSONWriter) {
         writer.beginObject("tcp_info")
-        for field in TCPInfoField.allCases where fields.missing.isEmpty || fields.contains(field) {
+        let keys = tcpInfoKeyBytes
+        for field in fields.present {
             let value = info[field]
+            let key = keys[Int(field.rawValue)]
             switch field {
             case .state:
-                writer.field(field.name, TCPState(rawValue: UInt8(truncatingIfNeeded: value))?.name ?? String(value))
+                writer.field(keyBytes: key, TCPState(rawValue: UInt8(truncatingIfNeeded: value))?.name ?? String(value))
             case .caState:
                 writer.field(
-                    field.name, TCPCongestionState(rawValue: UInt8(truncatingIfNeeded: value))?.name ?? String(value))
+                    keyBytes: key, TCPCongestionState(rawValue: UInt8(truncatingIfNeeded: value))?.name ?? String(value))
             default:
-                writer.field(field.name, value)
+                writer.field(keyBytes: key, value)
             }
         }
         writer.endObject()

@@ -152,7 +152,7 @@ extension CompiledRules {
         return growth
     }
 
-    /// Edge, once, for and every, per the kernel's rules.bpf.h.
+    /// Edge, each, once, for and every, per the kernel's rules.bpf.h.
     private func applyControls(_ state: inout RuleSocketState, rulesTrue: UInt32, nowMilliseconds now: UInt32) -> UInt32 {
         let ruleCount = min(rules.count, RuleExpression.maxRules)
         let allRules: UInt32 = ruleCount >= 32 ? .max : (1 << UInt32(ruleCount)) - 1
@@ -162,7 +162,10 @@ extension CompiledRules {
         for (index, rule) in rules.prefix(ruleCount).enumerated() where rule.control.once { onceMask |= 1 << UInt32(index) }
 
         let plain = allRules & ~timedMask
+        var eachMask: UInt32 = 0
+        for (index, rule) in rules.prefix(ruleCount).enumerated() where rule.control.each { eachMask |= 1 << UInt32(index) }
         var fired = (rulesTrue & plain & onceMask & ~state.onceFired) | (rulesTrue & plain & ~onceMask & ~state.rulesFired)
+        fired |= rulesTrue & eachMask
         state.rulesFired = (state.rulesFired & ~plain) | (rulesTrue & plain)
 
         for (slot, rule) in timedRules.prefix(RuleExpression.maxTimedRules).enumerated() where rule >= 0 && rule < ruleCount {

@@ -7,22 +7,27 @@ public struct RuleControl: Hashable, Sendable, CustomStringConvertible {
     public var everyMilliseconds: UInt32 = 0
     /// `once`: at most one notification per socket (until the rules change).
     public var once = false
+    /// `each` (or `every event`): notify at every event at which it holds, not only when it becomes
+    /// true: a per-event stream, e.g. every RTT sample of a flow. Excludes `for`, `every` and `once`.
+    public var each = false
 
-    public init(forMilliseconds: UInt32 = 0, everyMilliseconds: UInt32 = 0, once: Bool = false) {
+    public init(forMilliseconds: UInt32 = 0, everyMilliseconds: UInt32 = 0, once: Bool = false, each: Bool = false) {
         self.forMilliseconds = forMilliseconds
         self.everyMilliseconds = everyMilliseconds
         self.once = once
+        self.each = each
     }
 
     /// Needs per-socket timers (one of TCPNOTIFY_MAX_TIMED_RULES slots).
     public var isTimed: Bool { forMilliseconds > 0 || everyMilliseconds > 0 }
 
-    /// "for 2s every 10s once"; empty for the default.
+    /// "for 2s every 10s once", "each"; empty for the default.
     public var description: String {
         var parts: [String] = []
         if forMilliseconds > 0 { parts.append("for " + ValueText.duration(milliseconds: UInt64(forMilliseconds))) }
         if everyMilliseconds > 0 { parts.append("every " + ValueText.duration(milliseconds: UInt64(everyMilliseconds))) }
         if once { parts.append("once") }
+        if each { parts.append("each") }
         return parts.joined(separator: " ")
     }
 }
@@ -93,6 +98,7 @@ public struct CompiledRules: Sendable, Equatable {
 ///     stalled=retransmits >= 3 and snd_wnd == 0       one rule named "stalled"
 ///     queue_delay > 20ms and rtt_inflation > 4 for 2s units, derived metrics, a control
 ///     increase(total_retrans, 1s) > 16 every 10s      a window, re-notifying while true
+///     rtt > 0 each                                    a record at every event (every RTT sample...)
 ///     bufferbloat                                     a preset (RulePresets)
 ///
 /// Each top-level `or` alternative of an unnamed expression is its own rule, so a notification can

@@ -5,10 +5,11 @@ struct ParsedRule: Sendable {
     var control: RuleControl
 }
 
-/// Parses one `--when` string: `[NAME=] EXPRESSION [for DURATION] [every DURATION] [once]`.
+/// Parses one `--when` string: `[NAME=] EXPRESSION [for DURATION] [every DURATION] [once]`, or
+/// `[NAME=] EXPRESSION each` (also written `every event`).
 enum RuleParser {
     /// Words that end the condition and start its controls.
-    static let controlWords: Set<String> = ["for", "every", "once"]
+    static let controlWords: Set<String> = ["for", "every", "once", "each"]
 
     static func parse(_ text: String) throws(ExpressionError) -> ParsedRule {
         var cursor = try ExpressionTokenCursor(input: text, dialect: .rule)
@@ -18,7 +19,7 @@ enum RuleParser {
         let name = try parseName(&cursor)
         if cursor.current.kind == .word, controlWords.contains(cursor.current.text.lowercased()) {
             throw cursor.error("expected a condition before '\(cursor.current.text)'", at: cursor.current,
-                               hint: "for example: rtt > 200ms \(cursor.current.text.lowercased() == "once" ? "once" : "for 2s")")
+                               hint: "for example: rtt > 200ms \(["once", "each"].contains(cursor.current.text.lowercased()) ? cursor.current.text.lowercased() : "for 2s")")
         }
         var parser = LogicParser<RuleTerm>(
             cursor: cursor, juxtapositionMeansAnd: false,
@@ -62,27 +63,37 @@ enum RuleParser {
         return name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }
     }
 
-    /// `for DURATION`, `every DURATION`, `once`, in any order, each at most once.
+    /// `for DURATION`, `every DURATION`, `once`, `each` (`every event`), in any order, each at most once.
     private static func parseControls(_ cursor: inout ExpressionTokenCursor) throws(ExpressionError) -> RuleControl {
         var control = RuleControl()
         var seen: [String: ExpressionToken] = [:]
         while cursor.current.kind != .end {
             let token = cursor.current
-            let word = token.text.lowercased()
+            var word = token.text.lowercased()
             guard token.kind == .word, controlWords.contains(word) else {
                 throw cursor.error("unexpected \(token.quoted) after the rule's controls", at: token,
-                                   hint: "conditions go first, then 'for', 'every' and 'once': rtt > 50ms and lost > 0 for 2s")
+                                   hint: "conditions go first, then 'for', 'every', 'once' or 'each': rtt > 50ms and lost > 0 for 2s")
             }
+            let next = cursor.peek(1)
+            let everyEvent = word == "every" && next.kind == .word && next.text.lowercased() == "event"
+            if everyEvent { word = "each" }
             if seen[word] != nil {
-                throw cursor.error("'\(word)' is given twice", at: token)
+                throw cursor.error("'\(everyEvent ? "every event" : word)' is given twice", at: token)
             }
             seen[word] = token
             cursor.advance()
+            if everyEvent { cursor.advance() }
             switch word {
             case "for": control.forMilliseconds = try RuleValueParser.parseDuration(&cursor, after: token)
             case "every": control.everyMilliseconds = try RuleValueParser.parseDuration(&cursor, after: token)
+            case "each": control.each = true
             default: control.once = true
             }
+        }
+        if let each = seen["each"], let other = ["for", "every", "once"].compactMap({ seen[$0] }).first {
+            let later = each.offset > other.offset ? each : other
+            throw cursor.error("'each' notifies at every event at which the rule holds; it cannot be combined with '\(other.text.lowercased())'",
+                               at: later, hint: "keep 'each' for a record per event, or drop it for 'for'/'every'/'once'")
         }
         if control.once, control.everyMilliseconds > 0, let later = [seen["every"], seen["once"]].compactMap({ $0 }).max(by: { $0.offset < $1.offset }) {
             throw cursor.error("'once' and 'every' contradict each other: 'every' notifies again, 'once' never does",

@@ -1,24 +1,40 @@
 /// The `tcp_info` fields a kernel reports. Newer fields are absent on older kernels: tcpnotify leaves them
 /// out of records and refuses rules on them, rather than report a zero the kernel never measured.
 public struct TCPInfoFieldSet: Sendable, Equatable {
-    /// Fields this kernel's `struct tcp_info` does not have.
-    public var missing: Set<TCPInfoField>
+    public static func == (a: TCPInfoFieldSet, b: TCPInfoFieldSet) -> Bool { a.missing == b.missing }
+
+    /// Fields this kernel's `struct tcp_info` does not have (or that `--fields` left out).
+    public var missing: Set<TCPInfoField> {
+        didSet { present = Self.present(without: missing) }
+    }
+    /// Fields present, in contract order (kept with `missing`: the JSON writer walks it for every line).
+    public private(set) var present: [TCPInfoField]
 
     /// Every field (the kernel tcpnotify's contract was written for, or one not asked).
     public static let all = TCPInfoFieldSet(missing: [])
 
-    public init(missing: Set<TCPInfoField>) { self.missing = missing }
+    public init(missing: Set<TCPInfoField>) {
+        self.missing = missing
+        present = Self.present(without: missing)
+    }
+
+    private static func present(without missing: Set<TCPInfoField>) -> [TCPInfoField] {
+        missing.isEmpty ? TCPInfoField.allCases : TCPInfoField.allCases.filter { !missing.contains($0) }
+    }
+
+    /// Both sets' fields left out: the kernel's and `--fields`'.
+    public func intersection(_ other: TCPInfoFieldSet) -> TCPInfoFieldSet {
+        TCPInfoFieldSet(missing: missing.union(other.missing))
+    }
 
     /// From the member names of the kernel's `struct tcp_info` (`tcpi_rtt`, ... as its BTF lists them).
     public init(kernelMembers: some Sequence<String>) {
         let names = Set(kernelMembers)
-        missing = Set(TCPInfoField.allCases.filter { !names.contains("tcpi_" + $0.name) })
+        self.init(missing: Set(TCPInfoField.allCases.filter { !names.contains("tcpi_" + $0.name) }))
     }
 
     public func contains(_ field: TCPInfoField) -> Bool { !missing.contains(field) }
 
-    /// Fields present, in contract order.
-    public var present: [TCPInfoField] { TCPInfoField.allCases.filter(contains) }
 
     /// Checks that every field the rules read is reported by this kernel.
     public func check(_ rules: CompiledRules, kernel: String) throws(TCPInfoFieldSet.Unavailable) {

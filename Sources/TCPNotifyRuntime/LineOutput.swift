@@ -15,20 +15,28 @@ public final class LineOutput: Sendable {
         guard !lines.isEmpty, !isBroken else { return }
         var text = lines.joined(separator: "\n")
         text += "\n"
+        text.withUTF8 { write(lineBytes: $0) }
+    }
+
+    /// Whole lines, each ending in a newline, already encoded (a batch of notification lines).
+    public func write(lineBytes bytes: [UInt8]) {
+        guard !bytes.isEmpty, !isBroken else { return }
+        bytes.withUnsafeBufferPointer { write(lineBytes: $0) }
+    }
+
+    private func write(lineBytes buffer: UnsafeBufferPointer<UInt8>) {
         lock.withLock { _ in
-            text.withUTF8 { buffer in
-                var offset = 0
-                while offset < buffer.count {
-                    let written = Glibc.write(1, buffer.baseAddress! + offset, buffer.count - offset)
-                    if written < 0 && errno == EINTR { continue }
-                    if written <= 0 {
-                        // Wake the main thread's signal wait (it may sleep with no timeout): nobody
-                        // reads any more, so stop as on SIGTERM.
-                        if !broken.exchange(true, ordering: .relaxed) { kill(getpid(), SIGTERM) }
-                        return
-                    }
-                    offset += written
+            var offset = 0
+            while offset < buffer.count {
+                let written = Glibc.write(1, buffer.baseAddress! + offset, buffer.count - offset)
+                if written < 0 && errno == EINTR { continue }
+                if written <= 0 {
+                    // Wake the main thread's signal wait (it may sleep with no timeout): nobody
+                    // reads any more, so stop as on SIGTERM.
+                    if !broken.exchange(true, ordering: .relaxed) { kill(getpid(), SIGTERM) }
+                    return
                 }
+                offset += written
             }
         }
     }

@@ -20,7 +20,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Idle connection counts, comma-separated.")
     var sizes: String = "1000,10000,50000"
 
-    @Option(help: "Parts to run, comma-separated: \(BenchPart.allCases.map(\.rawValue).joined(separator: ",")) (default: all but callback-cost).")
+    @Option(help: "Parts to run, comma-separated: \(BenchPart.allCases.map(\.rawValue).joined(separator: ",")) (default: all but callback-cost and records).")
     var only: String?
 
     @Option(help: "The tcpnotify binary (default: next to this executable).")

@@ -17,7 +17,7 @@ struct WatchCommand: ParsableCommand {
 
             --when EXPR is a rule over tcp_info fields (see `tcpnotify fields`), with units \
             (rtt > 50ms), derived metrics (retrans_rate > 1%), windows (increase(total_retrans, 1s) > 16) \
-            and controls (for 2s, every 10s, once); or a preset name (`tcpnotify rules --presets`). Each \
+            and controls (for 2s, every 10s, once, each); or a preset name (`tcpnotify rules --presets`). Each \
             top-level `or` alternative is a rule of its own; NAME=EXPR names a whole expression. Without \
             --when the built-in rules apply (`tcpnotify rules`). A rule notifies when it becomes true for \
             a socket and re-arms once it is false again. Sockets that notified get a final record when \
@@ -65,7 +65,27 @@ struct WatchCommand: ParsableCommand {
     @OptionGroup var export: ExportOptions
     @OptionGroup var reportOption: ReportOption
 
+    @Option(name: .long,
+            help: ArgumentHelp("Only these tcp_info fields in JSON lines, comma-separated (names as `tcpnotify fields` lists them): shorter lines, faster output. (default: every field the kernel reports)", valueName: "list"))
+    var fields: String?
+
+    /// `--fields`, checked.
+    var selectedFields: TCPInfoFieldSet? {
+        get throws {
+            guard let fields else { return nil }
+            do throws(TCPInfoFieldSelection.SelectionError) {
+                return try TCPInfoFieldSelection.parse(fields)
+            } catch {
+                throw ValidationError(error.description)
+            }
+        }
+    }
+
     func validate() throws {
+        _ = try selectedFields
+        if fields != nil && output.format == .text {
+            throw ValidationError("--fields selects the tcp_info fields of JSON lines; --format text has fixed columns")
+        }
         if configFile.config != nil && (!selection.filter.isEmpty || !rules.when.isEmpty || selection.tuples != nil) {
             throw ValidationError("--config holds the filter, tuples and rules: give them there, not also on the command line")
         }
@@ -126,7 +146,8 @@ struct WatchCommand: ParsableCommand {
         let lines = LineOutput()
         let consumer = WatchOutput(
             output: lines, format: output.resolvedFormat,
-            ruleNames: inputs.rules.rules.map(\.name), export: export, diagnose: diagnose, report: report?.recorder)
+            ruleNames: inputs.rules.rules.map(\.name), export: export, diagnose: diagnose, fields: try selectedFields,
+            report: report?.recorder)
         let session = Session(settings: settings, output: lines, events: export.observing(SessionLog.standard))
         export.setRefresh { metrics in
             guard let current = session.statistics() else { return }

@@ -15,34 +15,49 @@ final class WatchOutput: SessionConsumer {
     /// --report: every record, shown or not.
     private let report: ReportRecorder?
 
+    /// `fields`: `--fields`, the tcp_info fields lines carry (nil: all the kernel reports).
     init(output: LineOutput, format: NotificationFormatter.Format, ruleNames: [String], export: WatchExport, diagnose: Bool,
-         report: ReportRecorder? = nil) {
+         fields: TCPInfoFieldSet? = nil, report: ReportRecorder? = nil) {
         self.output = output
         var formatter = NotificationFormatter(
             format: format, ruleNames: ruleNames, realtimeOffsetNanoseconds: Clocks.realtimeOffsetNanoseconds())
         formatter.cgroupAttribution = export.cgroupPaths?.resolver
-        formatter.kernelFields = KernelInfo.tcpInfoFields
+        formatter.kernelFields = fields.map { KernelInfo.tcpInfoFields.intersection($0) } ?? KernelInfo.tcpInfoFields
         self.formatter = formatter
         self.export = export
         diagnoses = diagnose ? DiagnosedOutput() : nil
         self.report = report
     }
 
+    /// The whole batch as one buffer of lines and one write(2); rule names looked up once per generation.
     func deliver(_ batch: [SocketNotification], ruleNames: RuleNameBook) {
         report?.record(batch)
-        output.write(batch.compactMap { notification in
-            var formatter = formatter
-            let names = ruleNames.names(generation: notification.ruleGeneration)
-            formatter.ruleNames = names
-            guard let diagnoses else {
-                if export.needsDelivery { export.delivered(notification, formatter: formatter, diagnosis: nil) }
-                return formatter.line(for: notification)
+        var formatter = formatter
+        var generation: UInt32?
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(batch.count * (formatter.format == .json ? 1024 : 256))
+        for notification in batch {
+            if notification.ruleGeneration != generation {
+                generation = notification.ruleGeneration
+                formatter.ruleNames = ruleNames.names(generation: notification.ruleGeneration)
             }
-            guard let shown = diagnoses.visible(notification, samplingRule: names.count - 1) else { return nil }
-            let diagnosis = diagnoses.tracker.diagnosis(cookie: shown.cookie)
+            var shown = notification
+            var diagnosis: Diagnosis?
+            if let diagnoses {
+                guard let visible = diagnoses.visible(notification, samplingRule: formatter.ruleNames.count - 1) else { continue }
+                shown = visible
+                diagnosis = diagnoses.tracker.diagnosis(cookie: shown.cookie)
+            }
             if export.needsDelivery { export.delivered(shown, formatter: formatter, diagnosis: diagnosis) }
-            return formatter.line(for: shown, diagnosis: diagnosis)
-        })
+            switch formatter.format {
+            case .json:
+                formatter.appendJSONLine(for: shown, diagnosis: diagnosis, to: &buffer)
+            case .text:
+                buffer.append(contentsOf: formatter.line(for: shown, diagnosis: diagnosis).utf8)
+                buffer.append(UInt8(ascii: "\n"))
+            }
+        }
+        output.write(lineBytes: buffer)
     }
 
     func tick(nowMonotonicNanoseconds now: UInt64) { report?.tick(nowMonotonicNanoseconds: now) }

@@ -212,6 +212,13 @@ private func truth(_ points: [(UInt64, Bool)]) -> [Event] {
         #expect(results.map(\.fired) == [1, 0, 0, 1, 0, 1, 0, 1, 0])
     }
 
+    @Test func eachFiresAtEveryEventItHolds() throws {
+        let results = try run(["lost > 0 each"], truth([(0, true), (1, true), (1, true), (5, false), (6, true)]))
+        #expect(results.map(\.fired) == [1, 1, 1, 0, 1])
+        let compiled = try RuleExpression.compile(["lost > 0 each"])
+        #expect(compiled.timedRules.isEmpty, "each needs no per-socket timers")
+    }
+
     @Test func onceNotifiesOncePerSocket() throws {
         let results = try run(["lost > 0 once"], truth([(0, true), (10, false), (20, true), (30, true)]))
         #expect(results.map(\.fired) == [1, 0, 0, 0])

@@ -145,6 +145,10 @@ private func windowed(_ kind: RuleTerm.Kind, _ field: TCPInfoField, seconds: Dou
                  canonical: "delivery_rate_app_limited for 2s", control: RuleControl(forMilliseconds: 2000)),
         GoodRule(text: "state=ESTABLISHED once", term: compare(.state, .eq, 1), canonical: "state == ESTABLISHED once",
                  control: RuleControl(once: true)),
+        GoodRule(text: "rtt > 0 each", term: compare(.rtt, .gt, 0), canonical: "rtt > 0 each",
+                 control: RuleControl(each: true)),
+        GoodRule(text: "rtt > 0 EVERY Event", term: compare(.rtt, .gt, 0), canonical: "rtt > 0 each",
+                 control: RuleControl(each: true)),
     ]
 
     @Test(arguments: good)
@@ -274,6 +278,11 @@ private func windowed(_ kind: RuleTerm.Kind, _ field: TCPInfoField, seconds: Dou
         MalformedRule(text: "rtt > 5ms for 2s for 3s", fragment: "'for' is given twice", position: 17),
         MalformedRule(text: "rtt > 5ms once every 1s", fragment: "'once' and 'every' contradict each other", position: 15),
         MalformedRule(text: "rtt > 5ms every 1s once", fragment: "'once' and 'every' contradict each other", position: 19),
+        MalformedRule(text: "rtt > 5ms each every 1s", fragment: "it cannot be combined with 'every'", position: 15),
+        MalformedRule(text: "rtt > 5ms once each", fragment: "it cannot be combined with 'once'", position: 15),
+        MalformedRule(text: "rtt > 5ms every event for 1s", fragment: "it cannot be combined with 'for'", position: 22),
+        MalformedRule(text: "rtt > 5ms each every event", fragment: "'every event' is given twice", position: 15),
+        MalformedRule(text: "each", fragment: "expected a condition before 'each'", position: 0),
         MalformedRule(text: "rtt > 5ms for 2s and rto > 3", fragment: "unexpected 'and' after the rule's controls", position: 17),
         MalformedRule(text: "rtt > 5ms for 2s lost > 0", fragment: "unexpected 'lost' after the rule's controls", position: 17),
         MalformedRule(text: "(rtt > 5ms for 2s)", fragment: "unexpected 'for' inside parentheses", position: 11),

@@ -6,7 +6,7 @@ extension KernelSuite.CLI {
     /// Every command's options, as its help lists them (the shared option groups must give each command
     /// exactly its own options, under the names scripts use).
     static let commandOptions: [(command: String, options: Set<String>, phrases: [String])] = [
-        ("watch", ["--when", "--tuples", "--config", "--cgroup", "--unit", "--pid", "--format", "--ring-bytes", "--sweep-interval", "--sweep-precision", "--duration",
+        ("watch", ["--when", "--tuples", "--config", "--cgroup", "--unit", "--pid", "--format", "--fields", "--ring-bytes", "--sweep-interval", "--sweep-precision", "--duration",
                    "--no-existing", "--no-close-records", "--diagnose", "--verbose", "--mode", "--interval", "--metrics-address",
                    "--metrics-labels", "--otlp-endpoint", "--report"],
          ["<filter>", "Socket filter, ss style", "A rule or a preset name (repeatable)", "Stop after this many seconds",

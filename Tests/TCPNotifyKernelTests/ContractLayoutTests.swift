@@ -11,7 +11,7 @@ import Testing
         #expect(MemoryLayout<tcpnotify_record>.size == 376)
         #expect(MemoryLayout<tcpnotify_record>.offset(of: \tcpnotify_record.info) == 96)
         #expect(MemoryLayout<tcpnotify_filter>.size == 16 + 24 * 32 + 16 * 32)
-        #expect(MemoryLayout<tcpnotify_rule_table>.size == 40 + 2 * 16 + 16 * 32 * 3 + 16 * 4 + 8 + 4 * 32)
+        #expect(MemoryLayout<tcpnotify_rule_table>.size == 40 + 2 * 16 + 16 * 32 * 3 + 16 * 4 + 8 + 4 * 32 + 8)
         #expect(MemoryLayout<tcpnotify_rule_term>.size == 16)
         #expect(MemoryLayout<tcpnotify_rule_control>.size == 16)
         #expect(MemoryLayout<tcpnotify_window_state>.size == 56)

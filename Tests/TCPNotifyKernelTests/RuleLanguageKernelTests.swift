@@ -35,6 +35,37 @@ extension KernelSuite {
             }
         }
 
+        /// `each` on a loopback flow: one record per rule check, i.e. per RTT/retransmit/RTO/state callback,
+        /// checked against the program's own callback counter (nothing else runs in the test's cgroup).
+        @Test(.enabled(if: KernelGate.canRun))
+        func eachRecordsEveryCallback() throws {
+            try KernelGate.require()
+            let cgroup = try TestCgroup(name: "rules-each")
+            defer { cgroup.restore() }
+            let harness = try WatchHarness(cgroupPath: cgroup.path, rules: ["all=bytes_acked >= 0 each"])
+            var pair: ConnectedPair? = try ConnectedPair.make()
+            let cookie = try pair!.client.cookie()
+            try pacedTransfer(pair!, chunkBytes: 16 << 10, intervalMilliseconds: 2, durationSeconds: 0.3)
+            try transfer(4 << 20, from: pair!.client, to: pair!.server)
+            pair = nil
+            var statistics = WatchStatistics()
+            let settled = eventually {
+                statistics = (try? harness.program.kernelStatistics()) ?? WatchStatistics()
+                return statistics.closed >= 2 && UInt64(harness.notifications.count) >= statistics.notifications
+            }
+            #expect(settled, "all records read: \(harness.notifications.count) of \(statistics.notifications)")
+            #expect(statistics.ringDrops == 0)
+            #expect(statistics.events > 20, "a paced and a 4 MB transfer make dozens of callbacks, got \(statistics.events)")
+            #expect(statistics.notifications == statistics.events, "one record per rule check (callback)")
+            #expect(UInt64(harness.notifications.count) == statistics.events)
+            let client = harness.notifications(cookie: cookie)
+            let rtt = client.filter { $0.trigger == .rtt }
+            #expect(rtt.count > 5, "every RTT sample of the sender, got \(rtt.count)")
+            #expect(client.allSatisfy { $0.rulesFired == 1 })
+            // Consecutive records of one socket: the per-socket notification count has no gaps.
+            #expect(client.map(\.socketNotificationCount) == (0..<UInt64(client.count)).map { $0 + 1 })
+        }
+
         @Test(.enabled(if: KernelGate.canRun))
         func forWaitsUntilTheConditionHasHeld() throws {
             try KernelGate.require()
@@ -136,6 +167,7 @@ extension KernelSuite {
             "busy=busy_pct > 50% once",
             "rtt_jitter=rttvar > 200us and not rtt > 50ms",
             "sum=snd_cwnd + unacked > 20 for 100ms every 400ms",
+            "stream=snd_cwnd > 10 each",
         ]
 
         /// A series from a real socket: getsockopt(TCP_INFO) every 5 ms during a lossy transfer.

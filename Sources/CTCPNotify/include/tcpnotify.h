@@ -310,7 +310,7 @@ _Static_assert(sizeof(struct tcpnotify_tuple_key) == 36, "tuple key layout");
 /* ---------------------------------------------------------------------------------------------------- */
 /* Rules: when an enrolled socket notifies. Terms compare a value computed from tcp_info fields with a  */
 /* constant; clauses combine terms; a rule is true when any of its clauses is. Each rule has a control */
-/* (edge by default; `for`, `every`, `once`). Two table slots: user space writes the inactive one and */
+/* (edge by default; `for`, `every`, `once`, `each`). Two table slots: user space writes the inactive one and */
 /* then flips `active_rule_slot` in the control map, so rules change while running.                   */
 
 #define TCPNOTIFY_MAX_RULES 32
@@ -360,6 +360,7 @@ _Static_assert(sizeof(struct tcpnotify_window) == 16, "window layout");
 #define TCPNOTIFY_RULE_FOR (1u << 0)   /* notify once the condition has held for for_ms */
 #define TCPNOTIFY_RULE_EVERY (1u << 1) /* while it holds, notify again every every_ms */
 #define TCPNOTIFY_RULE_ONCE (1u << 2)  /* notify at most once per socket (until the rules change) */
+#define TCPNOTIFY_RULE_EACH (1u << 3)  /* notify at every event at which it holds (no edge, no timer) */
 
 struct tcpnotify_rule_control {
     __u8 flags;       /* TCPNOTIFY_RULE_*; 0 = edge: notify when it becomes true, re-arm when false */
@@ -391,9 +392,11 @@ struct tcpnotify_rule_table {
     /* The rules each subscriber owns (bit i = rule i). A socket notifies only for the rules of its
      * subscribers; it recomputes that mask when the table's generation changes. */
     __u32 subscriber_rules[TCPNOTIFY_MAX_SUBSCRIBERS];
+    __u32 each_mask;    /* rules with EACH: they fire at every event at which they hold */
+    __u32 pad;
 };
 _Static_assert(sizeof(struct tcpnotify_rule_table) ==
-                   40 + 2 * 16 + 16 * 32 + 16 * 32 + 16 * 32 + 16 * 4 + 8 + 4 * TCPNOTIFY_MAX_SUBSCRIBERS,
+                   40 + 2 * 16 + 16 * 32 + 16 * 32 + 16 * 32 + 16 * 4 + 8 + 4 * TCPNOTIFY_MAX_SUBSCRIBERS + 8,
                "rule table layout");
 
 /* One event of one socket for a test run of the rule evaluator (rules_eval.bpf.c through

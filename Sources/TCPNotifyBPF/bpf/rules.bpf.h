@@ -118,13 +118,14 @@ static __always_inline __u32 tn_rules_true(const struct tcpnotify_rule_table *t,
     return rules_true;
 }
 
-/* Which rules notify now, given which hold: edge (default), once, and the timed for/every rules. */
+/* Which rules notify now, given which hold: edge (default), each, once, and the timed for/every rules. */
 static __always_inline __u32 tn_rules_fire(const struct tcpnotify_rule_table *t, struct tcpnotify_sk_state *st,
                                            __u32 rules_true, __u32 now_ms)
 {
     __u32 timed = t->timed_mask, once = t->once_mask, untimed = ~timed;
     __u32 fire = rules_true & untimed & once & ~st->once_fired;
     fire |= rules_true & untimed & ~once & ~st->rules_fired;
+    fire |= rules_true & t->each_mask; /* `each`: untimed, never once, no edge */
     st->rules_fired = (st->rules_fired & timed) | (rules_true & untimed);
 
     for (__u32 slot = 0; slot < TCPNOTIFY_MAX_TIMED_RULES; slot++) {
