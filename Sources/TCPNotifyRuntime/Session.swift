@@ -73,7 +73,7 @@ public final class Session: Sendable {
                 return try startPush(consumer)
             } catch let unavailable as BPFUnavailable {
                 if let reason = settings.pushOnlyReason {
-                    throw SessionError(description: "\(unavailable.summary); \(reason)")
+                    throw SessionError(description: "\(unavailable.summary); \(reason)", status: ExitStatus.of(unavailable))
                 }
                 events(.pushUnavailable(summary: unavailable.summary, pollInterval: settings.pollIntervalText))
                 return try startPoll(consumer)
@@ -142,4 +142,6 @@ public final class Session: Sendable {
 
 public struct SessionError: Error, CustomStringConvertible {
     public let description: String
+    /// The exit status it leads to.
+    public var status: ExitStatus = .failure
 }

@@ -41,7 +41,7 @@ final class ConnectionHistoryRecorder: Sendable {
 
     /// Installs the history subscription in a free subscriber slot and enrolls the existing connections
     /// it selects. On the kernel's queue (`KernelOwner.runSync`).
-    func install(in program: TCPNotifyProgram, hub: SubscriptionHub) throws -> (slot: Int, existing: UInt64) {
+    func install(in program: any SubscriberTables, hub: SubscriptionHub) throws -> (slot: Int, existing: UInt64) {
         let rules = try RuleExpression.compile([Self.samplingRule])
         guard let slot = program.freeSubscriberSlot(from: 1) else { throw BPFError.invalidArgument("no free subscriber slot for --history") }
         var next = program.subscriptions

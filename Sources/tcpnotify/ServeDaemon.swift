@@ -24,6 +24,10 @@ enum ServeDaemon {
         var ringBytes: Int
         var sweepMilliseconds: UInt64
         var verbose: Bool
+        /// `--mode`: push (BPF), poll (sock_diag), or auto (push, else poll); `--interval` for polling.
+        var mode: SessionMode = .auto
+        var pollIntervalNanoseconds: UInt64 = 1_000_000_000
+        var pollIntervalText = "1s"
         /// Prometheus metrics (and cgroup paths in the lines); shared with `watch`.
         var export: WatchExport
         /// `--history`: what it selects and its bounds; nil: no history.
@@ -33,30 +37,27 @@ enum ServeDaemon {
     /// Runs until shut down; the exit status (1: the kernel or privileges are not enough, or the socket).
     static func run(_ settings: Settings, logger: Logger) async -> Int32 {
         let output = LineOutput()
-        var configuration = WatchConfiguration(
-            filter: settings.inputs?.filter ?? CompiledFilter(matchAll: true, predicates: [], clauses: [], source: ""),
-            rules: settings.inputs?.rules ?? CompiledRules(rules: [], terms: [], clauses: []),
-            tuples: settings.inputs?.tuples ?? [], ringBufferBytes: settings.ringBytes)
-        configuration.subscribesSlotZero = settings.inputs != nil
-
-        let source: PushSource, attachPath: String
-        do {
-            attachPath = try settings.cgroupPath ?? Clocks.defaultCgroup()
-            source = try PushSource(configuration: configuration, verbose: settings.verbose)
-        } catch {
-            logger.critical("cannot load the BPF program", metadata: ["error": "\(error)"])
-            StandardError.write("tcpnotify: \(error)\n")
-            return 1
-        }
         let events = ServeDaemon.events(logger)
-        let kernel = KernelOwner(source)
         let history = settings.history.map {
             ConnectionHistoryRecorder(filter: $0.filter, limits: $0.limits, registry: settings.export.metrics?.registry)
         }
-        let hub = SubscriptionHub(
-            kernel: kernel, logger: logger, queueBytes: settings.queueBytes, output: output, export: settings.export,
-            history: history, initial: source.withProgram { ($0.ruleGeneration, $0.tables) })
-        hub.attachedCgroup.withLock { $0 = attachPath }
+        let started: Started, attachPath: String
+        do {
+            attachPath = try settings.cgroupPath ?? Clocks.defaultCgroup()
+            started = try start(settings, attachPath: attachPath, events: events, logger: logger) { kernel, initial in
+                let hub = SubscriptionHub(
+                    kernel: kernel, logger: logger, queueBytes: settings.queueBytes, output: output, export: settings.export,
+                    history: history, initial: initial)
+                hub.attachedCgroup.withLock { $0 = attachPath }
+                return hub
+            }
+        } catch {
+            logger.critical("cannot start", metadata: ["mode": "\(settings.mode)", "error": "\(error)"])
+            StandardError.write("tcpnotify: \(error)\n")
+            settings.export.finish()
+            return ExitStatus.of(error).rawValue
+        }
+        let (source, kernel, hub) = (started.source, started.kernel, started.hub)
         let export = settings.export
         export.setRefresh { metrics in
             var statistics = source.statistics().statistics
@@ -66,21 +67,6 @@ enum ServeDaemon {
         }
         if let history {
             export.setRoutes { path in history.httpReply(path: path) }
-        }
-        let linkID: UInt32
-        do {
-            try source.startReading(deliver: { hub.dispatch($0) }, measuresRunTime: false, events: events)
-            linkID = try source.attach(cgroupPath: attachPath)
-        } catch {
-            logger.critical("cannot attach", metadata: ["cgroup": "\(attachPath)", "error": "\(error)"])
-            StandardError.write("tcpnotify: \(error)\n")
-            return 1
-        }
-        logger.info("attached", metadata: [
-            "cgroup": "\(attachPath)", "link": "\(linkID)", "config": "\(settings.configPath ?? "none")",
-        ])
-        if source.withProgram({ $0.subscriptions[0] != nil }) {
-            source.enrollExisting(in: NetworkNamespaces.all(), subscribers: 1, events: events)
         }
         if let history {
             do {
@@ -99,9 +85,11 @@ enum ServeDaemon {
                 return 1
             }
         }
-        // Subscribers leave: load the program that clears their bits now, so a refusal is reported at start.
-        source.withProgram { _ = $0.isAvailable(.forgetMap) || $0.isAvailable(.forgetTCP) }
-        source.prepareSweep(intervalMilliseconds: settings.sweepMilliseconds, events: events)
+        if let push = source as? PushSource {
+            // Subscribers leave: load the program that clears their bits now, so a refusal is reported at start.
+            push.withProgram { _ = $0.isAvailable(.forgetMap) || $0.isAvailable(.forgetTCP) }
+            push.prepareSweep(intervalMilliseconds: settings.sweepMilliseconds, events: events)
+        }
 
         let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let server: Channel
@@ -157,11 +145,13 @@ struct KernelService: Service {
 
     func run() async throws {
         try? await gracefulShutdown()
-        var statistics = kernel.source.stop().statistics
+        let final = kernel.source.stop()
+        var statistics = final.statistics
         statistics.userDrops += hub.unknownGenerationRecords
         let formatter = NotificationFormatter(format: .json, ruleNames: [], realtimeOffsetNanoseconds: 0)
-        output.write([formatter.line(for: statistics)])
-        logger.info("detached", metadata: [
+        output.write([formatter.line(for: statistics, polling: final.polling)]) // polling: "mode":"poll"
+        logger.info(kernel.source.kind == .push ? "detached" : "stopped polling", metadata: [
+            "mode": "\(kernel.source.kind.rawValue)",
             "events": "\(statistics.events)", "enrolled": "\(statistics.enrolled)",
             "notifications": "\(statistics.notifications)", "ring_drops": "\(statistics.ringDrops)",
             "received": "\(statistics.received)", "subscribers": "\(hub.subscriberCount)",

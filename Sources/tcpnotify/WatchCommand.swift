@@ -80,15 +80,13 @@ struct WatchCommand: ParsableCommand {
                 config: configFile.config, filter: selection.filter.text, rules: rules.when, tuplesPath: selection.tuples,
                 diagnose: diagnose)
         } catch {
-            StandardError.write("tcpnotify: \(error.message)\n")
-            throw ExitCode(2)
+            throw ExitCode.usage(error.message)
         }
         let export: WatchExport
         do {
             export = try WatchExport(options: self.export.options(defaultMetricsAddress: nil))
         } catch {
-            StandardError.write("tcpnotify: \(error)\n")
-            throw ExitCode(1)
+            throw ExitCode.usage("\(error)") // the address cannot be bound: another one is needed
         }
         defer { export.finish() }
 
@@ -132,8 +130,7 @@ struct WatchCommand: ParsableCommand {
         do {
             consumer.finish(try session.run(resolvedScope.wrap(consumer)))
         } catch {
-            StandardError.write("tcpnotify: \(error)\n")
-            throw ExitCode(1)
+            throw ExitCode.reporting(error)
         }
     }
 }
