@@ -41,9 +41,10 @@ enum ServeDaemon {
         let history = settings.history.map {
             ConnectionHistoryRecorder(filter: $0.filter, limits: $0.limits, registry: settings.export.metrics?.registry)
         }
-        let started: Started, attachPath: String
+        let started: Started, attachPath: String, cgroupInode: UInt64?
         do {
             attachPath = try settings.cgroupPath ?? Clocks.defaultCgroup()
+            cgroupInode = CgroupPresence.inode(of: attachPath)
             started = try start(settings, attachPath: attachPath, events: events, logger: logger) { kernel, initial in
                 let hub = SubscriptionHub(
                     kernel: kernel, logger: logger, queueBytes: settings.queueBytes, output: output, export: settings.export,
@@ -117,6 +118,12 @@ enum ServeDaemon {
                 .init(service: ReloadService(configPath: settings.configPath, kernel: kernel, hub: hub, logger: logger)),
                 .init(service: kernelService),
                 .init(service: SweepService(kernel: kernel, intervalMilliseconds: settings.sweepMilliseconds, events: events)),
+                .init(service: CgroupWatchService(path: attachPath, inode: cgroupInode, logger: logger), successTerminationBehavior: .gracefullyShutdownGroup),
+                .init(service: SocketKeeperService(socketPath: settings.socketPath, rebind: { [settings] in
+                    try await SubscriberSocket.bind(
+                        path: settings.socketPath, group: settings.socketGroup, hub: hub, limits: settings.subscriberLimits,
+                        eventLoops: eventLoops, logger: logger)
+                }, logger: logger)),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
