@@ -83,6 +83,28 @@ extension KernelSuite {
             #expect(serve.process.waitForExit() == 0)
         }
 
+        /// An entry of /run/netns that is no namespace (the empty file a failed `ip netns add` leaves; in
+        /// another mount namespace, every one made after it was cloned): found while another helper's
+        /// tests ran, it made each subscriber's departure fail and its slot never be reused.
+        @Test(.enabled(if: KernelGate.canRun))
+        func aStaleNetnsFileDoesNotBreakDepartures() throws {
+            try KernelGate.require()
+            let cgroup = try TestCgroup(name: "fault-netns")
+            defer { cgroup.restore() }
+            mkdir("/run/netns", 0o755)
+            let stale = "/run/netns/tcpnotify-stale-\(getpid())"
+            #expect(FileManager.default.createFile(atPath: stale, contents: nil))
+            defer { unlink(stale) }
+            let serve = try ServeProcess(cgroup: cgroup)
+            let first = try RawSubscriber(socketPath: serve.socketPath)
+            let slot = try first.subscribe(filter: "dport = :1", rules: ["a=bytes_acked > 0"]).subscriber
+            shutdown(first.fd, Int32(SHUT_RDWR))
+            #expect(eventually(timeout: 5) { serve.process.standardError.contains("subscriber left") }, "\(serve.process.standardError)")
+            let second = try RawSubscriber(socketPath: serve.socketPath)
+            #expect(try second.subscribe(filter: "dport = :2", rules: ["b=bytes_acked > 0"]).subscriber == slot, "the slot is reused")
+            #expect(!serve.process.standardError.contains(stale), "the file is not taken for a namespace: \(serve.process.standardError)")
+        }
+
         /// The watched cgroup removed while attached: `watch` and `serve` say so and stop, exit 0
         /// (nothing there can be seen any more; a unit's cgroup made again is another cgroup).
         @Test(.enabled(if: KernelGate.canRun), arguments: ["watch", "serve"])
