@@ -29,9 +29,15 @@ public enum NetworkNamespaces {
         }
         var seen = Set<[UInt64]>()
         var namespaces: [NetworkNamespace] = []
+        // Namespace files live on nsfs, one device for all. A /run/netns entry elsewhere is no namespace:
+        // the empty file a failed or unfinished `ip netns add` leaves. setns() refuses it (EINVAL), and
+        // taking it for one made every subscriber's departure fail (its slot never reused).
+        var own = stat()
+        let nsfsDevice: UInt64? = stat("/proc/self/ns/net", &own) == 0 ? UInt64(own.st_dev) : nil
         for path in candidates {
             var info = stat()
             guard stat(path, &info) == 0 else { continue }  // the process exited, or no permission
+            if let nsfsDevice, UInt64(info.st_dev) != nsfsDevice { continue }
             let identity = [UInt64(info.st_dev), UInt64(info.st_ino)]
             guard seen.insert(identity).inserted else { continue }
             namespaces.append(NetworkNamespace(device: identity[0], inode: identity[1], path: path))

@@ -17,6 +17,8 @@ public struct ExistingEnrollment: Sendable {
     /// Namespaces that could not be entered or iterated, with why.
     public var failures: [String] = []
     public var elapsedNanoseconds: UInt64 = 0
+
+    public init() {}
 }
 
 /// The network namespaces a per-namespace iterator visits, re-listed at most every `refreshSeconds`

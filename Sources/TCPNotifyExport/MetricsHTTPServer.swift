@@ -373,9 +373,9 @@ final class MetricsConnectionGuard: ChannelDuplexHandler {
     private var headBytes = 0
     private var bodyBytes = 0
     private var headComplete = false
-    /// The end-of-head scan: 0 in a line, 1 after a line feed, 2 after a line feed and a carriage return.
-    private var scan = 0
-    /// A byte other than CR or LF was seen: blank lines before the request line do not end the head.
+    /// The end-of-head scan: the current line has a byte other than CR.
+    private var lineHasContent = false
+    /// A line with content (the request line) has ended: the next empty line ends the head.
     private var sawRequestLine = false
     private var responding = false
     private var refused = false
@@ -447,19 +447,20 @@ final class MetricsConnectionGuard: ChannelDuplexHandler {
         context.fireChannelRead(data)
     }
 
-    /// One byte of the head; true at its end (an empty line after the request line: LF (CR) LF).
+    /// One byte of the head; true at its end: an empty line (CRs aside) after a line with content (the
+    /// request line). Blank lines before the request line are skipped, as the HTTP parser skips them:
+    /// counting a CR after a blank line as content let a client holding only CRs and LFs pass for one
+    /// that had sent its request, safe from eviction until the request deadline.
     private func advanceScan(_ byte: UInt8) -> Bool {
-        switch (scan, byte) {
-        case (_, UInt8(ascii: "\n")):
-            if scan != 0 && sawRequestLine { return true }
-            scan = 1
-        case (1, UInt8(ascii: "\r")):
-            scan = 2
-        case (0, UInt8(ascii: "\r")):
+        switch byte {
+        case UInt8(ascii: "\n"):
+            if !lineHasContent && sawRequestLine { return true }
+            if lineHasContent { sawRequestLine = true }
+            lineHasContent = false
+        case UInt8(ascii: "\r"):
             break
         default:
-            scan = 0
-            sawRequestLine = true
+            lineHasContent = true
         }
         return false
     }

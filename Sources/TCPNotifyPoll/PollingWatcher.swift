@@ -3,44 +3,6 @@ import Glibc
 import TCPNotifyBPF
 import TCPNotifyCore
 
-/// Why polling cannot start.
-public enum PollingError: Error, Sendable, CustomStringConvertible {
-    /// A setting given by the user is unusable (a cgroup path).
-    case invalidArgument(String)
-    /// sock_diag does not work in this process's own network namespace.
-    case sockDiag(SockDiagError)
-
-    public var description: String {
-        switch self {
-        case .invalidArgument(let message): message
-        case .sockDiag(let error): "\(error)"
-        }
-    }
-}
-
-/// What to poll for: the same selection and rules as the BPF mode.
-public struct PollingConfiguration: Sendable {
-    public var filter: CompiledFilter
-    public var rules: CompiledRules
-    public var tuples: [TupleEntry]
-    /// A final record when a socket that notified disappears.
-    public var notifyOnClose: Bool
-    /// Keep only sockets created in this cgroup v2 directory or below; nil: every socket.
-    public var cgroupPath: String?
-    /// Network namespaces are enumerated again every this many polls (new ones join, gone ones leave).
-    public var namespaceRefreshPolls: UInt64
-
-    public init(filter: CompiledFilter, rules: CompiledRules, tuples: [TupleEntry] = [], notifyOnClose: Bool = true,
-                cgroupPath: String? = nil, namespaceRefreshPolls: UInt64 = 10) {
-        self.filter = filter
-        self.rules = rules
-        self.tuples = tuples
-        self.notifyOnClose = notifyOnClose
-        self.cgroupPath = cgroupPath
-        self.namespaceRefreshPolls = max(1, namespaceRefreshPolls)
-    }
-}
-
 /// The polling fallback: sock_diag dumps of every network namespace, selected in the kernel by the
 /// filter's bytecode, with the rules evaluated here by the reference evaluator (`CompiledRules.step`),
 /// which has exactly the kernel program's semantics. Differences from the BPF mode, all inherent in
@@ -69,6 +31,9 @@ public final class PollingWatcher {
     private var rejected: Set<UInt64> = []
     /// After a selection change, sockets the new bytecode hides are forgotten without a close record.
     private var forgetUnseenSilently = false
+    /// `serve`: each subscriber's selection (records carry the bits of those selecting the socket);
+    /// nil: the one selection of `filter` (subscriber 0).
+    private var subscriberSelections: [SubscriberSelection]?
 
     struct NamespaceKey: Hashable, Comparable {
         var device: UInt64
@@ -89,6 +54,8 @@ public final class PollingWatcher {
         var last: DiagSocket
         var lastInfo: TCPInfo?
         var lastRulesTrue: UInt32 = 0
+        /// The subscribers selecting it (bit i = slot i).
+        var subscribers: UInt32 = 1
     }
 
     public init(configuration: PollingConfiguration) throws(PollingError) {
@@ -131,6 +98,27 @@ public final class PollingWatcher {
             bytecode = [] // too large for 16-bit jumps: dump everything and filter here
             filtersInKernel = false
         }
+    }
+
+    /// `serve`: the subscribers' selections replace the one filter, at once: sockets followed are
+    /// selected again (those no longer selected are forgotten without a close record), those passed
+    /// over are looked at again at the next poll. Every socket is dumped; the selections apply here.
+    public func replaceSubscribers(_ selections: [SubscriberSelection], tuples newTuples: [TupleEntry]) {
+        subscriberSelections = selections
+        tuples = Set(newTuples)
+        bytecode = []
+        filtersInKernel = false
+        rejected.removeAll()
+        let poll = pollingStatistics.polls
+        for (cookie, entry) in tracked {
+            let mask = selectingSubscribers(entry.last, poll: poll)
+            if mask == 0 { tracked[cookie] = nil } else { tracked[cookie]?.subscribers = mask }
+        }
+    }
+
+    /// Sockets followed now that subscriber `slot` selects.
+    public func trackedCount(subscriber slot: Int) -> Int {
+        tracked.values.reduce(0) { $0 + ($1.subscribers & (UInt32(1) << UInt32(slot)) != 0 ? 1 : 0) }
     }
 
     /// A poll took longer than the interval, so the next one starts late.
@@ -182,12 +170,13 @@ public final class PollingWatcher {
         if rejected.contains(socket.cookie) { return nil }
         if tracked[socket.cookie] == nil {
             statistics.established += 1
-            guard isSelected(socket, poll: poll) else {
+            let subscribers = selectingSubscribers(socket, poll: poll)
+            guard subscribers != 0 else {
                 rejected.insert(socket.cookie)
                 return nil
             }
             statistics.enrolled += 1
-            tracked[socket.cookie] = TrackedSocket(namespace: namespace, firstSeenNanoseconds: now, last: socket)
+            tracked[socket.cookie] = TrackedSocket(namespace: namespace, firstSeenNanoseconds: now, last: socket, subscribers: subscribers)
         }
         guard var entry = tracked[socket.cookie], let info = socket.info else { return nil }
         entry.last = socket
@@ -208,16 +197,29 @@ public final class PollingWatcher {
                 cgroupID: socket.cgroupID ?? 0, monotonicNanoseconds: now, rulesFired: fired, rulesTrue: rulesTrue,
                 ruleGeneration: ruleGeneration, oldState: socket.state, socketNotificationCount: entry.notifications,
                 info: info)
+            notification?.subscribers = entry.subscribers
         }
         tracked[socket.cookie] = entry
         return notification
     }
 
+    /// The subscribers selecting a socket (0: none): by their filters and the tuples, within the cgroup.
+    private func selectingSubscribers(_ socket: DiagSocket, poll: UInt64) -> UInt32 {
+        guard let selections = subscriberSelections else {
+            return isSelected(socket, filter: filter, usesTuples: !tuples.isEmpty, poll: poll) ? 1 : 0
+        }
+        var mask: UInt32 = 0
+        for selection in selections where isSelected(socket, filter: selection.filter, usesTuples: selection.usesTuples, poll: poll) {
+            mask |= UInt32(1) << UInt32(selection.slot)
+        }
+        return mask
+    }
+
     /// The filter again (exact with the bytecode; the only check without it), the tuples, the cgroup.
-    private func isSelected(_ socket: DiagSocket, poll: UInt64) -> Bool {
+    private func isSelected(_ socket: DiagSocket, filter: CompiledFilter, usesTuples: Bool, poll: UInt64) -> Bool {
         guard filter.matches(localAddress: socket.local.address, localPort: socket.local.port,
                              remoteAddress: socket.remote.address, remotePort: socket.remote.port) else { return false }
-        if !tuples.isEmpty {
+        if usesTuples {
             let exact = TupleEntry(localAddress: socket.local.address, localPort: socket.local.port,
                                    remoteAddress: socket.remote.address, remotePort: socket.remote.port)
             var anyLocalPort = exact
@@ -249,6 +251,7 @@ public final class PollingWatcher {
                 cookie: cookie, cgroupID: entry.last.cgroupID ?? 0, monotonicNanoseconds: now, rulesFired: 0,
                 rulesTrue: entry.lastRulesTrue, ruleGeneration: ruleGeneration, oldState: entry.last.state,
                 socketNotificationCount: entry.notifications + 1, info: info))
+            records[records.count - 1].subscribers = entry.subscribers
         }
         forgetUnseenSilently = false
         return records.sorted { $0.cookie < $1.cookie }

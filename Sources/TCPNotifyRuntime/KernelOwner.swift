@@ -1,20 +1,20 @@
 import Dispatch
 import TCPNotifyBPF
 
-/// A push source whose program is touched only on one serial queue (`serve`): joins, leaves, reloads
-/// and sweeps run one at a time, and iterators that enter other network namespaces (setns) never run on
-/// the concurrency pool.
+/// A source whose subscriber tables are touched only on one serial queue (`serve`): joins, leaves,
+/// reloads and sweeps run one at a time, and iterators that enter other network namespaces (setns) never
+/// run on the concurrency pool. The source pushes (BPF) or polls (sock_diag).
 public final class KernelOwner: @unchecked Sendable {
-    public let source: PushSource
+    public let source: any SubscriberTablesSource
     private let queue = DispatchQueue(label: "tcpnotify-kernel")
 
-    public init(_ source: PushSource) { self.source = source }
+    public init(_ source: any SubscriberTablesSource) { self.source = source }
 
-    public func run<T: Sendable>(_ body: @escaping @Sendable (TCPNotifyProgram) throws -> T) async throws -> T {
+    public func run<T: Sendable>(_ body: @escaping @Sendable (any SubscriberTables) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             queue.async {
                 do {
-                    continuation.resume(returning: try self.source.withProgram(body))
+                    continuation.resume(returning: try self.source.withTables(body))
                 } catch {
                     continuation.resume(throwing: error)
                 }
@@ -22,8 +22,8 @@ public final class KernelOwner: @unchecked Sendable {
         }
     }
 
-    public func runSync<T>(_ body: (TCPNotifyProgram) throws -> T) rethrows -> T {
-        try queue.sync { try source.withProgram(body) }
+    public func runSync<T>(_ body: (any SubscriberTables) throws -> T) rethrows -> T {
+        try queue.sync { try source.withTables(body) }
     }
 
     /// The periodic sweep (when the rules need one), on the queue.

@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import Synchronization
 import TCPNotifyCore
@@ -10,6 +11,35 @@ public final class LineOutput: Sendable {
     public init() {}
 
     public var isBroken: Bool { broken.load(ordering: .relaxed) }
+
+    /// Stops the session as soon as stdout's reader goes away (`watch | head -1`: head exits), not at
+    /// the next write, which may be long after: a thread waits for the error poll(2) reports on a pipe
+    /// or socket without a reader. Call after the stop signals are blocked (the thread inherits the mask).
+    public func watchReader() {
+        var status = stat()
+        guard fstat(1, &status) == 0, status.st_mode & S_IFMT == S_IFIFO || status.st_mode & S_IFMT == S_IFSOCK else { return }
+        let thread = Thread { [self] in
+            var descriptor = pollfd(fd: 1, events: 0, revents: 0)
+            while true {
+                let ready = poll(&descriptor, 1, -1)
+                if ready < 0 && errno == EINTR { continue }
+                guard ready > 0 else { return }
+                if descriptor.revents & Int16(POLLERR | POLLHUP) != 0 {
+                    markBroken()
+                    return
+                }
+                usleep(100_000) // another event (none is asked for): do not spin
+            }
+        }
+        thread.name = "tcpnotify-stdout-reader"
+        thread.start()
+    }
+
+    /// Nobody reads any more: wake the main thread's signal wait (it may sleep with no timeout) and
+    /// stop as on SIGTERM.
+    private func markBroken() {
+        if !broken.exchange(true, ordering: .relaxed) { kill(getpid(), SIGTERM) }
+    }
 
     public func write(_ lines: [String]) {
         guard !lines.isEmpty, !isBroken else { return }
@@ -31,9 +61,7 @@ public final class LineOutput: Sendable {
                 let written = Glibc.write(1, buffer.baseAddress! + offset, buffer.count - offset)
                 if written < 0 && errno == EINTR { continue }
                 if written <= 0 {
-                    // Wake the main thread's signal wait (it may sleep with no timeout): nobody
-                    // reads any more, so stop as on SIGTERM.
-                    if !broken.exchange(true, ordering: .relaxed) { kill(getpid(), SIGTERM) }
+                    markBroken()
                     return
                 }
                 offset += written

@@ -11,6 +11,8 @@ public final class PollSource: NotificationSource, @unchecked Sendable {
     private let lock = NSLock() // the watcher: the poll thread, reloads and statistics
     private let intervalNanoseconds: UInt64
     private var loop: PollLoop?
+    /// `serve`: the subscribers' tables, made at the first use (nothing is selected until then).
+    private var subscriptions: PollSubscriptions?
 
     public init(settings: SessionSettings) throws {
         watcher = try PollingWatcher(configuration: PollingConfiguration(
@@ -26,6 +28,14 @@ public final class PollSource: NotificationSource, @unchecked Sendable {
     }
 
     public var ruleGeneration: UInt32 { withWatcher { $0.ruleGeneration } }
+
+    /// `serve`: the subscribers' selections and rules replace the session's, from the first call on.
+    func withSubscriptions<T>(_ body: (PollSubscriptions) throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        if subscriptions == nil { subscriptions = PollSubscriptions(watcher: watcher) }
+        return try body(subscriptions!)
+    }
 
     public func start(settings: SessionSettings, deliver: @escaping @Sendable ([SocketNotification]) -> Void,
                       events: @escaping SessionEventHandler) throws {

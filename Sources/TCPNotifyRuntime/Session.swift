@@ -46,6 +46,10 @@ public final class Session: Sendable {
     /// Runs until the end (see the type's description); the source's final totals.
     public func run(_ consumer: some SessionConsumer) throws -> SourceStatistics {
         let signals = StopSignals(reload: settings.handlesSIGHUP) // before any thread starts: they inherit the mask
+        output.watchReader()
+        // Before attaching: a cgroup removed while the source starts is noticed too.
+        let presence = settings.cgroupPath.flatMap { CgroupPresence(path: $0, onGone: { StopSignals.wake() }) }
+        defer { presence?.stop() }
         let (source, names) = try open(consumer)
         consumer.started(kind: source.kind)
         let fixedTickMilliseconds = settings.tickMilliseconds
@@ -57,7 +61,8 @@ public final class Session: Sendable {
                 consumer.tick(nowMonotonicNanoseconds: Clocks.monotonicNanoseconds())
             },
             onReload: { reload(source, names: names) },
-            shouldStop: { consumer.isFinished })
+            shouldStop: { consumer.isFinished || presence?.isGone == true })
+        if let presence, presence.isGone { events(.cgroupRemoved(presence.path)) }
         let final = source.stop()
         if let release = (source as? PushSource)?.callbackFlagRelease { events(.callbackFlagsReleased(release)) }
         return final
@@ -75,7 +80,7 @@ public final class Session: Sendable {
                 return try startPush(consumer)
             } catch let unavailable as BPFUnavailable {
                 if let reason = settings.pushOnlyReason {
-                    throw SessionError(description: "\(unavailable.summary); \(reason)")
+                    throw SessionError(description: "\(unavailable.summary); \(reason)", status: ExitStatus.of(unavailable))
                 }
                 events(.pushUnavailable(summary: unavailable.summary, pollInterval: settings.pollIntervalText))
                 return try startPoll(consumer)
@@ -144,4 +149,6 @@ public final class Session: Sendable {
 
 public struct SessionError: Error, CustomStringConvertible {
     public let description: String
+    /// The exit status it leads to.
+    public var status: ExitStatus = .failure
 }

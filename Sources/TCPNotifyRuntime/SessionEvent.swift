@@ -30,6 +30,8 @@ public enum SessionEvent: Sendable {
     case reloaded(path: String, rules: Int)
     case reloadFailed(String)
     case reloadIgnored
+    /// The cgroup the session watched was removed: nothing more can be seen; the session stops.
+    case cgroupRemoved(String)
 
     /// The stderr lines (without the "tcpnotify: " prefix).
     public var lines: [String] {
@@ -73,6 +75,8 @@ public enum SessionEvent: Sendable {
             "reload failed, keeping the running configuration: \(reason)"
         case .reloadIgnored:
             "SIGHUP ignored: no --config file to reload"
+        case .cgroupRemoved(let path):
+            "the cgroup \(path) was removed: no socket there can be seen any more; stopping"
         }
     }
 

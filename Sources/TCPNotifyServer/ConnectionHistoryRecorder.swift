@@ -45,7 +45,7 @@ package final class ConnectionHistoryRecorder: Sendable {
 
     /// Installs the history subscription in a free subscriber slot and enrolls the existing connections
     /// it selects. On the kernel's queue (`KernelOwner.runSync`).
-    package func install(in program: TCPNotifyProgram, hub: SubscriptionHub) throws -> (slot: Int, existing: UInt64) {
+    package func install(in program: any SubscriberTables, hub: SubscriptionHub) throws -> (slot: Int, existing: UInt64) {
         let rules = try RuleExpression.compile([Self.samplingRule])
         guard let slot = program.freeSubscriberSlot(from: 1) else { throw BPFError.invalidArgument("no free subscriber slot for --history") }
         var next = program.subscriptions

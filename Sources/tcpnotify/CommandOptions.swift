@@ -85,8 +85,7 @@ struct CgroupOption: ParsableArguments {
         do {
             return try resolve()
         } catch {
-            StandardError.write("tcpnotify: \(error)\n")
-            throw ExitCode(2)
+            throw ExitCode.usage("\(error)")
         }
     }
 }
@@ -232,26 +231,49 @@ struct SocketOption: ParsableArguments {
         guard !socket.hasSuffix("/") else { throw ValidationError("--socket: '\(socket)' names a directory; give the socket file's path") }
     }
 
-    /// For the side that creates the socket: an existing file there must be a socket (one left by an
-    /// earlier run is replaced), and its directory must exist or be creatable (one level).
+    /// For the side that creates the socket, before anything is loaded: an existing file there must be
+    /// a socket nobody answers on (one left by a killed run is replaced), and its directory must exist
+    /// (or its parent, to create it) and be writable.
     func checkListenable() throws {
         var status = stat()
         if lstat(socket, &status) == 0 {
             guard status.st_mode & S_IFMT == S_IFSOCK else {
                 throw ValidationError("--socket: '\(socket)' exists and is not a socket")
             }
-            return
+            if Self.isAnswering(socket) {
+                throw ValidationError("--socket: another tcpnotify serve is listening on '\(socket)'; stop it or give another path")
+            }
         }
         let directory = (socket as NSString).deletingLastPathComponent
         guard !directory.isEmpty else { return }
         var isDirectory: ObjCBool = false
+        var creates = directory
         if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) {
             guard isDirectory.boolValue else { throw ValidationError("--socket: '\(directory)' is not a directory") }
-            return
+        } else {
+            let parent = (directory as NSString).deletingLastPathComponent
+            guard parent.isEmpty || FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory) && isDirectory.boolValue else {
+                throw ValidationError("--socket: neither '\(directory)' nor its parent directory exists")
+            }
+            creates = parent.isEmpty ? "." : parent
         }
-        let parent = (directory as NSString).deletingLastPathComponent
-        guard parent.isEmpty || FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory) && isDirectory.boolValue else {
-            throw ValidationError("--socket: neither '\(directory)' nor its parent directory exists")
+        guard access(creates, W_OK | X_OK) == 0 else {
+            throw ValidationError("--socket: cannot create a file in '\(creates)' (\(String(cString: strerror(errno)))); give a writable directory")
+        }
+    }
+
+    /// Whether a process accepts connections on the Unix socket at `path`.
+    static func isAnswering(_ path: String) -> Bool {
+        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            for (index, byte) in path.utf8.prefix(buffer.count - 1).enumerated() { buffer[index] = byte }
+        }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } == 0
         }
     }
 }

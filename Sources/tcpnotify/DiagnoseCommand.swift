@@ -82,8 +82,7 @@ struct DiagnoseCommand: ParsableCommand {
         do {
             compiledFilter = try FilterExpression.compile(selection.text)
         } catch {
-            StandardError.write("tcpnotify: invalid filter: \(error)\n")
-            throw ExitCode(2)
+            throw ExitCode.usage("invalid filter: \(error)")
         }
         let rules: CompiledRules
         do {
@@ -115,10 +114,9 @@ struct DiagnoseCommand: ParsableCommand {
         do {
             consumer.finish(try session.run(resolvedScope.wrap(consumer)))
         } catch {
-            StandardError.write("tcpnotify: \(error)\n")
-            throw ExitCode(1)
+            throw ExitCode.reporting(error)
         }
         try report?.write(nowMonotonicNanoseconds: Clocks.monotonicNanoseconds())
-        if consumer.foundImpairment { throw ExitCode(3) }
+        if consumer.foundImpairment { throw ExitCode.status(.impaired) }
     }
 }

@@ -14,7 +14,7 @@ struct DoctorCommand: ParsableCommand {
             BPF programs, an existing loopback connection enrolled by the iterator, and (unless \
             --no-connection) a loopback connection pushed through the sock_ops program from a temporary \
             child cgroup. Nothing stays attached. Exit status: 0 when notifications can be pushed or \
-            polled, 1 when neither works.
+            polled, 69 when neither works.
             """
     )
 
@@ -44,7 +44,7 @@ struct DoctorCommand: ParsableCommand {
         case .table: print(Self.table(report, mode: mode))
         case .json: print(Self.json(report, mode: mode))
         }
-        if !report.push && poll.status != .yes { throw ExitCode(1) }
+        if !report.push && poll.status != .yes { throw ExitCode.status(.unavailable) }
     }
 
     /// sock_diag, what `--mode poll` (and auto without BPF) uses.

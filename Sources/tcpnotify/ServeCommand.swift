@@ -50,6 +50,16 @@ struct ServeCommand: ParsableCommand {
 
     @OptionGroup var tuning: BPFTuningOptions
 
+    @Option(name: .long,
+            help: ArgumentHelp("auto (BPF, or sock_diag polling when BPF cannot be used), bpf, or poll. (default: \(WatchMode.auto.rawValue))", valueName: "mode"),
+            transform: WatchMode.argument)
+    var mode = WatchMode.auto
+
+    @Option(name: .long, parsing: .unconditional,
+            help: ArgumentHelp("Poll interval when polling (100ms, 1s, 2m). (default: \(WatchCommand.defaultInterval))", valueName: "duration"),
+            transform: DurationOption.pollInterval)
+    var interval = WatchCommand.defaultInterval
+
     @OptionGroup var historyOptions: HistoryOptions
 
     @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical.")
@@ -98,7 +108,7 @@ struct ServeCommand: ParsableCommand {
                 inputs = try WatchInputs.load(config: config, filter: "", rules: [], tuplesPath: nil, diagnose: false)
             } catch {
                 StandardError.write("tcpnotify: \(error.message)\n")
-                throw ExitCode(2)
+                throw ExitCode.status(.usage)
             }
         }
         let history: (filter: CompiledFilter, limits: ConnectionHistoryRecorder.History.Limits)?
@@ -106,31 +116,30 @@ struct ServeCommand: ParsableCommand {
             history = try historyOptions.resolve()
         } catch {
             StandardError.write("tcpnotify: --history: invalid filter: \(error)\n")
-            throw ExitCode(2)
+            throw ExitCode.status(.usage)
         }
         let cgroup: String?
         do {
             cgroup = try scope.resolve().cgroupPath
         } catch {
             StandardError.write("tcpnotify: \(error)\n")
-            throw ExitCode(2)
+            throw ExitCode.status(.usage)
         }
         let group: gid_t?
         do {
             group = try Self.resolveGroup(socketGroup)
         } catch let error as WatchInputs.Failure {
             StandardError.write("tcpnotify: \(error.message)\n")
-            throw ExitCode(2)
+            throw ExitCode.status(.usage)
         } catch {
             StandardError.write("tcpnotify: \(error)\n")
-            throw ExitCode(2)
+            throw ExitCode.status(.usage)
         }
         let export: WatchExport
         do {
             export = try WatchExport(options: exportSettings)
         } catch {
-            StandardError.write("tcpnotify: \(error)\n")
-            throw ExitCode(1)
+            throw ExitCode.usage("\(error)") // the address cannot be bound: another one is needed
         }
         let sweepPolicy = tuning.sweepPolicy
 
@@ -140,6 +149,7 @@ struct ServeCommand: ParsableCommand {
             subscriberLimits: SubscriberLimits(
                 maximumConnections: maxClients, idleTimeout: .nanoseconds(Int64(clientIdleTimeout.nanoseconds))),
             ringBytes: ringBytes, sweepPolicy: sweepPolicy, verbose: verbose,
+            mode: mode, pollIntervalNanoseconds: interval.nanoseconds, pollIntervalText: interval.text,
             export: export, history: history,
             metricsConnections: historyOptions.metricsConnections ?? ConnectionSeries.defaultMaximumConnections)
         let finished = DispatchSemaphore(value: 0)

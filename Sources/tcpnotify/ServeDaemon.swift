@@ -25,6 +25,10 @@ enum ServeDaemon {
         var ringBytes: Int
         var sweepPolicy: SweepPolicy
         var verbose: Bool
+        /// `--mode`: push (BPF), poll (sock_diag), or auto (push, else poll); `--interval` for polling.
+        var mode: SessionMode = .auto
+        var pollIntervalNanoseconds: UInt64 = 1_000_000_000
+        var pollIntervalText = "1s"
         /// Prometheus metrics (and cgroup paths in the lines); shared with `watch`.
         var export: WatchExport
         /// `--history`: what it selects and its bounds; nil: no history.
@@ -36,31 +40,30 @@ enum ServeDaemon {
     /// Runs until shut down; the exit status (1: the kernel or privileges are not enough, or the socket).
     static func run(_ settings: Settings, logger: Logger) async -> Int32 {
         let output = LineOutput()
-        var configuration = WatchConfiguration(
-            filter: settings.inputs?.filter ?? CompiledFilter(matchAll: true, predicates: [], clauses: [], source: ""),
-            rules: settings.inputs?.rules ?? CompiledRules(rules: [], terms: [], clauses: []),
-            tuples: settings.inputs?.tuples ?? [], ringBufferBytes: settings.ringBytes)
-        configuration.subscribesSlotZero = settings.inputs != nil
-
-        let source: PushSource, attachPath: String
-        do {
-            attachPath = try settings.cgroupPath ?? Clocks.defaultCgroup()
-            source = try PushSource(configuration: configuration, verbose: settings.verbose)
-        } catch {
-            logger.critical("cannot load the BPF program", metadata: ["error": "\(error)"])
-            StandardError.write("tcpnotify: \(error)\n")
-            return 1
-        }
         let events = settings.export.observing(ServeDaemon.events(logger))
-        let kernel = KernelOwner(source)
         let history = settings.history.map {
             ConnectionHistoryRecorder(filter: $0.filter, limits: $0.limits, registry: settings.export.metrics?.registry,
                                       verdictCounter: settings.export.metrics)
         }
-        let hub = SubscriptionHub(
-            kernel: kernel, logger: logger, queueBytes: settings.queueBytes, output: output, export: settings.export,
-            history: history, initial: source.withProgram { ($0.ruleGeneration, $0.tables) })
-        hub.attachedCgroup.withLock { $0 = attachPath }
+        let started: Started, attachPath: String, cgroupInode: UInt64?
+        do {
+            attachPath = try settings.cgroupPath ?? Clocks.defaultCgroup()
+            cgroupInode = CgroupPresence.inode(of: attachPath)
+            started = try start(settings, attachPath: attachPath, events: events, logger: logger) { kernel, initial in
+                let hub = SubscriptionHub(
+                    kernel: kernel, logger: logger, queueBytes: settings.queueBytes, output: output, export: settings.export,
+                    history: history, initial: initial)
+                hub.attachedCgroup.withLock { $0 = attachPath }
+                return hub
+            }
+        } catch {
+            logger.critical("cannot start", metadata: ["mode": "\(settings.mode)", "error": "\(error)"])
+            StandardError.write("tcpnotify: \(error)\n")
+            settings.export.finish()
+            return ExitStatus.of(error).rawValue
+        }
+        let (source, kernel, hub) = (started.source, started.kernel, started.hub)
+        settings.export.metrics?.setMode(source.kind == .push ? NotificationMetrics.Mode.push : .poll)
         let export = settings.export
         export.setRefresh { metrics in
             var statistics = source.statistics().statistics
@@ -71,22 +74,6 @@ enum ServeDaemon {
         if let history {
             export.setRoutes { path in history.httpReply(path: path) }
             export.metrics?.setConnectionSeries(history.connectionSeries(maximumConnections: settings.metricsConnections))
-        }
-        let linkID: UInt32
-        do {
-            try source.startReading(deliver: { hub.dispatch($0) }, measuresRunTime: false, events: events)
-            linkID = try source.attach(cgroupPath: attachPath)
-        } catch {
-            logger.critical("cannot attach", metadata: ["cgroup": "\(attachPath)", "error": "\(error)"])
-            StandardError.write("tcpnotify: \(error)\n")
-            return 1
-        }
-        settings.export.metrics?.setMode(.push)
-        logger.info("attached", metadata: [
-            "cgroup": "\(attachPath)", "link": "\(linkID)", "config": "\(settings.configPath ?? "none")",
-        ])
-        if source.withProgram({ $0.subscriptions[0] != nil }) {
-            source.enrollExisting(in: NetworkNamespaces.all(), subscribers: 1, events: events)
         }
         if let history {
             do {
@@ -105,9 +92,11 @@ enum ServeDaemon {
                 return 1
             }
         }
-        // Subscribers leave: load the program that clears their bits now, so a refusal is reported at start.
-        source.withProgram { _ = $0.isAvailable(.forgetMap) || $0.isAvailable(.forgetTCP) }
-        source.prepareSweep(policy: settings.sweepPolicy, events: events)
+        if let push = source as? PushSource {
+            // Subscribers leave: load the program that clears their bits now, so a refusal is reported at start.
+            push.withProgram { _ = $0.isAvailable(.forgetMap) || $0.isAvailable(.forgetTCP) }
+            push.prepareSweep(policy: settings.sweepPolicy, events: events)
+        }
 
         let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let server: Channel
@@ -135,6 +124,12 @@ enum ServeDaemon {
                 .init(service: ReloadService(configPath: settings.configPath, kernel: kernel, hub: hub, logger: logger)),
                 .init(service: kernelService),
                 .init(service: SweepService(kernel: kernel, events: events)),
+                .init(service: CgroupWatchService(path: attachPath, inode: cgroupInode, logger: logger), successTerminationBehavior: .gracefullyShutdownGroup),
+                .init(service: SocketKeeperService(socketPath: settings.socketPath, rebind: { [settings] in
+                    try await SubscriberSocket.bind(
+                        path: settings.socketPath, group: settings.socketGroup, hub: hub, limits: settings.subscriberLimits,
+                        eventLoops: eventLoops, logger: logger)
+                }, logger: logger)),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
@@ -163,16 +158,18 @@ struct KernelService: Service {
 
     func run() async throws {
         try? await gracefulShutdown()
-        var statistics = kernel.source.stop().statistics
+        let final = kernel.source.stop()
+        var statistics = final.statistics
         statistics.userDrops += hub.unknownGenerationRecords
         let formatter = NotificationFormatter(format: .json, ruleNames: [], realtimeOffsetNanoseconds: 0)
-        output.write([formatter.line(for: statistics)])
-        logger.info("detached", metadata: [
+        output.write([formatter.line(for: statistics, polling: final.polling)]) // polling: "mode":"poll"
+        logger.info(kernel.source.kind == .push ? "detached" : "stopped polling", metadata: [
+            "mode": "\(kernel.source.kind.rawValue)",
             "events": "\(statistics.events)", "enrolled": "\(statistics.enrolled)",
             "notifications": "\(statistics.notifications)", "ring_drops": "\(statistics.ringDrops)",
             "received": "\(statistics.received)", "subscribers": "\(hub.subscriberCount)",
         ])
-        if let release = kernel.source.callbackFlagRelease { logger.info("\(release.summary)") }
+        if let release = (kernel.source as? PushSource)?.callbackFlagRelease { logger.info("\(release.summary)") }
     }
 }
 

@@ -34,8 +34,7 @@ struct SnapshotCommand: ParsableCommand {
             inputs = try WatchInputs.compile(
                 filter: selection.filter.text, rules: [], tuplesPath: selection.tuples, diagnose: false)
         } catch {
-            StandardError.write("tcpnotify: \(error.message)\n")
-            throw ExitCode(2)
+            throw ExitCode.usage(error.message)
         }
         let resolvedScope = try scope.resolveOrExit()
         let outputFormat = output.resolvedFormat
@@ -59,8 +58,7 @@ struct SnapshotCommand: ParsableCommand {
             }
             StandardError.write("tcpnotify: \(result.sockets.count) socket(s) in \(result.namespaces - result.failures.count) network namespace(s)\n")
         } catch {
-            StandardError.write("tcpnotify: \(error)\n")
-            throw ExitCode(1)
+            throw ExitCode.reporting(error)
         }
     }
 

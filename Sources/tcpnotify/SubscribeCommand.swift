@@ -48,8 +48,7 @@ struct SubscribeCommand: ParsableCommand {
             subscription = try await TCPNotifySubscription.connect(socketPath: socket, filter: filter, rules: when, scope: scope)
         } catch {
             StandardError.write("tcpnotify: \(error)\n")
-            if case .refused = error as? SubscriptionError { return 2 }
-            return 1
+            return ((error as? SubscriptionError)?.exitStatus ?? .failure).rawValue
         }
         StandardError.write(
             "tcpnotify: subscribed as subscriber \(subscription.subscriber) with \(subscription.ruleNames.count) rule(s); "

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TCPNotifyRuntime
 
 @main
 struct TCPNotifyCommand: ParsableCommand {
@@ -20,7 +21,7 @@ struct TCPNotifyCommand: ParsableCommand {
         } catch {
             if exitCode(for: error) == .validationFailure {
                 FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
-                Foundation.exit(2)
+                Foundation.exit(ExitStatus.usage.rawValue)
             }
             exit(withError: error)
         }

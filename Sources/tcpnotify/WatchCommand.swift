@@ -102,8 +102,7 @@ struct WatchCommand: ParsableCommand {
                 config: configFile.config, filter: selection.filter.text, rules: rules.when, tuplesPath: selection.tuples,
                 diagnose: diagnose)
         } catch {
-            StandardError.write("tcpnotify: \(error.message)\n")
-            throw ExitCode(2)
+            throw ExitCode.usage(error.message)
         }
         // (--report: the flows' verdicts judged on the records watch gets; --diagnose samples every 500 ms)
         let report = try CommandReport.open(reportOption, startMonotonicNanoseconds: Clocks.processStartMonotonicNanoseconds(), judging: true)
@@ -111,8 +110,7 @@ struct WatchCommand: ParsableCommand {
         do {
             export = try WatchExport(options: self.export.options(defaultMetricsAddress: nil))
         } catch {
-            StandardError.write("tcpnotify: \(error)\n")
-            throw ExitCode(1)
+            throw ExitCode.usage("\(error)") // the address cannot be bound: another one is needed
         }
         defer { export.finish() }
 
@@ -160,8 +158,7 @@ struct WatchCommand: ParsableCommand {
         do {
             consumer.finish(try session.run(resolvedScope.wrap(consumer)))
         } catch {
-            StandardError.write("tcpnotify: \(error)\n")
-            throw ExitCode(1)
+            throw ExitCode.reporting(error)
         }
         try report?.write(nowMonotonicNanoseconds: Clocks.monotonicNanoseconds())
     }

@@ -66,6 +66,22 @@ import Testing
         #expect(slow.isOpen, "the slow client keeps its connection until its deadline")
     }
 
+    /// Found by the http-request fuzz target: CRs and LFs alone ("\r\r\n\n\r\r\n\n") passed for a
+    /// complete head, so the connection was safe from eviction and, after EOF, waited 10 s for the
+    /// request deadline. Blank lines are no request: at EOF the connection is closed at once.
+    @Test func blankLinesAreNotARequest() throws {
+        let server = try Self.server()
+        defer { server.stop() }
+        let blank = try RawClient(port: server.address.port)
+        #expect(blank.send("\r\r\n\n\r\r\n\n\r\n"))
+        shutdown(blank.fd, Int32(SHUT_WR))
+        let started = ContinuousClock.now
+        let reply = blank.readUntilClosed(waiting: .seconds(3))
+        #expect(reply != nil && (reply?.isEmpty == true || reply.map { String(decoding: $0, as: UTF8.self).hasPrefix("HTTP/1.1 4") } == true),
+                "\(String(describing: reply))")
+        #expect(ContinuousClock.now - started < .seconds(1), "closed at EOF, not at a deadline")
+    }
+
     @Test func fiftyHalfOpenConnectionsDoNotBlockAScrape() throws {
         let server = try Self.server()
         defer { server.stop() }
