@@ -2,6 +2,7 @@
 #include "CTCPNotify.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -95,6 +96,28 @@ uint32_t CTCPNotify_link_id(int link_fd)
     memset(&info, 0, sizeof info);
     if (bpf_obj_get_info_by_fd(link_fd, &info, &length) != 0) return 0;
     return info.id;
+}
+
+int CTCPNotify_count_effective_sockops(const char *cgroup_path, const char *prog_name)
+{
+    int cgroup_fd = open(cgroup_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (cgroup_fd < 0) return -errno;
+    __u32 ids[64], count = 64;
+    int err = bpf_prog_query(cgroup_fd, BPF_CGROUP_SOCK_OPS, BPF_F_QUERY_EFFECTIVE, NULL, ids, &count);
+    int saved = errno;
+    close(cgroup_fd);
+    if (err) return -saved;
+    int found = 0;
+    for (__u32 i = 0; i < count && i < 64; i++) {
+        int prog_fd = bpf_prog_get_fd_by_id(ids[i]);
+        if (prog_fd < 0) continue; /* detached meanwhile */
+        struct bpf_prog_info info;
+        __u32 length = sizeof info;
+        memset(&info, 0, sizeof info);
+        if (bpf_obj_get_info_by_fd(prog_fd, &info, &length) == 0 && strncmp(info.name, prog_name, sizeof info.name) == 0) found++;
+        close(prog_fd);
+    }
+    return found;
 }
 
 int CTCPNotify_tc_attach(int ifindex, int prog_fd, int egress)

@@ -11,11 +11,18 @@ public struct CallbackFlagRelease: Sendable, Equatable {
     public var kept: UInt64 = 0
     /// Why nothing could be tried (the enrollment iterator refused), if so.
     public var failure: String?
+    /// Other tcpnotify programs still run for the attached cgroup: they enrolled sockets with our bits
+    /// already on and rely on them, so nothing was cleared (the last one to stop clears what it set).
+    public var otherInstances = 0
 
     public init() {}
 
     /// The stop log's line: "cleared the callback flags we set on 12 socket(s)".
     public var summary: String {
+        if otherInstances > 0 {
+            return "left the callback flags we set as they are: \(otherInstances) other tcpnotify program(s) still run "
+                + "for this cgroup and may rely on them"
+        }
         if let failure { return "could not clear the callback flags we set (\(failure)): the sockets keep them until they close" }
         var text = "cleared the callback flags we set on \(cleared) socket(s)"
         if kept > 0 {
@@ -29,8 +36,17 @@ extension TCPNotifyProgram {
     /// Clean stop, after the detach: clears exactly the flags we switched on (`own_cb_flags`), on the
     /// sockets we enrolled, in every network namespace. Other programs' bits stay. A socket with our
     /// flags left on would keep calling every sock_ops program up its cgroup for nothing.
-    public func releaseCallbackFlags() -> CallbackFlagRelease {
+    public func releaseCallbackFlags(attachedCgroup: String? = nil) -> CallbackFlagRelease {
         var result = CallbackFlagRelease()
+        // Another instance (attached here or above) found our bits set on the sockets we share and did not
+        // set them itself: clearing them would take its callbacks away.
+        if let attachedCgroup {
+            let others = CTCPNotify_count_effective_sockops(attachedCgroup, "sockops_main")
+            if others > 0 {
+                result.otherInstances = Int(others)
+                return result
+            }
+        }
         do throws(BPFError) {
             let fd = try object.mapFD("stats")
             func value(_ stat: tcpnotify_stat) -> UInt64 { MapAccess.sumPerCPU(fd: fd, index: stat.rawValue, cpus: cpuCount) }

@@ -18,6 +18,8 @@ public final class PushSource: NotificationSource, @unchecked Sendable {
     private var startup: StartupTimer
     private var reader: RingBufferReader?
     private var attachment: CgroupAttachment?
+    /// Where it is attached: at stop, other tcpnotify programs still running there keep our flags set.
+    private var attachedCgroupPath: String?
     private var runStatistics: BPFRunStatistics?
     private var degradationsReported = DegradationReport()
     private var sweepPolicy = SweepPolicy.forced(milliseconds: 0)
@@ -111,7 +113,10 @@ public final class PushSource: NotificationSource, @unchecked Sendable {
     public func attach(cgroupPath: String) throws -> UInt32 {
         do {
             let attachment = try withProgram { try $0.attach(cgroupPath: cgroupPath) }
-            lock.withLock { self.attachment = attachment }
+            lock.withLock {
+                self.attachment = attachment
+                attachedCgroupPath = cgroupPath
+            }
             startup.mark("attach")
             return attachment.linkID
         } catch let error as BPFError where error.isInvalidArgument {
@@ -247,7 +252,8 @@ public final class PushSource: NotificationSource, @unchecked Sendable {
         let (attachment, reader) = lock.withLock { (self.attachment, self.reader) }
         if let attachment {
             attachment.detach()
-            let release = withProgram { $0.releaseCallbackFlags() }
+            let cgroup = lock.withLock { attachedCgroupPath }
+            let release = withProgram { $0.releaseCallbackFlags(attachedCgroup: cgroup) }
             lock.withLock {
                 flagRelease = release
                 self.attachment = nil

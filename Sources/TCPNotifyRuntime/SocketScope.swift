@@ -3,7 +3,6 @@ import Glibc
 import TCPNotifyBPF
 import TCPNotifyCore
 import TCPNotifyPoll
-import TCPNotifyRuntime
 
 /// What `--cgroup`, `--unit` and `--pid` select, resolved: the cgroup v2 directory to attach to (the
 /// kernel then sees only sockets created there or below), and for `--pid` the process whose sockets are

@@ -272,7 +272,8 @@ package enum SubscriberSocket {
         return channel
     }
 
-    private static func isAnswering(_ path: String) -> Bool {
+    /// Whether a process accepts connections on the Unix socket at `path` (a live daemon, not a stale file).
+    package static func isAnswering(_ path: String) -> Bool {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }

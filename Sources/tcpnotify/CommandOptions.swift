@@ -107,28 +107,31 @@ struct VerboseOption: ParsableArguments {
     var verbose = false
 }
 
-/// The kernel side's sizes and periods: watch, serve.
+/// The kernel side's sizes and periods: watch, serve, top.
 struct BPFTuningOptions: ParsableArguments {
     @Option(name: .long, parsing: .unconditional, help: "Ring buffer size in bytes (a power of two, at least one page).")
     var ringBytes: Int = 4 << 20
 
     @Option(name: .long, parsing: .unconditional,
-            help: "Period of the in-kernel sweep that checks rules on silent sockets (stalls); 0 turns it off. Default: derived from the rules (see --sweep-precision).",
+            help: "Period of the in-kernel sweep that checks rules on silent sockets (stalls); 0 turns it off. Default: derived from the rules (see --sweep-precision), 1s for top.",
             transform: DurationOption.sweepInterval)
     var sweepInterval: TimeSpan?
 
+    func validate() throws {
+        try ByteSizeOption.checkPowerOfTwo(ringBytes, option: "--ring-bytes")
+    }
+}
+
+/// How late a time rule may fire (watch, serve): the sweep's period derived from the rules.
+struct SweepPrecisionOption: ParsableArguments {
     @Option(name: .long, parsing: .unconditional,
             help: "How late a time rule may fire, as a share of its threshold: the sweep runs every min(threshold) × this (100 ms to 60 s; rules on probes, backoff, retransmits, notsent_bytes, snd_wnd, unacked alone: every 10 s; no such rule: never). (default: 5%)",
             transform: PercentOption.sweepPrecision)
     var sweepPrecision: Double = SweepSchedule.defaultPrecision
 
     /// `--sweep-interval` when given, else the rules' own schedule at `--sweep-precision`.
-    var sweepPolicy: SweepPolicy {
-        sweepInterval.map { .forced(milliseconds: $0.nanoseconds / 1_000_000) } ?? .derived(precision: sweepPrecision)
-    }
-
-    func validate() throws {
-        try ByteSizeOption.checkPowerOfTwo(ringBytes, option: "--ring-bytes")
+    func policy(_ tuning: BPFTuningOptions) -> SweepPolicy {
+        tuning.sweepInterval.map { .forced(milliseconds: $0.nanoseconds / 1_000_000) } ?? .derived(precision: sweepPrecision)
     }
 }
 
@@ -240,7 +243,7 @@ struct SocketOption: ParsableArguments {
             guard status.st_mode & S_IFMT == S_IFSOCK else {
                 throw ValidationError("--socket: '\(socket)' exists and is not a socket")
             }
-            if Self.isAnswering(socket) {
+            if SubscriberSocket.isAnswering(socket) {
                 throw ValidationError("--socket: another tcpnotify serve is listening on '\(socket)'; stop it or give another path")
             }
         }
@@ -259,21 +262,6 @@ struct SocketOption: ParsableArguments {
         }
         guard access(creates, W_OK | X_OK) == 0 else {
             throw ValidationError("--socket: cannot create a file in '\(creates)' (\(String(cString: strerror(errno)))); give a writable directory")
-        }
-    }
-
-    /// Whether a process accepts connections on the Unix socket at `path`.
-    static func isAnswering(_ path: String) -> Bool {
-        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            for (index, byte) in path.utf8.prefix(buffer.count - 1).enumerated() { buffer[index] = byte }
-        }
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } == 0
         }
     }
 }

@@ -49,6 +49,7 @@ struct ServeCommand: ParsableCommand {
     var clientIdleTimeout: TimeSpan = .seconds(30)
 
     @OptionGroup var tuning: BPFTuningOptions
+    @OptionGroup var sweepPrecision: SweepPrecisionOption
 
     @Option(name: .long,
             help: ArgumentHelp("auto (BPF, or sock_diag polling when BPF cannot be used), bpf, or poll. (default: \(WatchMode.auto.rawValue))", valueName: "mode"),
@@ -141,7 +142,7 @@ struct ServeCommand: ParsableCommand {
         } catch {
             throw ExitCode.usage("\(error)") // the address cannot be bound: another one is needed
         }
-        let sweepPolicy = tuning.sweepPolicy
+        let sweepPolicy = sweepPrecision.policy(tuning)
 
         let settings = ServeDaemon.Settings(
             inputs: inputs, configPath: config, socketPath: socket, socketGroup: group, cgroupPath: cgroup,

@@ -34,6 +34,7 @@ struct WatchCommand: ParsableCommand {
     @OptionGroup var scope: CgroupOption
     @OptionGroup var output: OutputOptions
     @OptionGroup var tuning: BPFTuningOptions
+    @OptionGroup var sweepPrecision: SweepPrecisionOption
 
     @Option(name: .long, parsing: .unconditional,
             help: "Stop after this many seconds (default: run until SIGINT or SIGTERM).", transform: DurationOption.stopAfter)
@@ -122,7 +123,7 @@ struct WatchCommand: ParsableCommand {
         settings.ringBufferBytes = tuning.ringBytes
         settings.notifyOnClose = !noCloseRecords
         settings.enrollExisting = !noExisting
-        switch tuning.sweepPolicy {
+        switch sweepPrecision.policy(tuning) {
         case .forced(let milliseconds): settings.sweepIntervalMilliseconds = milliseconds
         case .derived(let precision): settings.sweepPrecision = precision
         }

@@ -74,8 +74,10 @@ extension KernelSuite {
                 #expect(line["end"] as? String == end.end, "\(line)")
                 #expect(seconds <= 3, "\(end.end): first verdict \(String(format: "%.2f", seconds)) s after the command started")
                 #expect((line["elapsed_ms"] as? Int ?? .max) <= 3000, "\(line)")
-                #expect(Bottleneck(rawValue: verdict).map(end.expectation.accepts) == true,
-                        "\(end.end): first verdict \(verdict) (\(line["summary"] ?? "")), expected \(end.expectation)")
+                let accepted = Bottleneck(rawValue: verdict).map(end.expectation.accepts) == true
+                    || Self.queuedLikeCongestion(run, scenario: scenario, end: end.end, verdict: verdict,
+                                                 from: running.startedNanoseconds, to: arrived)
+                #expect(accepted, "\(end.end): first verdict \(verdict) (\(line["summary"] ?? "")), expected \(end.expectation)")
                 story.append("\(end.end) \(verdict) after \(String(format: "%.2f", seconds)) s (elapsed_ms \(line["elapsed_ms"] ?? "?"))")
             }
             #expect(running.diagnose.waitForExit() == 0)
@@ -90,6 +92,27 @@ extension KernelSuite {
             }
             print("diagnose running flow \(scenario.name): first verdicts: \(story.joined(separator: "; ")); "
                 + "\(running.diagnose.standardError.split(separator: "\n").first { $0.contains("ready in") } ?? "")")
+        }
+
+        /// The lossy path's delay line is a user-space program: on a loaded machine it can queue. Loss that
+        /// comes with queueing of at least a quarter of min_rtt is congestion at a full queue
+        /// (network-limited), so that verdict is right for the first window when the lab's own samples
+        /// (getsockopt in the client) show such a queue over it; without one it is still a failure.
+        static func queuedLikeCongestion(_ run: ScenarioRun, scenario: LabScenario, end: String, verdict: String,
+                                         from startNanoseconds: UInt64, to endNanoseconds: UInt64) -> Bool {
+            guard scenario.name == LabScenario.packetLoss.name, end == "sender", verdict == Bottleneck.networkLimited.rawValue else {
+                return false
+            }
+            let window = run.clientPhase("bulk").samples.filter {
+                $0.monotonicNanoseconds >= startNanoseconds && $0.monotonicNanoseconds <= endNanoseconds
+            }
+            guard let last = window.last, last.info[.minRtt] > 0 else { return false }
+            let meanRTT = window.reduce(0.0) { $0 + Double($1.info[.rtt]) } / Double(window.count)
+            let minRTT = Double(last.info[.minRtt])
+            let queued = meanRTT - minRTT >= max(1_000, 0.25 * minRTT)
+            print("diagnose running flow packet-loss: network-limited at the sender; the lab's samples queued "
+                + "\(Int(meanRTT - minRTT)) us over min_rtt \(Int(minRTT)) us (\(queued ? "congestion: accepted" : "no queue: wrong"))")
+            return queued
         }
 
         /// A bulk transfer on loopback: microsecond RTTs whose ratio to min_rtt is huge, and the odd

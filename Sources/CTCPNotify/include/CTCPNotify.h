@@ -83,6 +83,10 @@ int CTCPNotify_prog_run_stats(int prog_fd, uint64_t *run_time_ns, uint64_t *run_
 /* The id of the link behind a link fd, or 0. */
 uint32_t CTCPNotify_link_id(int link_fd);
 
+/* How many sock_ops programs named `prog_name` run for sockets of the cgroup at `cgroup_path` (attached
+   there or above it: the effective list); -errno if the cgroup cannot be queried. */
+int CTCPNotify_count_effective_sockops(const char *cgroup_path, const char *prog_name);
+
 /* BPF_PROG_TEST_RUN of a SEC("syscall") program with ctx in/out; returns the program's return value,
  * or -errno if the run failed. */
 int CTCPNotify_test_run(int prog_fd, void *ctx, unsigned int ctx_size);
