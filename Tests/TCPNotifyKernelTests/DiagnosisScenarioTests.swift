@@ -17,50 +17,61 @@ extension KernelSuite {
               arguments: LabScenario.all + LabScenario.ipv6 + LabScenario.directPath)
         func diagnoseAgreesWithGroundTruth(scenario: LabScenario) throws {
             try KernelGate.require(needing: Self.commands)
-            let cgroup = try TestCgroup(name: "diagnose-\(scenario.name)")
-            defer { cgroup.restore() }
-            // Started once the lab's namespaces exist, before the connection: diagnose sees the flow from its
-            // first packet. (Started before the namespaces, the per-namespace sweep missed them in some runs:
-            // see docs/diagnosis.md, Limits.)
-            var started: CLIProcess?
-            defer { started?.signal(SIGKILL) }
-            let run = try scenario.run(beforeTraffic: {
-                let process = try CLIProcess(
-                    KernelSuite.CLI.tcpnotify(),
-                    ["diagnose", "--cgroup", cgroup.path, "--format", "json", Self.bothEnds])
-                started = process
-                try #require(eventually(timeout: 10) { process.standardError.contains("diagnosing") }, "\(process.standardError)")
-            })
-            let diagnose = try #require(started)
-            #expect(run.failures.isEmpty, "\(run.failures.joined(separator: "\n"))")
+            // The lab builds each condition with real queues and a user-space delay line; on a loaded machine
+            // that can miss (its own getsockopt ground truth then disagrees with the label). That is the
+            // lab failing, not tcpnotify: such a run is made once more; tcpnotify is judged on a run whose
+            // ground truth holds, and a second miss fails.
+            for attempt in 1...2 {
+                let cgroup = try TestCgroup(name: "diagnose-\(scenario.name)")
+                defer { cgroup.restore() }
+                // Started once the lab's namespaces exist, before the connection: diagnose sees the flow from its
+                // first packet. (Started before the namespaces, the per-namespace sweep missed them in some runs:
+                // see docs/diagnosis.md, Limits.)
+                var started: CLIProcess?
+                defer { started?.signal(SIGKILL) }
+                let run = try scenario.run(beforeTraffic: {
+                    let process = try CLIProcess(
+                        KernelSuite.CLI.tcpnotify(),
+                        ["diagnose", "--cgroup", cgroup.path, "--format", "json", Self.bothEnds])
+                    started = process
+                    try #require(eventually(timeout: 10) { process.standardError.contains("diagnosing") }, "\(process.standardError)")
+                })
+                let diagnose = try #require(started)
+                if attempt == 1 && !run.failures.isEmpty {
+                    print("diagnosis scenario \(scenario.name): the lab did not build its condition (\(run.failures.joined(separator: "; "))); running it again")
+                    continue
+                }
+                #expect(run.failures.isEmpty, "\(run.failures.joined(separator: "\n"))")
 
-            let flow = scenario.senderEndpoint, receiver = scenario.receiverEndpoint
-            _ = eventually(timeout: 5) { Self.diagnosis(of: flow, in: diagnose) != nil && Self.diagnosis(of: receiver, in: diagnose) != nil }
-            diagnose.signal(SIGINT)
-            #expect(diagnose.waitForExit() == 0)
-            let reported = try #require(Self.diagnosis(of: flow, in: diagnose), "no diagnosis of \(flow): \(diagnose.outputLines.map(\.text))")
-            let verdict = reported["bottleneck"] as? String ?? "?"
-            let expectation = scenario.finalExpectation
-            #expect(reported["end"] as? String == "sender", "\(reported)")
-            #expect(TCPNotifyCore.Bottleneck(rawValue: verdict).map(expectation.accepts) == true,
-                    "tcpnotify diagnose said \(verdict) (\(reported["summary"] ?? "")), expected \(expectation)")
+                let flow = scenario.senderEndpoint, receiver = scenario.receiverEndpoint
+                _ = eventually(timeout: 5) { Self.diagnosis(of: flow, in: diagnose) != nil && Self.diagnosis(of: receiver, in: diagnose) != nil }
+                diagnose.signal(SIGINT)
+                #expect(diagnose.waitForExit() == 0)
+                let reported = try #require(Self.diagnosis(of: flow, in: diagnose), "no diagnosis of \(flow): \(diagnose.outputLines.map(\.text))")
+                let verdict = reported["bottleneck"] as? String ?? "?"
+                let expectation = scenario.finalExpectation
+                #expect(reported["end"] as? String == "sender", "\(reported)")
+                #expect(TCPNotifyCore.Bottleneck(rawValue: verdict).map(expectation.accepts) == true,
+                        "tcpnotify diagnose said \(verdict) (\(reported["summary"] ?? "")), expected \(expectation)")
 
-            var receiverVerdict = "-"
-            if let receiverExpectation = scenario.receiverExpectation {
-                let received = try #require(Self.diagnosis(of: receiver, in: diagnose), "no diagnosis of \(receiver): \(diagnose.outputLines.map(\.text))")
-                receiverVerdict = received["bottleneck"] as? String ?? "?"
-                #expect(received["end"] as? String == "receiver", "\(received)")
-                #expect(TCPNotifyCore.Bottleneck(rawValue: receiverVerdict).map(receiverExpectation.accepts) == true,
-                        "receiving end: tcpnotify diagnose said \(receiverVerdict) (\(received["summary"] ?? "")), expected \(receiverExpectation)")
+                var receiverVerdict = "-"
+                if let receiverExpectation = scenario.receiverExpectation {
+                    let received = try #require(Self.diagnosis(of: receiver, in: diagnose), "no diagnosis of \(receiver): \(diagnose.outputLines.map(\.text))")
+                    receiverVerdict = received["bottleneck"] as? String ?? "?"
+                    #expect(received["end"] as? String == "receiver", "\(received)")
+                    #expect(TCPNotifyCore.Bottleneck(rawValue: receiverVerdict).map(receiverExpectation.accepts) == true,
+                            "receiving end: tcpnotify diagnose said \(receiverVerdict) (\(received["summary"] ?? "")), expected \(receiverExpectation)")
+                }
+
+                let truth = run.verdict
+                let settled = run.secondsToVerdict(expectation).map { String(format: "%.1f s", $0) } ?? "never"
+                print("diagnosis scenario \(scenario.name): expected \(expectation); ground truth \(truth?.bottleneck.rawValue ?? "?") "
+                    + String(format: "(%.2f)", truth?.confidence ?? 0) + "; tcpnotify \(verdict) (\(reported["confidence"] ?? 0)); "
+                    + "receiving end: expected \(scenario.receiverExpectation.map(\.description) ?? "-"), ground truth "
+                    + "\(run.receiverVerdict.bottleneck), tcpnotify \(receiverVerdict); "
+                    + "ground truth settled after \(settled); run " + String(format: "%.1f s", run.totalSeconds))
+                break
             }
-
-            let truth = run.verdict
-            let settled = run.secondsToVerdict(expectation).map { String(format: "%.1f s", $0) } ?? "never"
-            print("diagnosis scenario \(scenario.name): expected \(expectation); ground truth \(truth?.bottleneck.rawValue ?? "?") "
-                + String(format: "(%.2f)", truth?.confidence ?? 0) + "; tcpnotify \(verdict) (\(reported["confidence"] ?? 0)); "
-                + "receiving end: expected \(scenario.receiverExpectation.map(\.description) ?? "-"), ground truth "
-                + "\(run.receiverVerdict.bottleneck), tcpnotify \(receiverVerdict); "
-                + "ground truth settled after \(settled); run " + String(format: "%.1f s", run.totalSeconds))
         }
 
         /// `--for` ends the command while the flow is still running: the live flow is reported then, judged on
