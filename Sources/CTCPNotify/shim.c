@@ -102,13 +102,26 @@ int CTCPNotify_count_effective_sockops(const char *cgroup_path, const char *prog
 {
     int cgroup_fd = open(cgroup_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (cgroup_fd < 0) return -errno;
-    __u32 ids[64], count = 64;
-    int err = bpf_prog_query(cgroup_fd, BPF_CGROUP_SOCK_OPS, BPF_F_QUERY_EFFECTIVE, NULL, ids, &count);
-    int saved = errno;
+    /* Ask how many programs are in effect, then for their ids; programs attached in between make the
+       second query fail with ENOSPC, so ask again (a few times, never a guess that undercounts). */
+    __u32 *ids = NULL, count = 0;
+    int err = 0;
+    for (int attempt = 0; attempt < 4; attempt++) {
+        count = 0;
+        if (bpf_prog_query(cgroup_fd, BPF_CGROUP_SOCK_OPS, BPF_F_QUERY_EFFECTIVE, NULL, NULL, &count) != 0) { err = -errno; break; }
+        __u32 capacity = count + 8;
+        __u32 *grown = realloc(ids, capacity * sizeof *ids);
+        if (!grown) { err = -ENOMEM; break; }
+        ids = grown;
+        count = capacity;
+        if (bpf_prog_query(cgroup_fd, BPF_CGROUP_SOCK_OPS, BPF_F_QUERY_EFFECTIVE, NULL, ids, &count) == 0) { err = 0; break; }
+        err = -errno;
+        if (err != -ENOSPC) break;
+    }
     close(cgroup_fd);
-    if (err) return -saved;
+    if (err) { free(ids); return err; }
     int found = 0;
-    for (__u32 i = 0; i < count && i < 64; i++) {
+    for (__u32 i = 0; i < count; i++) {
         int prog_fd = bpf_prog_get_fd_by_id(ids[i]);
         if (prog_fd < 0) continue; /* detached meanwhile */
         struct bpf_prog_info info;
@@ -117,6 +130,7 @@ int CTCPNotify_count_effective_sockops(const char *cgroup_path, const char *prog
         if (bpf_obj_get_info_by_fd(prog_fd, &info, &length) == 0 && strncmp(info.name, prog_name, sizeof info.name) == 0) found++;
         close(prog_fd);
     }
+    free(ids);
     return found;
 }
 
