@@ -77,8 +77,8 @@ let package = Package(
         // One session lifecycle (load, attach, enroll, read, sweep, reload, statistics, stop) over a
         // NotificationSource: BPF push or sock_diag polling. `watch`, `diagnose`, `snapshot` and `serve` use it.
         .target(name: "TCPNotifyRuntime", dependencies: ["TCPNotifyCore", "TCPNotifyBPF", "TCPNotifyPoll"]),
-        // `tcpnotify serve`'s pieces: the subscriber socket and hub, per-subscriber queues and scopes, the
-        // connection history, and what a session exports (metrics, OTLP, cgroup paths). The CLI wires them.
+        // `tcpnotify serve`: the daemon's lifecycle (ServeDaemon), the subscriber socket and hub, per-subscriber
+        // queues and scopes, the connection history, and what a session exports (metrics, OTLP, cgroup paths).
         .target(
             name: "TCPNotifyServer",
             dependencies: [
@@ -87,6 +87,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         // `--report FILE.html`: per-flow timelines as one self-contained HTML page (inline SVG, no script).

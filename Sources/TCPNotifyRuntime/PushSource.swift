@@ -72,6 +72,11 @@ public final class PushSource: NotificationSource, @unchecked Sendable {
         try startReading(deliver: deliver, measuresRunTime: settings.measuresRunTime, events: events)
         let linkID = try attach(cgroupPath: attachPath)
         events(.attached(cgroup: attachPath, linkID: linkID, rules: settings.inputs.rules.rules.count))
+        if settings.servesSubscribers {
+            // The config file's subscription only: the others join later and enroll their own sockets.
+            if settings.subscribesSlotZero { enrollExisting(in: NetworkNamespaces.all(), subscribers: 1, events: events) }
+            return
+        }
         if settings.enrollExisting {
             enrollExisting(in: NetworkNamespaces.all(), events: events)
             startup.mark("enroll")

@@ -68,47 +68,23 @@ public final class Session: Sendable {
         return final
     }
 
-    /// Opens and starts the source of `settings.mode`.
+    /// Opens and starts the source of `settings.mode` (`SourceStarter`); with `sweepAtStart`, sweeps once.
     private func open(_ consumer: some SessionConsumer) throws -> (any NotificationSource, RuleNameBook) {
-        switch settings.mode {
-        case .bpf:
-            return try startPush(consumer) // BPFUnavailable prints as the underlying error
-        case .poll:
-            return try startPoll(consumer)
-        case .auto:
-            do {
-                return try startPush(consumer)
-            } catch let unavailable as BPFUnavailable {
-                if let reason = settings.pushOnlyReason {
-                    throw SessionError(description: "\(unavailable.summary); \(reason)", status: ExitStatus.of(unavailable))
-                }
-                events(.pushUnavailable(summary: unavailable.summary, pollInterval: settings.pollIntervalText))
-                return try startPoll(consumer)
-            }
-        }
-    }
-
-    private func startPush(_ consumer: some SessionConsumer) throws -> (any NotificationSource, RuleNameBook) {
-        let push = try PushSource(configuration: settings.watchConfiguration, verbose: settings.verbose)
-        let names = RuleNameBook(generation: push.ruleGeneration, rules: settings.inputs.rules)
-        current.withLock { $0 = push }
+        var names: RuleNameBook?
+        let source: any NotificationSource
         do {
-            try push.start(settings: settings, deliver: { consumer.deliver($0, ruleNames: names) }, events: events)
+            source = try SourceStarter(settings: settings, events: events).start { source in
+                let book = RuleNameBook(generation: source.ruleGeneration, rules: settings.inputs.rules)
+                names = book
+                current.withLock { $0 = source }
+                return { consumer.deliver($0, ruleNames: book) }
+            }
         } catch {
-            _ = push.stop()
             current.withLock { $0 = nil }
             throw error
         }
-        if settings.sweepAtStart { push.sweepAndSettle(events: events) }
-        return (push, names)
-    }
-
-    private func startPoll(_ consumer: some SessionConsumer) throws -> (any NotificationSource, RuleNameBook) {
-        let poll = try PollSource(settings: settings)
-        let names = RuleNameBook(generation: poll.ruleGeneration, rules: settings.inputs.rules)
-        current.withLock { $0 = poll }
-        try poll.start(settings: settings, deliver: { consumer.deliver($0, ruleNames: names) }, events: events)
-        return (poll, names)
+        if settings.sweepAtStart { source.sweepAndSettle(events: events) }
+        return (source, names!) // set by `start`, which calls it before it returns
     }
 
     /// SIGHUP: new rules re-arm every watched socket, the new selection applies to connections from now

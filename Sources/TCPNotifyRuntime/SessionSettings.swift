@@ -13,6 +13,14 @@ public struct SessionInputs: Sendable {
         self.rules = rules
         self.tuples = tuples
     }
+
+    /// Every socket, no rule: what `serve` starts from without a config file (its subscribers' selections
+    /// and rules come later).
+    public static var everySocketNoRules: SessionInputs {
+        SessionInputs(
+            filter: CompiledFilter(matchAll: true, predicates: [], clauses: [], source: ""),
+            rules: CompiledRules(rules: [], terms: [], clauses: []))
+    }
 }
 
 /// How a session learns about sockets (`watch --mode`).
@@ -81,19 +89,44 @@ public struct SessionSettings: Sendable {
     public var measuresRunTime = false
     /// libbpf's messages on stderr.
     public var verbose = false
+    /// `serve`: subscribers join and leave the source's tables (`SubscriberTablesSource`). The inputs are
+    /// subscriber 0's (the config file's) when `subscribesSlotZero`; else nothing is selected until one
+    /// joins. At the start only subscriber 0's sockets are enrolled, and the sweep is left to the caller
+    /// (it prepares it once its own subscriptions are in).
+    public var servesSubscribers = false
+    public var subscribesSlotZero = false
 
     public init(inputs: SessionInputs) {
         self.inputs = inputs
     }
 
     public var sweepPolicy: SweepPolicy {
-        sweepPrecision.map { .derived(precision: $0) } ?? .forced(milliseconds: sweepIntervalMilliseconds)
+        get { sweepPrecision.map { .derived(precision: $0) } ?? .forced(milliseconds: sweepIntervalMilliseconds) }
+        set {
+            switch newValue {
+            case .forced(let milliseconds):
+                sweepPrecision = nil
+                sweepIntervalMilliseconds = milliseconds
+            case .derived(let precision):
+                sweepPrecision = precision
+            }
+        }
     }
 
     /// The kernel-side configuration of the push source.
     var watchConfiguration: WatchConfiguration {
-        WatchConfiguration(
+        var configuration = WatchConfiguration(
             filter: inputs.filter, rules: inputs.rules, tuples: inputs.tuples, ringBufferBytes: ringBufferBytes,
             notifyOnClose: notifyOnClose)
+        configuration.subscribesSlotZero = !servesSubscribers || subscribesSlotZero
+        return configuration
+    }
+
+    /// What a poller starts from: `serve`'s subscribers' selections replace this one (`PollSubscriptions`).
+    var pollSettings: SessionSettings {
+        guard servesSubscribers else { return self }
+        var settings = self
+        settings.inputs = .everySocketNoRules
+        return settings
     }
 }

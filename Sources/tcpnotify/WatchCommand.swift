@@ -130,15 +130,7 @@ struct WatchCommand: ParsableCommand {
         settings.pollIntervalNanoseconds = interval.nanoseconds
         settings.pollIntervalText = interval.text
         settings.durationSeconds = duration?.seconds
-        settings.reload = configFile.config.map { [diagnose] path in
-            SessionReload(path: path) { () throws(SessionReloadFailure) -> SessionInputs in
-                do throws(WatchInputs.Failure) {
-                    return try WatchInputs.load(config: path, filter: "", rules: [], tuplesPath: nil, diagnose: diagnose).session
-                } catch {
-                    throw SessionReloadFailure(error.message)
-                }
-            }
-        }
+        settings.reload = configFile.config.map { WatchInputs.reload(config: $0, diagnose: diagnose) }
         settings.measuresRunTime = export.metrics != nil
         settings.verbose = libbpf.verbose
 

@@ -29,6 +29,17 @@ struct WatchInputs {
         return try compile(filter: filter, rules: rules, tuplesPath: tuplesPath, diagnose: diagnose)
     }
 
+    /// SIGHUP's "read the config file again" (`watch`, `serve`); a failure keeps the running configuration.
+    static func reload(config path: String, diagnose: Bool) -> SessionReload {
+        SessionReload(path: path) { () throws(SessionReloadFailure) -> SessionInputs in
+            do throws(Failure) {
+                return try load(config: path, filter: "", rules: [], tuplesPath: nil, diagnose: diagnose).session
+            } catch {
+                throw SessionReloadFailure(error.message)
+            }
+        }
+    }
+
     /// `diagnose` adds the sampling rule of `tcpnotify diagnose` (last, so the user's rules keep their
     /// indices); its records feed the verdicts and are not printed on their own.
     static func compile(filter: String, rules: [String], tuplesPath: String?, diagnose: Bool) throws(Failure) -> WatchInputs {

@@ -51,6 +51,37 @@ extension KernelSuite {
             #expect(eventually { a.ends == 1 && b.ends == 1 })
         }
 
+        /// SIGHUP while polling: the config subscription's new rules apply to a socket tracked before the
+        /// reload; a bad file keeps the running configuration. (About 2 s.)
+        @Test(.enabled(if: KernelGate.canRun))
+        func sighupReloadsTheConfigSubscriptionWhilePolling() throws {
+            try KernelGate.require()
+            let cgroup = try TestCgroup(name: "serve-poll-reload")
+            defer { cgroup.restore() }
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("tcpnotify-serve-poll-\(getpid()).yaml").path
+            defer { unlink(path) }
+            try "filter: \"dst 127.0.0.1\"\nrules:\n  - \"never=state == LISTEN\"\n".write(toFile: path, atomically: true, encoding: .utf8)
+            let serve = try ServeProcess(cgroup: cgroup, extra: ["--mode", "poll", "--interval", "100ms", "--config", path])
+            let server = try LoopbackServer()
+            let pair = try server.connect()
+            let cookie = try pair.client.cookie()
+            try transfer(64 << 10, from: pair.client, to: pair.server)
+
+            try "rules:\n  - nope=rtt >> 5\n".write(toFile: path, atomically: true, encoding: .utf8)
+            serve.process.signal(SIGHUP)
+            #expect(eventually { serve.process.standardError.contains("reload failed") }, "\(serve.process.standardError)")
+            try "filter: \"dst 127.0.0.1\"\nrules:\n  - {name: acked, when: \"bytes_acked > 1000\"}\n".write(
+                toFile: path, atomically: true, encoding: .utf8)
+            serve.process.signal(SIGHUP)
+            #expect(eventually { serve.process.standardError.contains("reloaded") }, "\(serve.process.standardError)")
+            #expect(eventually(timeout: 5) {
+                serve.process.notifications.contains { $0.rules == ["acked"] && $0.cookie == cookie && $0.trigger == .poll }
+            }, "the socket tracked before the reload notifies under the new rule: \(serve.process.outputLines.map(\.text))")
+            #expect(!serve.process.notifications.contains { $0.rules == ["never"] })
+            serve.process.signal(SIGTERM)
+            #expect(serve.process.waitForExit() == 0, "\(serve.process.standardError)")
+        }
+
         /// `--mode bpf` where BPF is refused: no fallback, exit 69 naming the program.
         @Test(.enabled(if: KernelGate.canRun))
         func modeBPFDoesNotFallBack() throws {
