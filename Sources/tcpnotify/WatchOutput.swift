@@ -29,13 +29,18 @@ final class WatchOutput: SessionConsumer {
         self.report = report
     }
 
-    /// The whole batch as one buffer of lines and one write(2); rule names looked up once per generation.
+    /// Lines are written once this many bytes are buffered: one write(2) per batch of short lines, and no
+    /// buffer of a size glibc's malloc would keep (see `RingBufferReader.maximumBatchRecords`).
+    static let flushBytes = 256 << 10
+
+    /// The batch's lines from one byte buffer, one write(2) per `flushBytes`; rule names looked up once per
+    /// generation.
     func deliver(_ batch: [SocketNotification], ruleNames: RuleNameBook) {
         report?.record(batch)
         var formatter = formatter
         var generation: UInt32?
         var buffer: [UInt8] = []
-        buffer.reserveCapacity(batch.count * (formatter.format == .json ? 1024 : 256))
+        buffer.reserveCapacity(min(batch.count * (formatter.format == .json ? 1024 : 256), Self.flushBytes + 4096))
         for notification in batch {
             if notification.ruleGeneration != generation {
                 generation = notification.ruleGeneration
@@ -55,6 +60,10 @@ final class WatchOutput: SessionConsumer {
             case .text:
                 buffer.append(contentsOf: formatter.line(for: shown, diagnosis: diagnosis).utf8)
                 buffer.append(UInt8(ascii: "\n"))
+            }
+            if buffer.count >= Self.flushBytes {
+                output.write(lineBytes: buffer)
+                buffer.removeAll(keepingCapacity: true)
             }
         }
         output.write(lineBytes: buffer)
