@@ -74,14 +74,24 @@ final class WatchOutput: SessionConsumer {
     /// The last line: the totals (with the poll counters when polling).
     func finish(_ final: SourceStatistics) {
         output.write([formatter.line(for: final.statistics, polling: final.polling)])
+        if let evicted = diagnoses?.tracker.evictedFlowCount, evicted > 0 {
+            StandardError.write("tcpnotify: --diagnose forgot \(evicted) open flow(s): more than \(diagnoses?.tracker.maximumFlows ?? 0) at once (their verdicts restarted from their next record)\n")
+        }
     }
 }
 
 /// `watch --diagnose`: every record feeds the verdicts; a record is printed when a user rule fired, or at
 /// close for a flow that was printed before. The sampling rule itself never shows.
 final class DiagnosedOutput: Sendable {
-    let tracker = DiagnosisTracker()
+    let tracker: DiagnosisTracker
+    /// Flows printed and not closed yet. A close record lost to a ring drop would keep its cookie here
+    /// for good, so at `2 × tracker.maximumFlows` cookies those the tracker no longer holds (it evicted
+    /// them: `tracker.evictedFlowCount`) are forgotten: at most twice the tracker's flows (65,536 by default).
     private let printedFlows = Mutex<Set<UInt64>>([])
+
+    init(tracker: DiagnosisTracker = DiagnosisTracker()) { self.tracker = tracker }
+
+    var printedFlowCount: Int { printedFlows.withLock { $0.count } }
 
     func visible(_ notification: SocketNotification, samplingRule: Int) -> SocketNotification? {
         tracker.record(notification)
@@ -91,6 +101,7 @@ final class DiagnosedOutput: Sendable {
             if notification.trigger == .close { return flows.remove(notification.cookie) != nil || shown.rulesFired != 0 }
             if shown.rulesFired == 0 { return false }
             flows.insert(notification.cookie)
+            if flows.count >= 2 * tracker.maximumFlows { flows = flows.filter { tracker.holds(cookie: $0) } }
             return true
         }
         return show ? shown : nil
