@@ -32,6 +32,13 @@ public final class RingBufferReader: @unchecked Sendable {
     public var receivedCount: UInt64 { sink.takeUnretainedValue().received.load(ordering: .relaxed) }
     public var malformedCount: UInt64 { sink.takeUnretainedValue().malformed.load(ordering: .relaxed) }
 
+    /// The most records handed over at once. A reader that fell behind finds the whole ring full (4 MiB:
+    /// ~11,000 records) and would build that batch, and its consumer the batch's output, in one piece:
+    /// tens of MB allocated at once, which glibc's malloc then keeps (its mmap and trim thresholds rise to
+    /// the largest block freed), so RSS grew with the worst backlog seen. Batches of this size keep every
+    /// per-batch allocation below 1 MiB.
+    public static let maximumBatchRecords = 1024
+
     final class Sink {
         let handler: @Sendable ([SocketNotification]) -> Void
         var batch: [SocketNotification] = []
@@ -39,6 +46,14 @@ public final class RingBufferReader: @unchecked Sendable {
         let malformed = Atomic<UInt64>(0)
 
         init(handler: @escaping @Sendable ([SocketNotification]) -> Void) { self.handler = handler }
+
+        /// Hands the records collected so far to the handler.
+        func deliver() {
+            guard !batch.isEmpty else { return }
+            let full = batch
+            batch.removeAll(keepingCapacity: true)
+            handler(full)
+        }
     }
 
     init(mapFD: Int32, handler: @escaping @Sendable ([SocketNotification]) -> Void) throws(BPFError) {
@@ -49,6 +64,7 @@ public final class RingBufferReader: @unchecked Sendable {
             sink.received.add(1, ordering: .relaxed)
             if let notification = SocketNotification(sample: UnsafeRawBufferPointer(start: data, count: size)) {
                 sink.batch.append(notification)
+                if sink.batch.count >= RingBufferReader.maximumBatchRecords { sink.deliver() }
             } else {
                 sink.malformed.add(1, ordering: .relaxed)
             }
@@ -114,11 +130,5 @@ public final class RingBufferReader: @unchecked Sendable {
         drain()
     }
 
-    private func deliver() {
-        let sink = sink.takeUnretainedValue()
-        guard !sink.batch.isEmpty else { return }
-        let batch = sink.batch
-        sink.batch.removeAll(keepingCapacity: true)
-        sink.handler(batch)
-    }
+    private func deliver() { sink.takeUnretainedValue().deliver() }
 }

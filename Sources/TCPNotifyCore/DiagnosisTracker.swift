@@ -5,7 +5,8 @@ import Synchronization
 ///
 /// Memory stays bounded: a flow keeps only the samples its window needs (at most one per
 /// `minimumSampleSpacingNanoseconds`), closed flows are dropped `closedFlowRetentionNanoseconds` after
-/// their close record, and beyond `maximumFlows` the least recently updated flows go first.
+/// their close record, and beyond `maximumFlows` the least recently updated flows go first (counted:
+/// `evictedFlowCount`).
 public final class DiagnosisTracker: Sendable {
     public let classifier: BottleneckClassifier
     public let minimumSampleSpacingNanoseconds: UInt64
@@ -18,6 +19,7 @@ public final class DiagnosisTracker: Sendable {
         var nextArrival: UInt64 = 0
         var newestNanoseconds: UInt64 = 0
         var recordsSinceSweep = 0
+        var evictedFlows: UInt64 = 0
     }
 
     public init(
@@ -79,6 +81,12 @@ public final class DiagnosisTracker: Sendable {
 
     public var flowCount: Int { state.withLock { $0.flows.count } }
 
+    /// Open flows dropped to stay within `maximumFlows` (closed flows that aged out are not counted).
+    public var evictedFlowCount: UInt64 { state.withLock { $0.evictedFlows } }
+
+    /// Whether a flow's history is held now.
+    public func holds(cookie: UInt64) -> Bool { state.withLock { $0.flows[cookie] != nil } }
+
     /// Samples held for a flow (for tests of the memory bound).
     func sampleCount(cookie: UInt64) -> Int { state.withLock { $0.flows[cookie]?.samples.count ?? 0 } }
 
@@ -99,6 +107,7 @@ public final class DiagnosisTracker: Sendable {
         if excess > 0 {
             let stalest = state.flows.sorted { $0.value.lastNanoseconds < $1.value.lastNanoseconds }.prefix(excess)
             for (cookie, _) in stalest { state.flows[cookie] = nil }
+            state.evictedFlows += UInt64(excess)
         }
     }
 }

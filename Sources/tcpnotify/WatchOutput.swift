@@ -29,13 +29,18 @@ final class WatchOutput: SessionConsumer {
         self.report = report
     }
 
-    /// The whole batch as one buffer of lines and one write(2); rule names looked up once per generation.
+    /// Lines are written once this many bytes are buffered: one write(2) per batch of short lines, and no
+    /// buffer of a size glibc's malloc would keep (see `RingBufferReader.maximumBatchRecords`).
+    static let flushBytes = 256 << 10
+
+    /// The batch's lines from one byte buffer, one write(2) per `flushBytes`; rule names looked up once per
+    /// generation.
     func deliver(_ batch: [SocketNotification], ruleNames: RuleNameBook) {
         report?.record(batch)
         var formatter = formatter
         var generation: UInt32?
         var buffer: [UInt8] = []
-        buffer.reserveCapacity(batch.count * (formatter.format == .json ? 1024 : 256))
+        buffer.reserveCapacity(min(batch.count * (formatter.format == .json ? 1024 : 256), Self.flushBytes + 4096))
         for notification in batch {
             if notification.ruleGeneration != generation {
                 generation = notification.ruleGeneration
@@ -56,6 +61,10 @@ final class WatchOutput: SessionConsumer {
                 buffer.append(contentsOf: formatter.line(for: shown, diagnosis: diagnosis).utf8)
                 buffer.append(UInt8(ascii: "\n"))
             }
+            if buffer.count >= Self.flushBytes {
+                output.write(lineBytes: buffer)
+                buffer.removeAll(keepingCapacity: true)
+            }
         }
         output.write(lineBytes: buffer)
     }
@@ -65,14 +74,24 @@ final class WatchOutput: SessionConsumer {
     /// The last line: the totals (with the poll counters when polling).
     func finish(_ final: SourceStatistics) {
         output.write([formatter.line(for: final.statistics, polling: final.polling)])
+        if let evicted = diagnoses?.tracker.evictedFlowCount, evicted > 0 {
+            StandardError.write("tcpnotify: --diagnose forgot \(evicted) open flow(s): more than \(diagnoses?.tracker.maximumFlows ?? 0) at once (their verdicts restarted from their next record)\n")
+        }
     }
 }
 
 /// `watch --diagnose`: every record feeds the verdicts; a record is printed when a user rule fired, or at
 /// close for a flow that was printed before. The sampling rule itself never shows.
 final class DiagnosedOutput: Sendable {
-    let tracker = DiagnosisTracker()
+    let tracker: DiagnosisTracker
+    /// Flows printed and not closed yet. A close record lost to a ring drop would keep its cookie here
+    /// for good, so at `2 × tracker.maximumFlows` cookies those the tracker no longer holds (it evicted
+    /// them: `tracker.evictedFlowCount`) are forgotten: at most twice the tracker's flows (65,536 by default).
     private let printedFlows = Mutex<Set<UInt64>>([])
+
+    init(tracker: DiagnosisTracker = DiagnosisTracker()) { self.tracker = tracker }
+
+    var printedFlowCount: Int { printedFlows.withLock { $0.count } }
 
     func visible(_ notification: SocketNotification, samplingRule: Int) -> SocketNotification? {
         tracker.record(notification)
@@ -82,6 +101,7 @@ final class DiagnosedOutput: Sendable {
             if notification.trigger == .close { return flows.remove(notification.cookie) != nil || shown.rulesFired != 0 }
             if shown.rulesFired == 0 { return false }
             flows.insert(notification.cookie)
+            if flows.count >= 2 * tracker.maximumFlows { flows = flows.filter { tracker.holds(cookie: $0) } }
             return true
         }
         return show ? shown : nil

@@ -79,6 +79,8 @@ import Testing
         }
         #expect(tracker.flowCount == 2)
         #expect(tracker.report(cookie: 1) == nil, "the least recently updated flow goes first")
+        #expect(tracker.evictedFlowCount >= 1, "each eviction counted (a new flow older than the others is evicted again at once)")
+        #expect(!tracker.holds(cookie: 1) && tracker.holds(cookie: 3))
         tracker.forget(cookie: 3)
         #expect(tracker.flowCount == 1)
     }
