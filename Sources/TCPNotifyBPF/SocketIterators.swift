@@ -118,7 +118,10 @@ extension TCPNotifyProgram {
         result.enrolled = after.existingEnrolled - before.existingEnrolled
         result.visited = after.existingVisited - before.existingVisited
         result.viaTracepoints = after.viaTracepoints - before.viaTracepoints
-        if result.viaTracepoints > 0 { attachTracepointFallback(sockets: result.viaTracepoints) }
+        if result.viaTracepoints > 0 {
+            enrolledWithoutCallbacks = true
+            attachTracepointFallback(sockets: result.viaTracepoints)
+        }
         result.elapsedNanoseconds = DispatchTime.now().uptimeNanoseconds - start
         return result
     }
@@ -156,6 +159,10 @@ extension TCPNotifyProgram {
                 lost: OptionalProgram.tracepoints.lostWithout, replacement: nil, minimumKernel: "6.12"))
         }
     }
+
+    /// What TCP's own events check for every enrolled socket, so the derived sweep leaves it out: the
+    /// RTO and retransmit callbacks, unless some socket was enrolled without them.
+    public var eventCoverage: EventCoverage { enrolledWithoutCallbacks ? .none : .sockOpsCallbacks }
 
     /// A sweep, when one can find anything: the rules can change in silence (they may change on reload,
     /// so this is asked at every interval) and some enrolled socket is still open. Returns whether it ran.

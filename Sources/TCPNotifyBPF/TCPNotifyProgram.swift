@@ -54,6 +54,9 @@ public final class TCPNotifyProgram {
     var sweepNamespaces = NamespaceList(refreshSeconds: 30)
     /// The tracepoint fallback's links, while attached.
     var tracepointLinks: [OpaquePointer] = []
+    /// Some existing socket was enrolled without sock_ops callbacks (before 6.12): no RTO callback
+    /// checks its rules, so the sweep must (`eventCoverage`).
+    var enrolledWithoutCallbacks = false
     private var tuples: Set<TupleEntry>
     /// Who is subscribed, and the shared tables merged from them (what the kernel has now).
     public private(set) var subscriptions = SubscriptionSet()

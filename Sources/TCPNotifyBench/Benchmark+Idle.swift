@@ -18,14 +18,19 @@ extension Benchmark {
         let doIdle = settings.parts.contains(.idle), doEnrollment = settings.parts.contains(.enrollment)
         var idle = BenchSection(
             title: "Idle cost: CPU over \(BenchFormat.number(settings.durationSeconds)) s with N idle connections, 1 % selected",
-            columns: ["N", "mode", "CPU ms", "% of a core", "× push", "enrolled", "peak RSS MiB"])
+            columns: ["N", "mode", "CPU ms", "% of a core", "× push", "sweeps", "enrolled", "peak RSS MiB"])
         var enrollment = BenchSection(
             title: "Enrollment of existing sockets and memory (every client socket selected)",
             columns: ["N", "enrolled", "namespaces", "enroll ms", "startup ms", "ready: its parts (ms)", "peak RSS MiB"])
-        idle.notes.append("Rules: \(Self.idleRules.joined(separator: "; ")). Push = tcpnotify's CPU (all threads, "
+        idle.notes.append("Rules: \(Self.idleRules.joined(separator: "; ")). CPU = tcpnotify's CPU (all threads, "
             + "/proc/PID/task/*/schedstat, which includes the sweep's BPF run time) plus the sock_ops program's kernel run time; polling = the poller's CPU; "
             + "ss = CPU of the `ss -tin FILTER` children (wait4 rusage; output discarded, no rule evaluation). "
             + "The window starts 1 s after the watcher is up, so startup is excluded.")
+        idle.notes.append("push = the sweep's share over its period plus the rest over the window: "
+            + "(\"push, window\" − its sweeps × one sweep) + one sweep × window / period, where one sweep = "
+            + "(\"push, sweep every 500ms\" − \"push, no sweep\") / \(Int(settings.durationSeconds / IdleSweepCost.forcedIntervalSeconds)) "
+            + "and the period is tcpnotify's own `sweep: every ...` line (the same rules and sockets in every run). "
+            + "The sweeps column counts a run's sweeps (its whole life, from tcpnotify's stats line).")
         if !features.enrollsExisting {
             idle.notes.append("This build does not enroll pre-existing sockets: push watched 0 of the idle sockets, so its "
                 + "idle cost is not representative (unverified).")
@@ -94,8 +99,11 @@ extension Benchmark {
 
     private func measureIdle(size: Int, basePort: UInt16, section: inout BenchSection, progress: (String) -> Void) throws {
         let filter = "dport = :\(basePort)"
-        // The rules include a silence rule, so push runs its 1 s sweep; "push, no sweep" shows its share.
-        var modes = [IdleMode(name: "push", extra: []), IdleMode(name: "push, no sweep", extra: ["--sweep-interval", "0"])]
+        // "push, window" runs the schedule the rules derive (a sweep every 3 min: none in the window); the
+        // forced run, less "push, no sweep", prices one sweep (IdleSweepCost).
+        let forced = "\(Int(IdleSweepCost.forcedIntervalSeconds * 1000))ms"
+        var modes = [IdleMode(name: "push, window", extra: []), IdleMode(name: "push, no sweep", extra: ["--sweep-interval", "0"]),
+                     IdleMode(name: "push, sweep every \(forced)", extra: ["--sweep-interval", forced])]
         if features.pollMode {
             modes += [IdleMode(name: "poll 1s", extra: ["--mode", "poll", "--interval", "1s"]),
                       IdleMode(name: "poll 100ms", extra: ["--mode", "poll", "--interval", "100ms"])]
@@ -103,10 +111,16 @@ extension Benchmark {
         modes.append(IdleMode(name: "ss -tin 1s", extra: [], isSS: true))
         var cpuByMode: [String: Double] = [:]
         var rowsByMode: [String: [String]] = [:]
+        var sweepsByMode: [String: UInt64] = [:]
+        var sweepLine: SweepLine?
+        func row(_ name: String, _ nanoseconds: Double, sweeps: String, enrolled: String, rss: String) -> [String] {
+            [BenchFormat.number(Double(size)), name, BenchFormat.milliseconds(nanoseconds),
+             String(format: "%.3f", nanoseconds / (settings.durationSeconds * 1e9) * 100), "", sweeps, enrolled, rss]
+        }
         for mode in modes {
             progress("   N=\(size) \(mode.name): \(BenchFormat.number(settings.durationSeconds)) s")
             var cpuNanoseconds: Double
-            var enrolled = "", rss = ""
+            var enrolled = "", rss = "", sweeps = ""
             if mode.isSS {
                 cpuNanoseconds = runSSLoop(filter: filter, seconds: settings.durationSeconds)
             } else {
@@ -116,25 +130,44 @@ extension Benchmark {
                 BenchClock.sleep(seconds: settings.durationSeconds)
                 let cpuAfter = watcher.cpuNanoseconds(), bpfAfter = BPFRunStatistics.of(pid: watcher.pid)
                 rss = watcher.peakResidentBytes().map { String(format: "%.1f", Double($0) / 1_048_576) } ?? "?"
+                if mode.extra.isEmpty { sweepLine = SweepLine(stderr: watcher.stderr) }
                 let stats = stopWatcher(watcher)
                 enrolled = stats.map { "\($0.enrolled)" } ?? "?"
+                if let stats, !mode.extra.contains("poll") {
+                    sweepsByMode[mode.name] = stats.sweeps
+                    sweeps = "\(stats.sweeps)"
+                }
                 // The sweep's BPF programs run inside tcpnotify's own syscalls, so schedstat already holds
                 // them; sock_ops runs in whichever context TCP runs in, so add it.
                 cpuNanoseconds = Double(cpuAfter &- cpuBefore)
                     + Double(bpfAfter.sockOps.runTimeNanoseconds &- bpfBefore.sockOps.runTimeNanoseconds)
             }
             cpuByMode[mode.name] = cpuNanoseconds
-            rowsByMode[mode.name] = [
-                BenchFormat.number(Double(size)), mode.name, BenchFormat.milliseconds(cpuNanoseconds),
-                String(format: "%.3f", cpuNanoseconds / (settings.durationSeconds * 1e9) * 100), "", enrolled, rss,
-            ]
-            section.figures["idle_\(size)_\(mode.name.replacingOccurrences(of: " ", with: "_"))_cpu_ns"] = cpuNanoseconds
+            rowsByMode[mode.name] = row(mode.name, cpuNanoseconds, sweeps: sweeps, enrolled: enrolled, rss: rss)
+            section.figures["idle_\(size)_\(mode.name.replacingOccurrences(of: ",", with: "").replacingOccurrences(of: " ", with: "_"))_cpu_ns"] = cpuNanoseconds
         }
-        let push = max(cpuByMode["push"] ?? 0, 1)
+        let cost = IdleSweepCost(
+            windowSeconds: settings.durationSeconds, windowNanoseconds: cpuByMode["push, window"] ?? 0,
+            windowSweeps: sweepsByMode["push, window"] ?? 0,
+            perSweepNanoseconds: IdleSweepCost.perSweep(
+                forcedNanoseconds: cpuByMode["push, sweep every \(forced)"] ?? 0, noSweepNanoseconds: cpuByMode["push, no sweep"] ?? 0,
+                windowSeconds: settings.durationSeconds),
+            periodSeconds: sweepLine?.periodSeconds)
+        let push = max(cost.amortizedNanoseconds, 1)
+        let period = sweepLine.map { $0.periodSeconds.map { "1 per \(BenchFormat.number($0)) s" } ?? "none" } ?? "?"
+        var pushRow = row("push", cost.amortizedNanoseconds, sweeps: period, enrolled: rowsByMode["push, window"]?[6] ?? "",
+                          rss: rowsByMode["push, window"]?[7] ?? "")
+        pushRow[4] = "1"
+        section.rows.append(pushRow)
+        section.figures["idle_\(size)_push_cpu_ns"] = cost.amortizedNanoseconds
+        section.figures["idle_\(size)_one_sweep_ns"] = cost.perSweepNanoseconds
+        if let periodSeconds = sweepLine?.periodSeconds { section.figures["idle_\(size)_sweep_period_s"] = periodSeconds }
+        section.notes.append("N = \(BenchFormat.number(Double(size))): one sweep \(BenchFormat.milliseconds(cost.perSweepNanoseconds)) ms; "
+            + "`sweep: \(sweepLine?.text ?? "(no sweep line)")`.")
         for mode in modes {
             var row = rowsByMode[mode.name]!
-            // The ratio column compares the others with push; push without its sweep is push too.
-            row[4] = mode.name == "push" ? "1" : mode.name.hasPrefix("push") ? "–" : BenchFormat.ratio((cpuByMode[mode.name] ?? 0) / push)
+            // The ratio column compares the others with push; push's own runs are its parts.
+            row[4] = mode.name.hasPrefix("push") ? "–" : BenchFormat.ratio((cpuByMode[mode.name] ?? 0) / push)
             section.rows.append(row)
         }
         if let poll = cpuByMode["poll 1s"] { measured["idle_ratio_poll1s_\(size)"] = poll / push }
@@ -243,44 +276,5 @@ final class IdleConnectionGroup {
     func stop() {
         for helper in helpers { helper.signal(SIGTERM) }
         for helper in helpers { helper.stop(signal: SIGTERM, graceSeconds: 30) }
-    }
-}
-
-/// `tcpnotify: enrolled N existing socket(s) in M network namespace(s) in X.Y ms` on the watcher's stderr.
-struct EnrollmentLine {
-    let sockets: Int
-    let namespaces: Int
-    let milliseconds: Double
-
-    init?(stderr: String) {
-        guard let line = stderr.split(separator: "\n").first(where: { $0.contains("enrolled") && $0.contains("existing socket") })
-        else { return nil }
-        let words = line.split(separator: " ")
-        guard let enrolledIndex = words.firstIndex(of: "enrolled"), enrolledIndex + 1 < words.count,
-              let sockets = Int(words[enrolledIndex + 1].filter { $0 != "," }),
-              let inIndex = words.firstIndex(of: "in"), inIndex + 1 < words.count, let namespaces = Int(words[inIndex + 1].filter { $0 != "," }),
-              let msIndex = words.lastIndex(of: "ms"), msIndex > 0, let milliseconds = Double(words[msIndex - 1])
-        else { return nil }
-        self.sockets = sockets
-        self.namespaces = namespaces
-        self.milliseconds = milliseconds
-    }
-}
-
-/// tcpnotify's `ready in N ms since exec (before main A ms, load and verify B ms, attach C ms, enroll D ms)`.
-struct ReadyLine {
-    let milliseconds: Double
-    /// The parenthesised parts, compacted: "main 20, load 190, attach 1, enroll 55".
-    let parts: String
-
-    init?(stderr: String) {
-        guard let line = stderr.split(separator: "\n").first(where: { $0.contains("ready in ") && $0.contains("since exec") }),
-              let range = line.range(of: "ready in "),
-              let milliseconds = Double(line[range.upperBound...].prefix { $0.isNumber })
-        else { return nil }
-        self.milliseconds = milliseconds
-        let inner = line.split(separator: "(", maxSplits: 1).last?.dropLast() ?? ""
-        parts = inner.replacingOccurrences(of: " ms", with: "").replacingOccurrences(of: "before main", with: "main")
-            .replacingOccurrences(of: "load and verify", with: "load")
     }
 }

@@ -8,8 +8,10 @@ extension CompiledRules {
         .notsentBytes, .sndWnd, .unacked,
     ]
 
-    /// True if some rule reads a silence field or `age`, keeps a window, or waits (`for`, `every`).
-    /// (Asked before every sweep: no allocation. `SweepSchedule.derived` is nil exactly when this is false.)
+    /// True if some rule reads a silence field or `age`, keeps a window, or waits (`for`, `every`): a
+    /// sweep can find something. (Asked before every sweep: no allocation. `SweepSchedule.derived` is
+    /// nil when this is false, and also when TCP's events check every such field: `EventCoverage`; a
+    /// forced `--sweep-interval` still sweeps those.)
     public var needsSweep: Bool {
         if !windows.isEmpty { return true }
         if rules.contains(where: { $0.control.forMilliseconds > 0 || $0.control.everyMilliseconds > 0 }) { return true }

@@ -4,17 +4,19 @@
 /// to one sweep interval. For a time threshold T (`last_ack_recv > 1h`, `age > 30s`, `for 2s`,
 /// `every 10s`, a window of 1s) a sweep every T × precision keeps that lateness within the precision:
 ///
-///     interval = clamp(min over the rules' time scales T × precision, floor 100 ms, ceiling 60 s)
+///     interval = clamp(min over the rules' time scales T × precision, floor 100 ms, ceiling 5 min)
 ///
-/// Fields that are not times but change without a TCP callback (probes, backoff, retransmits,
-/// notsent_bytes, snd_wnd, unacked) have no threshold to scale: on their own they are swept every
-/// 10 s (`stateIntervalMilliseconds`); TCP's events (RTO, retransmit, RTT, state) check them sooner.
-/// No such rule: no sweep at all.
+/// Fields that are not times but change without a TCP callback (probes, backoff, notsent_bytes,
+/// snd_wnd, unacked) have no threshold to scale: on their own they are swept every 10 s
+/// (`stateIntervalMilliseconds`). Fields whose every change TCP reports through a callback that checks
+/// the rules (`EventCoverage`: retransmits, at the RTO) need no sweep. No other rule: no sweep at all.
 public struct SweepSchedule: Sendable, Equatable, CustomStringConvertible {
     /// `--sweep-precision` default: a rule is answered within 5 % of its threshold.
     public static let defaultPrecision = 0.05
     public static let floorMilliseconds: UInt64 = 100
-    public static let ceilingMilliseconds: UInt64 = 60_000
+    /// Bounds how late a rule over hours is answered (`last_ack_recv > 2h` at 5 % would be 6 min);
+    /// 1 h at 5 % (180 s) is under it.
+    public static let ceilingMilliseconds: UInt64 = 300_000
     /// For rules on state fields without a time threshold.
     public static let stateIntervalMilliseconds: UInt64 = 10_000
 
@@ -28,7 +30,7 @@ public struct SweepSchedule: Sendable, Equatable, CustomStringConvertible {
         self.reason = reason
     }
 
-    /// "every 60 s (last_ack_recv > 1h × 5 %)", "none (no rule needs it)".
+    /// "every 3m (last_ack_recv > 1h × 5 %)", "none (no rule needs it)".
     public var description: String {
         guard let intervalMilliseconds else { return "none (\(reason))" }
         return "every \(ValueText.duration(nanoseconds: intervalMilliseconds * 1_000_000)) (\(reason))"
@@ -40,8 +42,10 @@ public struct SweepSchedule: Sendable, Equatable, CustomStringConvertible {
             : SweepSchedule(intervalMilliseconds: milliseconds, reason: source)
     }
 
-    /// The schedule `rules` need at `precision` (a fraction: 0.05 for 5 %).
-    public static func derived(from rules: CompiledRules, precision: Double) -> SweepSchedule {
+    /// The schedule `rules` need at `precision` (a fraction: 0.05 for 5 %), when TCP's events check
+    /// the fields of `coverage`.
+    public static func derived(from rules: CompiledRules, precision: Double,
+                               coverage: EventCoverage = .sockOpsCallbacks) -> SweepSchedule {
         var tightest: (milliseconds: UInt64, reason: String)?
         func consider(_ milliseconds: UInt64, _ reason: String) {
             if tightest.map({ milliseconds < $0.milliseconds }) ?? true { tightest = (milliseconds, reason) }
@@ -51,11 +55,14 @@ public struct SweepSchedule: Sendable, Equatable, CustomStringConvertible {
             let milliseconds = UInt64((Double(nanoseconds) / 1e6 * precision).rounded(.down))
             consider(min(max(milliseconds, floorMilliseconds), ceilingMilliseconds), "\(what) × \(percent)")
         }
+        var covered: [String] = []
         for term in rules.terms {
             if let window = term.window { scaled(window.widthNanoseconds, "window \(window)") }
             for operand in [term.operand] + (term.operand2.map { [$0] } ?? []) {
                 if let scale = timeScaleNanoseconds(of: operand, in: term) {
                     scaled(scale, term.description)
+                } else if case .field(let field) = operand, coverage.fields.contains(field) {
+                    if !covered.contains(operand.name) { covered.append(operand.name) }
                 } else if operand == .age || operand.isSilenceField {
                     consider(stateIntervalMilliseconds, "\(operand.name) (no time threshold)")
                 }
@@ -69,8 +76,12 @@ public struct SweepSchedule: Sendable, Equatable, CustomStringConvertible {
                 scaled(UInt64(rule.control.everyMilliseconds) * 1_000_000, "every in \(rule.name)")
             }
         }
-        guard let tightest else { return SweepSchedule(intervalMilliseconds: nil, reason: "no rule needs it") }
-        return SweepSchedule(intervalMilliseconds: tightest.milliseconds, reason: tightest.reason)
+        // "retransmits checked at TCP's events": says why a rule on it sets no interval.
+        let coveredNote = covered.isEmpty ? "" : "; \(covered.joined(separator: ", ")) checked at \(coverage.events)"
+        guard let tightest else {
+            return SweepSchedule(intervalMilliseconds: nil, reason: covered.isEmpty ? "no rule needs it" : String(coveredNote.dropFirst(2)))
+        }
+        return SweepSchedule(intervalMilliseconds: tightest.milliseconds, reason: tightest.reason + coveredNote)
     }
 
     /// "5 %", "2.5 %".
@@ -107,15 +118,43 @@ extension RuleOperand {
     }
 }
 
+/// The fields whose every change TCP reports through a callback that checks the rules, so a rule on
+/// them is answered without the sweep.
+///
+/// `retransmits` (icsk_retransmits) grows only when the retransmission timer expires (and, for a Fast
+/// Open child, when its SYN-ACK timer does) and drops to 0 on an ACK. At the RTO, sock_ops gets RTO_CB
+/// (before the increment) and, since Linux 6.7 (the increment moved into `tcp_update_rto_stats`), the
+/// RETRANS_CB of that RTO's retransmission after it: a rule on it fires at the RTO that makes it true.
+/// Before 6.7, the retransmit callback comes before the increment: the rule fires one RTO later (at
+/// the next RTO_CB, or at the close). The other silence fields move without a callback (probes and
+/// backoff at the zero-window probe timer, notsent_bytes at the application's writes, snd_wnd and
+/// unacked at ACKs that give no RTT sample); rtt, rttvar and total_retrans move only at the events.
+/// Sockets watched through the tracepoint fallback (before 6.12) get no RTO callback: `.none`.
+public struct EventCoverage: Sendable, Hashable {
+    public var fields: Set<TCPInfoField>
+    /// What checks them, for the `sweep:` line.
+    public var events: String
+
+    public init(fields: Set<TCPInfoField>, events: String) {
+        self.fields = fields
+        self.events = events
+    }
+
+    /// Every enrolled socket has sock_ops's RTO and retransmit callbacks switched on.
+    public static let sockOpsCallbacks = EventCoverage(fields: [.retransmits], events: "TCP's RTO and retransmit callbacks")
+    /// Some enrolled socket is watched without them (the tracepoint fallback): the sweep checks everything.
+    public static let none = EventCoverage(fields: [], events: "")
+}
+
 /// How the sweep's period is chosen: fixed (`--sweep-interval`, `diagnose`), or from the rules in force.
 public enum SweepPolicy: Sendable, Equatable {
     case forced(milliseconds: UInt64)
     case derived(precision: Double)
 
-    public func schedule(for rules: CompiledRules) -> SweepSchedule {
+    public func schedule(for rules: CompiledRules, coverage: EventCoverage = .sockOpsCallbacks) -> SweepSchedule {
         switch self {
         case .forced(let milliseconds): .forced(milliseconds: milliseconds, by: "--sweep-interval")
-        case .derived(let precision): .derived(from: rules, precision: precision)
+        case .derived(let precision): .derived(from: rules, precision: precision, coverage: coverage)
         }
     }
 }

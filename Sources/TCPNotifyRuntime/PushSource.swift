@@ -23,7 +23,7 @@ public final class PushSource: NotificationSource, @unchecked Sendable {
     private var runStatistics: BPFRunStatistics?
     private var degradationsReported = DegradationReport()
     private var sweepPolicy = SweepPolicy.forced(milliseconds: 0)
-    private var scheduleCache: (generation: UInt32, policy: SweepPolicy, schedule: SweepSchedule)?
+    private var scheduleCache: (generation: UInt32, policy: SweepPolicy, coverage: EventCoverage, schedule: SweepSchedule)?
     private var sweeps: UInt64 = 0
     private var sweepFailureReported = false
     private var stopped: SourceStatistics?
@@ -171,12 +171,14 @@ public final class PushSource: NotificationSource, @unchecked Sendable {
     /// The sweep's period for the rules in force now (they change on reload and as subscribers come and go).
     public var sweepSchedule: SweepSchedule {
         locked { program in
-            // Asked after every tick: derived again only when the rules changed.
-            if let cached = scheduleCache, cached.generation == program.ruleGeneration, cached.policy == sweepPolicy {
+            // Asked after every tick: derived again only when the rules (or the callbacks) changed.
+            let coverage = program.eventCoverage
+            if let cached = scheduleCache, cached.generation == program.ruleGeneration, cached.policy == sweepPolicy,
+               cached.coverage == coverage {
                 return cached.schedule
             }
-            let schedule = sweepPolicy.schedule(for: program.rules)
-            scheduleCache = (program.ruleGeneration, sweepPolicy, schedule)
+            let schedule = sweepPolicy.schedule(for: program.rules, coverage: coverage)
+            scheduleCache = (program.ruleGeneration, sweepPolicy, coverage, schedule)
             return schedule
         }
     }

@@ -16,7 +16,7 @@ public enum SessionEvent: Sendable {
     case enrollmentFailed(String)
     /// Attached and enrolled: records flow from here on. "ready in N ms since exec (...)".
     case ready(String)
-    /// How often the sweep runs, and which rule set it: "every 1m (last_ack_recv > 1h × 5 %)".
+    /// How often the sweep runs, and which rule set it: "every 3m (last_ack_recv > 1h × 5 %)".
     case sweepSchedule(String)
     /// The sweep cannot run: stall and silence rules are checked at TCP events only.
     case noSweep(String)

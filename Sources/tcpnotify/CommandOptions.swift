@@ -125,7 +125,7 @@ struct BPFTuningOptions: ParsableArguments {
 /// How late a time rule may fire (watch, serve): the sweep's period derived from the rules.
 struct SweepPrecisionOption: ParsableArguments {
     @Option(name: .long, parsing: .unconditional,
-            help: "How late a time rule may fire, as a share of its threshold: the sweep runs every min(threshold) × this (100 ms to 60 s; rules on probes, backoff, retransmits, notsent_bytes, snd_wnd, unacked alone: every 10 s; no such rule: never). (default: 5%)",
+            help: "How late a time rule may fire, as a share of its threshold: the sweep runs every min(threshold) × this (100 ms to 5 min; rules on probes, backoff, notsent_bytes, snd_wnd, unacked alone: every 10 s; retransmits is checked at TCP's RTO, no sweep; no such rule: never). (default: 5%)",
             transform: PercentOption.sweepPrecision)
     var sweepPrecision: Double = SweepSchedule.defaultPrecision
 

@@ -170,8 +170,11 @@ extension KernelSuite {
                 let harness = try WatchHarness(
                     cgroupPath: cgroup.path, filter: "dport = :\(port)",
                     rules: ["acked=bytes_acked > 100000", "stale=last_ack_recv > 1s and unacked > 0"])
+                #expect(harness.program.eventCoverage == .sockOpsCallbacks)
                 let result = try harness.program.enrollExisting(in: NetworkNamespaces.all())
                 #expect(result.enrolled == 1 && result.viaTracepoints == 1, "\(result)")
+                // No RTO callback for it: a retransmits rule goes back to the 10 s sweep.
+                #expect(harness.program.eventCoverage == .none)
                 // tcp_probe runs before the segment is processed: after 1.2 s of silence, the first ACK of
                 // the transfer must count as received now, or `stale` would fire on a healthy flow.
                 usleep(1_200_000)

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TCPNotifyBPF
 import TCPNotifyLab
 import Testing
 
@@ -36,6 +37,56 @@ extension KernelSuite {
             #expect(lastAck > 2000 && lastAck <= 2000 + 100 + 50, "reported \(lastAck) ms after the last ACK (rule 2 s, 5 %)")
             watch.signal(SIGINT)
             #expect(watch.waitForExit() == 0)
+        }
+
+        /// `retransmits` grows only at an RTO, where sock_ops checks the rules: `watch` derives no sweep
+        /// for `retransmits >= 3` and says why, and a peer that stops answering (every packet dropped by
+        /// cls_bpf) is reported at its third RTO (since 6.7 the retransmit callback of that RTO already
+        /// sees 3; before, the fourth RTO's callback does), with no sweep run. RTOs on the lab's 40 ms path
+        /// come at about 0.24, 0.72 and 1.7 s (and 3.6 s): about 5 s.
+        @Test(.enabled(if: KernelGate.canRun))
+        func retransmitRuleFiresAtTheRTOWithoutASweep() throws {
+            try KernelGate.require()
+            let cgroup = try TestCgroup(name: "sweep-rto")
+            defer { cgroup.restore() }
+            let lab = try NetworkLab()
+            defer { lab.shutdown() }
+            let connection = try LabConnection(across: lab)
+            let port = try connection.listener.localPort()
+            let watch = try CLIProcess(
+                builtProduct("tcpnotify", environmentOverride: "TCPNOTIFY_BIN"),
+                ["watch", "--mode", "bpf", "--cgroup", cgroup.path, "--format", "json",
+                 "--when", "rto3=retransmits >= 3", "--when", "stall=last_ack_recv > 1h", "dport = :\(port)"])
+            #expect(eventually(timeout: commandStartSeconds) { watch.standardError.contains("enrolled 1 existing socket(s)") },
+                    "\(watch.standardError)")
+            #expect(eventually(timeout: 5) {
+                watch.standardError.contains("sweep: every 3m (last_ack_recv > 1h × 5 %; retransmits checked at TCP's RTO and retransmit callbacks)")
+            }, "the schedule leaves retransmits to the RTO: \(watch.standardError)")
+            try transfer(64 << 10, from: connection.client, to: connection.server)
+            try lab.setLoss(.deadPath, toward: .server)
+            defer { try? lab.clearLoss(toward: .server) }
+            let start = Date()
+            _ = connection.client.fillWithoutBlocking()
+            let cookie = try connection.client.cookie()
+            func fired() -> [String: Any]? {
+                watch.jsonObjects.first { ($0.object["cookie"] as? NSNumber)?.uint64Value == cookie }?.object
+            }
+            #expect(eventually(timeout: 8) { fired() != nil }, "\(watch.outputLines.map(\.text)) \(watch.standardError)")
+            let seconds = Date().timeIntervalSince(start)
+            let line = fired()
+            let trigger = line?["trigger"] as? String
+            let retransmits = ((line?["tcp_info"] as? [String: Any])?["retransmits"] as? NSNumber)?.intValue ?? -1
+            #expect(trigger == "retrans" || trigger == "rto", "found at a TCP event: \(String(describing: line))")
+            if KernelInfo.isOlder(than: "6.7") {
+                #expect(retransmits >= 3, "retransmits \(retransmits)")
+            } else {
+                #expect(trigger == "retrans" && retransmits == 3, "at the third RTO's retransmission: \(trigger ?? "none"), \(retransmits)")
+            }
+            watch.signal(SIGINT)
+            #expect(watch.waitForExit() == 0)
+            let stats = watch.jsonObjects.last?.object
+            #expect((stats?["sweeps"] as? NSNumber)?.intValue == 0, "no sweep ran: \(String(describing: stats))")
+            print("retransmits >= 3: notified at \(trigger ?? "?") after \(String(format: "%.2f", seconds)) s, retransmits \(retransmits)")
         }
     }
 }
