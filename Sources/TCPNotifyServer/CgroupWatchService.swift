@@ -6,8 +6,8 @@ import TCPNotifyBPF
 import TCPNotifyRuntime
 
 /// The attached cgroup was removed (rmdir, the unit stopped): nothing there can be seen any more, so
-/// the daemon says so and shuts down as on SIGTERM (subscribers get `end`; exit status 0). The root of
-/// the hierarchy is never removed: no watch then.
+/// the daemon says so and shuts down as on SIGTERM (subscribers get `end`; exit status 0). Watched by
+/// `CgroupPresence` (inotify, with a slow fallback check), as `watch` does.
 struct CgroupWatchService: Service {
     let path: String
     /// The directory's inode before attaching.
@@ -15,12 +15,16 @@ struct CgroupWatchService: Service {
     let logger: Logger
 
     func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            while CgroupPresence.inode(of: path) == inode {
-                try await Task.sleep(for: .milliseconds(250))
-            }
-            logger.error("the attached cgroup was removed; stopping", metadata: ["cgroup": "\(path)"])
-            StandardError.write("tcpnotify: \(SessionEvent.cgroupRemoved(path).message)\n")
+        let (removal, signal) = AsyncStream<Void>.makeStream()
+        let presence = CgroupPresence(path: path, inode: inode, onGone: { signal.finish() })
+        if presence == nil { signal.finish() } // already gone (or another directory) before the watch began
+        defer { presence?.stop() }
+        let removed = try? await cancelWhenGracefulShutdown {
+            for await _ in removal {}
+            return !Task.isCancelled
         }
+        guard removed == true else { return }
+        logger.error("the attached cgroup was removed; stopping", metadata: ["cgroup": "\(path)"])
+        StandardError.write("tcpnotify: \(SessionEvent.cgroupRemoved(path).message)\n")
     }
 }
