@@ -89,11 +89,11 @@ extension KernelSuite {
             try transfer(64 << 10, from: pair.client, to: pair.server)
             let cookie = try pair.client.cookie()
             let record = eventually(timeout: 5) {
-                watch.jsonObjects.contains { ($0.object["cookie"] as? NSNumber)?.uint64Value == cookie }
+                watch.notifications.contains { $0.cookie == cookie }
             }
             #expect(record, "\(watch.outputLines.map(\.text))")
-            let line = watch.jsonObjects.first { ($0.object["cookie"] as? NSNumber)?.uint64Value == cookie }?.object
-            #expect(line?["trigger"] as? String == "rtt", "pushed at an RTT callback: \(String(describing: line))")
+            let line = watch.notifications.first { $0.cookie == cookie }
+            #expect(line?.trigger == .rtt, "pushed at an RTT callback: \(String(describing: line))")
             watch.signal(SIGINT)
             #expect(watch.waitForExit() == 0)
             let stderr = watch.standardError
@@ -101,9 +101,8 @@ extension KernelSuite {
             #expect(stderr.contains("sweep_sockets"), "the replacement is named: \(stderr)")
             #expect(!stderr.contains("permission denied"), "a refusal is not a privilege problem: \(stderr)")
             #expect(!stderr.contains("polling"), "\(stderr)")
-            let stats = watch.jsonObjects.last?.object
-            let degraded = stats?["degraded"] as? [[String: Any]]
-            #expect(degraded?.contains { $0["program"] as? String == "sweep_enrolled" } == true, "\(String(describing: stats))")
+            let stats = watch.finalStats
+            #expect(stats?.degraded?.contains { $0.program == "sweep_enrolled" } == true, "\(String(describing: stats))")
         }
 
         /// The core program refused: `--mode auto` polls, and says which program was refused and why,
@@ -125,7 +124,7 @@ extension KernelSuite {
             try transfer(64 << 10, from: pair.client, to: pair.server)
             let cookie = try pair.client.cookie()
             #expect(eventually(timeout: 5) {
-                watch.jsonObjects.contains { ($0.object["cookie"] as? NSNumber)?.uint64Value == cookie }
+                watch.notifications.contains { $0.cookie == cookie }
             }, "\(watch.outputLines.map(\.text))")
             watch.signal(SIGINT)
             _ = watch.waitForExit()
