@@ -216,9 +216,11 @@ extension KernelSuite {
                 """
             let result = try Subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", tcpnotify])
             #expect(result.status == 0, "stdout: \(result.stdout)\nstderr: \(result.stderr)")
-            #expect(result.stdout.contains("/sys/fs/cgroup/unified (hybrid host"), "doctor: \(result.stdout)")
+            let lines = result.stdout.split(separator: "\n").map(String.init)
+            let doctor = try Wire.decodeValue(Wire.DoctorReport.self, from: Array((lines.first ?? "").utf8))
+            #expect(doctor.checks.contains { $0.detail.contains("/sys/fs/cgroup/unified (hybrid host") }, "doctor: \(result.stdout)")
             #expect(result.stderr.contains("watching cgroup /sys/fs/cgroup/unified"), "\(result.stderr)")
-            #expect(result.stdout.contains("\"type\":\"stats\""), "\(result.stdout)")
+            #expect(lines.contains { decodedLine(Wire.Stats.self, from: $0) != nil }, "\(result.stdout)")
         }
     }
 }
