@@ -180,39 +180,30 @@ public struct SubscriptionSet: Sendable, Equatable {
         // Only terms some clause uses remain (a shared rule's clauses were not copied twice).
         let (usedTerms, compacted) = ClauseTable.compact(atoms: terms, clauses: clauses)
         tables.rules = CompiledRules(rules: rules, terms: usedTerms, clauses: compacted, windows: windows, timedRules: timed)
-        guard tables.rules.windows.count <= RuleExpression.maxWindows else {
-            throw SharedTableError(message:
-                "the subscribers' rules together use \(windows.count) distinct windows; the shared kernel table holds "
-                    + "\(RuleExpression.maxWindows) (TCPNOTIFY_MAX_WINDOWS)")
-        }
-        guard timed.count <= RuleExpression.maxTimedRules else {
-            throw SharedTableError(message:
-                "the subscribers' rules together have \(timed.count) rules with 'for' or 'every'; the shared kernel table holds "
-                    + "\(RuleExpression.maxTimedRules) (TCPNOTIFY_MAX_TIMED_RULES)")
-        }
+        try Self.requireFit(tables.rules.windows.count <= RuleExpression.maxWindows, "use \(windows.count) distinct windows",
+            holds: RuleExpression.maxWindows, "TCPNOTIFY_MAX_WINDOWS")
+        try Self.requireFit(timed.count <= RuleExpression.maxTimedRules, "have \(timed.count) rules with 'for' or 'every'",
+            holds: RuleExpression.maxTimedRules, "TCPNOTIFY_MAX_TIMED_RULES")
         let operands = tables.rules.operands.count
-        guard operands <= RuleExpression.maxOperands else {
-            throw SharedTableError(message:
-                "the subscribers' rules together read \(operands) different fields; the shared kernel table holds "
-                    + "\(RuleExpression.maxOperands) (TCPNOTIFY_MAX_OPERANDS)")
+        try Self.requireFit(operands <= RuleExpression.maxOperands, "read \(operands) different fields",
+            holds: RuleExpression.maxOperands, "TCPNOTIFY_MAX_OPERANDS")
+    }
+
+    /// The subscribers' rules together fit the shared kernel table, or an error says by how much they do not.
+    private static func requireFit(_ fits: Bool, _ what: @autoclosure () -> String, holds limit: Int, _ macro: String)
+        throws(SharedTableError) {
+        guard fits else {
+            throw SharedTableError(message: "the subscribers' rules together \(what()); the shared kernel table holds \(limit) (\(macro))")
         }
     }
 
     private static func checkRuleLimits(rules: [RuleInfo], terms: [RuleTerm], clauses: [Clause]) throws(SharedTableError) {
-        guard rules.count <= RuleExpression.maxRules else {
-            throw SharedTableError(message:
-                "the subscribers' rules together are \(rules.count) rules; the shared kernel table holds \(RuleExpression.maxRules) (TCPNOTIFY_MAX_RULES)")
-        }
-        guard terms.count <= RuleExpression.maxTerms else {
-            throw SharedTableError(message:
-                "the subscribers' rules together use \(terms.count) distinct terms; the shared kernel table holds "
-                    + "\(RuleExpression.maxTerms) (TCPNOTIFY_MAX_RULE_TERMS)")
-        }
-        guard clauses.count <= RuleExpression.maxClauses else {
-            throw SharedTableError(message:
-                "the subscribers' rules together expand to \(clauses.count) clauses; the shared kernel table holds "
-                    + "\(RuleExpression.maxClauses) (TCPNOTIFY_MAX_RULE_CLAUSES)")
-        }
+        try requireFit(rules.count <= RuleExpression.maxRules, "are \(rules.count) rules",
+            holds: RuleExpression.maxRules, "TCPNOTIFY_MAX_RULES")
+        try requireFit(terms.count <= RuleExpression.maxTerms, "use \(terms.count) distinct terms",
+            holds: RuleExpression.maxTerms, "TCPNOTIFY_MAX_RULE_TERMS")
+        try requireFit(clauses.count <= RuleExpression.maxClauses, "expand to \(clauses.count) clauses",
+            holds: RuleExpression.maxClauses, "TCPNOTIFY_MAX_RULE_CLAUSES")
     }
 
     /// Moves bit i of `mask` to bit `newIndex[i]`.

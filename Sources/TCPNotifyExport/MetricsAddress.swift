@@ -1,4 +1,5 @@
 import Glibc
+import TCPNotifyCore
 
 /// Where the `/metrics` server listens: a numeric IPv4 or IPv6 address and a port. `PORT` and `:PORT`
 /// mean 127.0.0.1 (exposing metrics beyond the host is a choice: give `0.0.0.0:PORT` or `[::]:PORT`).
@@ -24,19 +25,20 @@ public struct MetricsAddress: Sendable, Equatable, CustomStringConvertible {
             MetricsOptionError("invalid --metrics-address '\(text)': \(why); give HOST:PORT with a numeric address "
                 + "(127.0.0.1:9464, [::1]:9464, 0.0.0.0:9464) or just PORT for 127.0.0.1")
         }
-        var host = "127.0.0.1", portText = Substring(text)
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]") else { throw failure("missing ']'") }
-            host = String(text[text.index(after: text.startIndex)..<close])
-            let rest = text[text.index(after: close)...]
-            guard rest.hasPrefix(":") else { throw failure("expected ':PORT' after ']'") }
-            portText = rest.dropFirst()
-        } else if let colon = text.lastIndex(of: ":") {
-            guard text.firstIndex(of: ":") == colon else { throw failure("an IPv6 address goes in brackets") }
-            let hostText = text[..<colon]
-            if !hostText.isEmpty { host = hostText == "localhost" ? "127.0.0.1" : String(hostText) }
-            portText = text[text.index(after: colon)...]
+        let parts: HostPortText
+        do {
+            parts = try HostPortText(text)
+        } catch {
+            switch error {
+            case .unclosedBracket: throw failure("missing ']'")
+            case .noPortAfterBracket: throw failure("expected ':PORT' after ']'")
+            case .bareIPv6: throw failure("an IPv6 address goes in brackets")
+            }
         }
+        let portText = parts.port
+        // `localhost` only unbracketed; no host at all is loopback.
+        let host = text.hasPrefix("[") ? String(parts.host ?? "")
+            : parts.host.map { $0 == "localhost" ? "127.0.0.1" : String($0) } ?? "127.0.0.1"
         guard !portText.isEmpty, portText.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let port = UInt16(portText) else {
             throw failure("the port must be a number from 0 to 65535")
         }

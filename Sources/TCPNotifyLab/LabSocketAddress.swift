@@ -11,46 +11,44 @@ public struct LabSocketAddress: Sendable, CustomStringConvertible {
     public init(host: String, port: UInt16) throws {
         self.host = host
         self.port = port
-        var storage = sockaddr_storage()
         if host.contains(":") {
-            var address = sockaddr_in6()
-            address.sin6_family = sa_family_t(AF_INET6)
-            address.sin6_port = port.bigEndian
-            guard inet_pton(AF_INET6, host, &address.sin6_addr) == 1 else {
-                throw LabError.invalidArgument("'\(host)' is not an IPv6 address")
-            }
-            withUnsafeBytes(of: address) { bytes in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: bytes) } }
             family = AF_INET6
+            storage = try Self.storage(sockaddr_in6(), host: host, port: port, family: AF_INET6, \.sin6_family, \.sin6_port, \.sin6_addr)
         } else {
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = port.bigEndian
-            guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else {
-                throw LabError.invalidArgument("'\(host)' is not an IPv4 address")
-            }
-            withUnsafeBytes(of: address) { bytes in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: bytes) } }
             family = AF_INET
+            storage = try Self.storage(sockaddr_in(), host: host, port: port, family: AF_INET, \.sin_family, \.sin_port, \.sin_addr)
         }
-        self.storage = storage
+    }
+
+    /// A sockaddr_in or sockaddr_in6 for `host` and `port`, in a sockaddr_storage.
+    private static func storage<Address, IPAddress>(
+        _ empty: Address, host: String, port: UInt16, family: Int32, _ familyField: WritableKeyPath<Address, sa_family_t>,
+        _ portField: WritableKeyPath<Address, in_port_t>, _ addressField: WritableKeyPath<Address, IPAddress>
+    ) throws -> sockaddr_storage {
+        var address = empty
+        address[keyPath: familyField] = sa_family_t(family)
+        address[keyPath: portField] = port.bigEndian
+        guard inet_pton(family, host, &address[keyPath: addressField]) == 1 else {
+            throw LabError.invalidArgument("'\(host)' is not an \(family == AF_INET6 ? "IPv6" : "IPv4") address")
+        }
+        var storage = sockaddr_storage()
+        withUnsafeBytes(of: address) { bytes in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: bytes) } }
+        return storage
     }
 
     /// `10.77.2.1:5001` or `[fd77:2::1]:5001`.
     public init(parsing text: String) throws {
-        let hostPart: Substring, portPart: Substring
-        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
-            hostPart = text[text.index(after: text.startIndex)..<close]
-            let rest = text[text.index(after: close)...]
-            guard rest.hasPrefix(":") else { throw LabError.invalidArgument("'\(text)' has no :PORT after the address") }
-            portPart = rest.dropFirst()
-        } else {
-            guard let colon = text.lastIndex(of: ":"), !text[..<colon].contains(":") else {
-                throw LabError.invalidArgument("'\(text)' is not ADDR:PORT (write IPv6 as [ADDR]:PORT)")
-            }
-            hostPart = text[..<colon]
-            portPart = text[text.index(after: colon)...]
+        let parts: HostPortText
+        do {
+            parts = try HostPortText(text)
+        } catch .noPortAfterBracket {
+            throw LabError.invalidArgument("'\(text)' has no :PORT after the address")
+        } catch {
+            throw LabError.invalidArgument("'\(text)' is not ADDR:PORT (write IPv6 as [ADDR]:PORT)")
         }
-        guard let port = UInt16(portPart) else { throw LabError.invalidArgument("'\(portPart)' is not a port") }
-        try self.init(host: String(hostPart), port: port)
+        guard text.contains(":") else { throw LabError.invalidArgument("'\(text)' is not ADDR:PORT (write IPv6 as [ADDR]:PORT)") }
+        guard let port = UInt16(parts.port) else { throw LabError.invalidArgument("'\(parts.port)' is not a port") }
+        try self.init(host: String(parts.host ?? ""), port: port)
     }
 
     public var description: String { family == AF_INET6 ? "[\(host)]:\(port)" : "\(host):\(port)" }

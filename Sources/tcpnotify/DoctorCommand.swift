@@ -83,30 +83,5 @@ struct DoctorCommand: ParsableCommand {
         return lines.joined(separator: "\n")
     }
 
-    static func json(_ report: HostReport, mode: String) -> String {
-        var writer = JSONWriter()
-        writer.beginObject()
-        writer.field("kernel", report.kernel)
-        writer.field("mode", mode)
-        writer.field("push", report.push)
-        writer.beginArray("checks")
-        for check in report.checks {
-            writer.beginObject()
-            writer.field("name", check.name)
-            writer.field("status", check.status.rawValue)
-            writer.field("detail", check.detail)
-            if let without = check.without, check.status == .no { writer.field("without", without) }
-            if let minimum = check.minimumKernel { writer.field("minimum_kernel", minimum) }
-            writer.endObject()
-        }
-        writer.endArray()
-        writer.beginArray("missing_tcp_info_fields")
-        for field in report.missingFields { writer.field(nil, field.name) }
-        writer.endArray()
-        writer.beginArray("degraded")
-        for degradation in report.degradations { writer.value(nil, degradation) }
-        writer.endArray()
-        writer.endObject()
-        return writer.text
-    }
+    static func json(_ report: HostReport, mode: String) -> String { Wire.line(Wire.DoctorReport(report, mode: mode)) }
 }

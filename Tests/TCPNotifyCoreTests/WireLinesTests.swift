@@ -115,4 +115,22 @@ import Testing
         #expect(Wire.line(Wire.StatsRequest()) == #"{"type":"stats"}"#)
         #expect(throws: Wire.DecodeError.self) { try Wire.decode(Wire.End.self, from: #"{"type":"end","reason":"x"}"#) }
     }
+
+    /// `doctor --format json`: the documented keys in order, absent optionals left out, and it reads back.
+    @Test func doctorReportRoundTrips() throws {
+        var host = HostReport(kernel: "6.18.0")
+        host.push = true
+        host.checks = [HostCheck(name: "kernel BTF", status: .yes, detail: "/sys/kernel/btf/vmlinux", without: "not written"),
+                       HostCheck(name: "sk_storage iterator", status: .no, detail: "EPERM",
+                                 without: "the sweep walks TCP sockets", minimumKernel: "5.9")]
+        host.missingFields = [TCPInfoField.allCases.last!]
+        host.degradations = [Degradation(feature: "sweep", program: "sweep_enrolled", reason: "EPERM", lost: "nothing")]
+        let report = Wire.DoctorReport(host, mode: host.pushSummary)
+        let line = Wire.line(report)
+        #expect(Self.keys(line) == ["kernel", "mode", "push", "checks", "missing_tcp_info_fields", "degraded"], "\(line)")
+        #expect(line.contains(#"{"name":"kernel BTF","status":"yes","detail":"/sys/kernel/btf/vmlinux"}"#), "\(line)")
+        #expect(line.contains(#""without":"the sweep walks TCP sockets","minimum_kernel":"5.9"}"#), "\(line)")
+        #expect(line.contains(#""push":true"#), "\(line)")
+        #expect(try Wire.decodeValue(Wire.DoctorReport.self, from: Array(line.utf8)) == report)
+    }
 }

@@ -62,20 +62,18 @@ import Testing
 
     /// The dashboard's queries, read from its JSON.
     static func dashboardQueries() throws -> [String] {
-        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: dashboard)) as? [String: Any]
-        let panels = object?["panels"] as? [[String: Any]] ?? []
-        return panels.flatMap { ($0["targets"] as? [[String: Any]] ?? []).compactMap { $0["expr"] as? String } }
+        try JSONDecoder().decode(GrafanaDashboard.self, from: Data(contentsOf: dashboard)).queries
     }
 
     /// Valid JSON with panels, each with a query; every query parses as PromQL (promtool checks it as a
     /// recording rule, with Grafana's `$variables` replaced by values).
     @Test func dashboardQueriesAreValidPromQL() throws {
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: Self.dashboard)) as? [String: Any])
-        #expect(object["uid"] as? String == "tcpnotify")
-        let panels = try #require(object["panels"] as? [[String: Any]])
+        let object = try JSONDecoder().decode(GrafanaDashboard.self, from: Data(contentsOf: Self.dashboard))
+        #expect(object.uid == "tcpnotify")
+        let panels = object.panels
         #expect(panels.count >= 10)
         for panel in panels {
-            #expect(!((panel["targets"] as? [[String: Any]]) ?? []).isEmpty, "a panel without a query: \(panel["title"] ?? "")")
+            #expect(!(panel.targets ?? []).isEmpty, "a panel without a query: \(panel.title ?? "")")
         }
         let queries = try Self.dashboardQueries()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tcpnotify-dashboard-\(getpid())")
@@ -92,4 +90,17 @@ import Testing
         let result = try Self.promtool(["check", "rules", "dashboard.yml"], in: directory)
         #expect(result.status == 0 && result.output.contains("SUCCESS: \(queries.count) rules found"), "\(result.output)")
     }
+}
+
+/// The part of a Grafana dashboard's JSON read here: the panels and their queries.
+struct GrafanaDashboard: Decodable {
+    struct Panel: Decodable {
+        var title: String?
+        var targets: [Target]?
+    }
+    struct Target: Decodable { var expr: String? }
+    var uid: String?
+    var panels: [Panel]
+
+    var queries: [String] { panels.flatMap { ($0.targets ?? []).compactMap(\.expr) } }
 }

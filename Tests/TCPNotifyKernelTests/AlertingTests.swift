@@ -143,12 +143,12 @@ extension KernelSuite {
             let impaired = Date()
 
             let alertName = "TCPNotifyConnectionWindowLimited"
-            var delivered: (time: Date, alert: [String: Any])?
+            var delivered: (time: Date, alert: AlertmanagerPayload.Alert)?
             let arrived = eventually(timeout: 30) {
                 for (time, body) in webhook.bodies {
-                    let payload = (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any]
-                    for alert in payload?["alerts"] as? [[String: Any]] ?? [] {
-                        let labels = alert["labels"] as? [String: String] ?? [:]
+                    let payload = try? JSONDecoder().decode(AlertmanagerPayload.self, from: Data(body.utf8))
+                    for alert in payload?.alerts ?? [] {
+                        let labels = alert.labels
                         if labels["alertname"] == alertName && labels["cookie"] == String(clientCookie) {
                             delivered = (time, alert)
                             return true
@@ -165,10 +165,10 @@ extension KernelSuite {
                 alertmanager: \(alertmanager.standardError.suffix(1500)) prometheus: \(prometheus.standardError.suffix(1500))
                 """)
             if let delivered {
-                let labels = delivered.alert["labels"] as? [String: String] ?? [:]
+                let labels = delivered.alert.labels
                 #expect(labels["local"] == "127.0.0.1:\(clientPort)" && labels["remote"] == "127.0.0.1:\(server.port)", "\(labels)")
                 #expect(labels["bottleneck"] == "receiver-window-limited" && labels["job"] == "tcpnotify", "\(labels)")
-                let summary = (delivered.alert["annotations"] as? [String: String])?["summary"] ?? ""
+                let summary = delivered.alert.annotations["summary"] ?? ""
                 #expect(summary.contains("127.0.0.1:\(clientPort) -> 127.0.0.1:\(server.port)"), "\(summary)")
                 let seconds = delivered.time.timeIntervalSince(impaired)
                 print("alerting: reader stopped -> \(alertName) at the webhook in \(String(format: "%.1f", seconds)) s")
@@ -182,11 +182,9 @@ extension KernelSuite {
                          "tcpnotify_connection_verdict_seconds", "tcpnotify_mode"] {
                 #expect(emitted.contains(name), "the scrape lacks \(name): \(scrape)")
             }
-            let dashboard = try JSONSerialization.jsonObject(
-                with: Data(contentsOf: Self.root.appendingPathComponent("packaging/grafana/tcpnotify-dashboard.json"))) as? [String: Any]
-            let queries = (dashboard?["panels"] as? [[String: Any]] ?? []).flatMap {
-                ($0["targets"] as? [[String: Any]] ?? []).compactMap { $0["expr"] as? String }
-            }
+            let dashboard = try JSONDecoder().decode(
+                GrafanaDashboard.self, from: Data(contentsOf: Self.root.appendingPathComponent("packaging/grafana/tcpnotify-dashboard.json")))
+            let queries = dashboard.queries
             #expect(queries.count >= 10)
             let generatedByPrometheus: Set<String> = ["up"]
             let dashboardNames = Set(queries.flatMap(PromQLNames.metricNames(in:))).subtracting(generatedByPrometheus)
@@ -209,4 +207,26 @@ extension KernelSuite {
 /// The value of an unlabelled sample in a text exposition.
 func sampleValue(_ text: String, _ name: String) -> Double? {
     text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) }
+}
+
+/// What Alertmanager posts to a webhook: the alerts with their labels and annotations.
+struct AlertmanagerPayload: Decodable {
+    struct Alert: Decodable {
+        var labels: [String: String]
+        var annotations: [String: String]
+    }
+    var alerts: [Alert]
+}
+
+/// The part of a Grafana dashboard's JSON read here: the panels and their queries.
+struct GrafanaDashboard: Decodable {
+    struct Panel: Decodable {
+        var title: String?
+        var targets: [Target]?
+    }
+    struct Target: Decodable { var expr: String? }
+    var uid: String?
+    var panels: [Panel]
+
+    var queries: [String] { panels.flatMap { ($0.targets ?? []).compactMap(\.expr) } }
 }

@@ -80,15 +80,21 @@ final class CLIProcess: @unchecked Sendable {
     /// The last stats line (`watch` prints it when it stops).
     var finalStats: Wire.Stats? { wireLines.last?.stats }
 
-    /// JSON objects printed so far (each also checked against the wire model).
-    var jsonObjects: [(object: [String: Any], monotonicNanoseconds: UInt64)] {
-        _ = wireLines
-        return outputLines.compactMap { line in
-            guard let data = line.text.data(using: .utf8),
-                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
-            return (object, line.monotonicNanoseconds)
+    /// The lines of one wire type printed so far (`lines(of: Wire.DiagnosisLine.self)`), decoded with the
+    /// product's own types: a renamed field breaks the tests at compile time, and a line of a known type
+    /// that does not read back fails the test with the line.
+    func lines<Line: WireLine>(of type: Line.Type) -> [Line] { wireLines.compactMap { $0.decoded(type) } }
+
+    /// The same with the time each line arrived.
+    func timedLines<Line: WireLine>(of type: Line.Type) -> [(line: Line, monotonicNanoseconds: UInt64)] {
+        let texts = outputLines
+        return wireCache.indexedLines(of: texts.map(\.text)).compactMap { entry in
+            entry.line.decoded(type).map { ($0, texts[entry.index].monotonicNanoseconds) }
         }
     }
+
+    /// The `"type"` of the last JSON line (`"stats"` when a command ended cleanly).
+    var lastLineType: String? { wireLines.last?.lineType }
 
     func signal(_ number: Int32) { kill(process.processIdentifier, number) }
 
@@ -125,8 +131,7 @@ func monotonicNanoseconds() -> UInt64 {
 
 /// Program ids attached to a cgroup, from `bpftool cgroup show` (the kernel's own list).
 func attachedProgramIDs(cgroup: String) throws -> [Int] {
+    struct Entry: Decodable { var id: Int? }
     let result = try CLIProcess.run("/usr/sbin/bpftool", ["-j", "cgroup", "show", cgroup])
-    guard let data = result.stdout.data(using: .utf8),
-          let entries = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]] else { return [] }
-    return entries.compactMap { $0["id"] as? Int }
+    return (try? JSONDecoder().decode([Entry].self, from: Data(result.stdout.utf8)))?.compactMap(\.id) ?? []
 }

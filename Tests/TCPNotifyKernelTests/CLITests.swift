@@ -28,15 +28,15 @@ extension KernelSuite {
             try pair.client.shutdownWrite()
             let cookie = try pair.client.cookie()
             let notified = eventually {
-                watch.jsonObjects.contains { ($0.object["cookie"] as? UInt64) == cookie || ($0.object["cookie"] as? Int).map(UInt64.init) == cookie }
+                watch.notifications.contains { $0.cookie == cookie }
             }
             #expect(notified, "no notification line: \(watch.outputLines.map(\.text))")
             watch.signal(SIGINT)
             #expect(watch.waitForExit() == 0)
-            let last = watch.jsonObjects.last?.object
-            #expect(last?["type"] as? String == "stats")
-            #expect((last?["notifications"] as? Int ?? 0) >= 1)
-            #expect((last?["ring_drops"] as? Int) == 0)
+            let last = watch.finalStats
+            #expect(watch.lastLineType == Wire.Stats.lineType)
+            #expect((last?.notifications ?? 0) >= 1)
+            #expect(last?.ringDrops == 0)
             #expect(try attachedProgramIDs(cgroup: cgroup.path).isEmpty, "SIGINT left a program attached")
         }
 
@@ -148,7 +148,7 @@ extension KernelSuite {
             #expect(eventually { watch.standardError.contains("reloaded") }, "\(watch.standardError)")
             try pair.client.shutdownWrite()
             let notified = eventually {
-                watch.jsonObjects.contains { ($0.object["rules"] as? [String]) == ["fin"] && ($0.object["cookie"] as? NSNumber)?.uint64Value == cookie }
+                watch.notifications.contains { $0.rules == ["fin"] && $0.cookie == cookie }
             }
             #expect(notified, "\(mode) \(refusing): the socket enrolled before the reload notifies under the new rule: \(watch.outputLines.map(\.text))")
             watch.signal(SIGTERM)
@@ -184,15 +184,14 @@ extension KernelSuite {
             let deadline = Date().addingTimeInterval(1.5)
             while Date() < deadline { try transfer(1 << 20, from: pair.client, to: pair.server) }
             try pair.client.shutdownWrite()
-            func isMine(_ object: [String: Any]) -> Bool { (object["cookie"] as? NSNumber)?.uint64Value == cookie }
-            #expect(eventually { watch.jsonObjects.contains { isMine($0.object) && $0.object["trigger"] as? String == "state" } })
+            func isMine(_ line: Wire.Notification) -> Bool { line.cookie == cookie }
+            #expect(eventually { watch.notifications.contains { isMine($0) && $0.trigger == .state } })
             watch.signal(SIGINT)
             #expect(watch.waitForExit() == 0)
-            let lines = watch.jsonObjects.map(\.object).filter { $0["type"] as? String == "notification" }
-            #expect(lines.allSatisfy { ($0["rules"] as? [String])?.contains("diagnose_sample") == false })
-            let fin = lines.first { isMine($0) && ($0["rules"] as? [String]) == ["fin"] }
-            let diagnosis = fin?["diagnosis"] as? [String: Any]
-            #expect(diagnosis?["bottleneck"] is String, "the FIN_WAIT1 notification carries a verdict: \(String(describing: fin))")
+            let lines = watch.notifications
+            #expect(lines.allSatisfy { !$0.rules.contains("diagnose_sample") })
+            let fin = lines.first { isMine($0) && $0.rules == ["fin"] }
+            #expect(fin?.diagnosis != nil, "the FIN_WAIT1 notification carries a verdict: \(String(describing: fin))")
             #expect(lines.filter(isMine).count <= 2, "only the rule's notification and the close record: \(lines.filter(isMine).count)")
         }
     }

@@ -89,11 +89,11 @@ extension KernelSuite {
             try transfer(64 << 10, from: pair.client, to: pair.server)
             let cookie = try pair.client.cookie()
             let record = eventually(timeout: 5) {
-                watch.jsonObjects.contains { ($0.object["cookie"] as? NSNumber)?.uint64Value == cookie }
+                watch.notifications.contains { $0.cookie == cookie }
             }
             #expect(record, "\(watch.outputLines.map(\.text))")
-            let line = watch.jsonObjects.first { ($0.object["cookie"] as? NSNumber)?.uint64Value == cookie }?.object
-            #expect(line?["trigger"] as? String == "rtt", "pushed at an RTT callback: \(String(describing: line))")
+            let line = watch.notifications.first { $0.cookie == cookie }
+            #expect(line?.trigger == .rtt, "pushed at an RTT callback: \(String(describing: line))")
             watch.signal(SIGINT)
             #expect(watch.waitForExit() == 0)
             let stderr = watch.standardError
@@ -101,9 +101,8 @@ extension KernelSuite {
             #expect(stderr.contains("sweep_sockets"), "the replacement is named: \(stderr)")
             #expect(!stderr.contains("permission denied"), "a refusal is not a privilege problem: \(stderr)")
             #expect(!stderr.contains("polling"), "\(stderr)")
-            let stats = watch.jsonObjects.last?.object
-            let degraded = stats?["degraded"] as? [[String: Any]]
-            #expect(degraded?.contains { $0["program"] as? String == "sweep_enrolled" } == true, "\(String(describing: stats))")
+            let stats = watch.finalStats
+            #expect(stats?.degraded?.contains { $0.program == "sweep_enrolled" } == true, "\(String(describing: stats))")
         }
 
         /// The core program refused: `--mode auto` polls, and says which program was refused and why,
@@ -125,7 +124,7 @@ extension KernelSuite {
             try transfer(64 << 10, from: pair.client, to: pair.server)
             let cookie = try pair.client.cookie()
             #expect(eventually(timeout: 5) {
-                watch.jsonObjects.contains { ($0.object["cookie"] as? NSNumber)?.uint64Value == cookie }
+                watch.notifications.contains { $0.cookie == cookie }
             }, "\(watch.outputLines.map(\.text))")
             watch.signal(SIGINT)
             _ = watch.waitForExit()
@@ -220,9 +219,11 @@ extension KernelSuite {
                 """
             let result = try Subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", tcpnotify])
             #expect(result.status == 0, "stdout: \(result.stdout)\nstderr: \(result.stderr)")
-            #expect(result.stdout.contains("/sys/fs/cgroup/unified (hybrid host"), "doctor: \(result.stdout)")
+            let lines = result.stdout.split(separator: "\n").map(String.init)
+            let doctor = try Wire.decodeValue(Wire.DoctorReport.self, from: Array((lines.first ?? "").utf8))
+            #expect(doctor.checks.contains { $0.detail.contains("/sys/fs/cgroup/unified (hybrid host") }, "doctor: \(result.stdout)")
             #expect(result.stderr.contains("watching cgroup /sys/fs/cgroup/unified"), "\(result.stderr)")
-            #expect(result.stdout.contains("\"type\":\"stats\""), "\(result.stdout)")
+            #expect(lines.contains { decodedLine(Wire.Stats.self, from: $0) != nil }, "\(result.stdout)")
         }
     }
 }

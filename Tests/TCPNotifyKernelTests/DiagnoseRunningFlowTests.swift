@@ -68,27 +68,25 @@ extension KernelSuite {
             for (end, first) in zip(ends, firsts) {
                 let output = "\(running.diagnose.outputLines.map(\.text)) \(running.diagnose.standardError)"
                 let (line, arrived) = try #require(first, "no verdict line for the \(end.end) \(end.endpoint): \(output)")
-                let verdict = line["bottleneck"] as? String ?? "?"
+                let verdict = line.verdict.bottleneck.rawValue
                 let seconds = Double(arrived - running.startedNanoseconds) / 1e9
-                #expect(line["event"] as? String == "first")
-                #expect(line["end"] as? String == end.end, "\(line)")
+                #expect(line.event == .first)
+                #expect(line.verdict.end.rawValue == end.end, "\(line)")
                 #expect(seconds <= 3, "\(end.end): first verdict \(String(format: "%.2f", seconds)) s after the command started")
-                #expect((line["elapsed_ms"] as? Int ?? .max) <= 3000, "\(line)")
-                let accepted = Bottleneck(rawValue: verdict).map(end.expectation.accepts) == true
+                #expect(line.elapsedMs <= 3000, "\(line)")
+                let accepted = end.expectation.accepts(line.verdict.bottleneck)
                     || Self.queuedLikeCongestion(run, scenario: scenario, end: end.end, verdict: verdict,
                                                  from: running.startedNanoseconds, to: arrived)
-                #expect(accepted, "\(end.end): first verdict \(verdict) (\(line["summary"] ?? "")), expected \(end.expectation)")
-                story.append("\(end.end) \(verdict) after \(String(format: "%.2f", seconds)) s (elapsed_ms \(line["elapsed_ms"] ?? "?"))")
+                #expect(accepted, "\(end.end): first verdict \(verdict) (\(line.verdict.summary)), expected \(end.expectation)")
+                story.append("\(end.end) \(verdict) after \(String(format: "%.2f", seconds)) s (elapsed_ms \(line.elapsedMs))")
             }
             #expect(running.diagnose.waitForExit() == 0)
             #expect(running.diagnose.standardError.contains("enrolled 2 existing socket(s)"), "\(running.diagnose.standardError)")
-            let report = running.diagnose.jsonObjects.map(\.object).first {
-                $0["type"] as? String == "diagnosis" && $0["src"] as? String == scenario.senderEndpoint
-            }
-            let lifetime = report?["lifetime"] as? [String: Any]
+            let report = running.diagnose.lines(of: Wire.DiagnosisLine.self).first { $0.src == scenario.senderEndpoint }
+            let lifetime = report?.lifetime
             #expect(lifetime != nil, "the flow's summary at the end: \(String(describing: report))")
             if testCase.movesData {
-                #expect((lifetime?["bytes_acked"] as? Int ?? 0) > 0, "the flow's summary at the end: \(String(describing: report))")
+                #expect((lifetime?.bytesAcked ?? 0) > 0, "the flow's summary at the end: \(String(describing: report))")
             }
             print("diagnose running flow \(scenario.name): first verdicts: \(story.joined(separator: "; ")); "
                 + "\(running.diagnose.standardError.split(separator: "\n").first { $0.contains("ready in") } ?? "")")
@@ -138,23 +136,25 @@ extension KernelSuite {
                  "dport = :\(port) or sport = :\(port)"])
             defer { diagnose.signal(SIGKILL) }
             #expect(diagnose.waitForExit(timeout: 15) == 0)
-            let lines = diagnose.jsonObjects.filter { ["verdict", "diagnosis"].contains($0.object["type"] as? String) }
-            let first = try #require(lines.first { $0.object["event"] as? String == "first" },
+            let verdictLines = diagnose.timedLines(of: Wire.VerdictLine.self)
+            let reports = diagnose.lines(of: Wire.DiagnosisLine.self)
+            let first = try #require(verdictLines.first { $0.line.event == .first },
                                      "\(diagnose.outputLines.map(\.text)) \(diagnose.standardError)")
             let seconds = Double(first.monotonicNanoseconds - started) / 1e9
             #expect(seconds <= 3, "first verdict \(seconds) s after the command started")
-            let verdicts = lines.map { $0.object["bottleneck"] as? String ?? "?" }
-            let whileMoving = lines.filter { $0.object["type"] as? String == "verdict" }.map { $0.object["bottleneck"] as? String ?? "?" }
+            let whileMoving = verdictLines.map(\.line.verdict.bottleneck.rawValue)
+            let verdicts = whileMoving + reports.map(\.verdict.bottleneck.rawValue)
             #expect(Set(whileMoving).isDisjoint(with: ["bufferbloat", "packet-loss", "idle", "insufficient-data"]), "\(verdicts)")
             #expect(!verdicts.contains("bufferbloat") && !verdicts.contains("packet-loss"), "\(verdicts)")
             // Both ends: the receiving socket (local port \(port)) is judged as the receiver, also without alarms.
-            let receiverLines = lines.filter { $0.object["src"] as? String == "127.0.0.1:\(port)" }
-            #expect(!receiverLines.isEmpty && receiverLines.allSatisfy { $0.object["end"] as? String == "receiver" }, "\(verdicts)")
-            let intervals = lines.filter { $0.object["event"] as? String == "interval" }
+            let receiverEnds = verdictLines.filter { $0.line.src == "127.0.0.1:\(port)" }.map(\.line.verdict.end)
+                + reports.filter { $0.src == "127.0.0.1:\(port)" }.map(\.verdict.end)
+            #expect(!receiverEnds.isEmpty && receiverEnds.allSatisfy { $0 == .receiver }, "\(verdicts)")
+            let intervals = verdictLines.filter { $0.line.event == .interval }
             #expect(intervals.count >= 2, "an --interval line a second while data moves: \(verdicts)")
-            #expect(intervals.allSatisfy { $0.object["held_ms"] is Int })
+            #expect(intervals.allSatisfy { $0.line.heldMs != nil })
             print("diagnose loopback: first verdict \(verdicts.first ?? "?") after \(String(format: "%.2f", seconds)) s "
-                + "(elapsed_ms \(first.object["elapsed_ms"] ?? "?")); lines \(verdicts); "
+                + "(elapsed_ms \(first.line.elapsedMs)); lines \(verdicts); "
                 + "\(diagnose.standardError.split(separator: "\n").first { $0.contains("ready in") } ?? "")")
         }
 
@@ -171,12 +171,11 @@ extension KernelSuite {
             let exited = Double(monotonicNanoseconds() - running.startedNanoseconds) / 1e9
             _ = try running.finish()
             #expect(exit == status, "\(running.diagnose.outputLines.map(\.text)) \(running.diagnose.standardError)")
-            let objects = running.diagnose.jsonObjects.map(\.object)
-            let verdicts = objects.filter { $0["type"] as? String == "verdict" }
-            #expect(verdicts.count == 1 && verdicts.first?["src"] as? String == Self.flow, "\(objects)")
-            #expect(verdicts.first?["bottleneck"] as? String == scenario.finalExpectation.accepted.first?.rawValue, "\(verdicts)")
-            #expect(!objects.contains { $0["type"] as? String == "diagnosis" }, "--once prints the verdict lines only")
-            #expect(objects.last?["type"] as? String == "stats")
+            let verdicts = running.diagnose.lines(of: Wire.VerdictLine.self)
+            #expect(verdicts.count == 1 && verdicts.first?.src == Self.flow, "\(running.diagnose.outputLines.map(\.text))")
+            #expect(verdicts.first?.verdict.bottleneck == scenario.finalExpectation.accepted.first, "\(verdicts)")
+            #expect(running.diagnose.lines(of: Wire.DiagnosisLine.self).isEmpty, "--once prints the verdict lines only")
+            #expect(running.diagnose.lastLineType == Wire.Stats.lineType)
             #expect(exited < 5, "--once ends with the verdict, not at its 10 s limit: \(exited) s")
         }
 
@@ -201,22 +200,22 @@ extension KernelSuite {
             let running = try RunningScenario(LabScenario.behaviourChange, cgroup: cgroup, arguments: [], headStart: 0.5)
             defer { running.diagnose.signal(SIGKILL) }
             let run = try running.finish()
-            _ = eventually(timeout: 5) { running.diagnose.jsonObjects.contains { $0.object["type"] as? String == "diagnosis" } }
+            _ = eventually(timeout: 5) { !running.diagnose.lines(of: Wire.DiagnosisLine.self).isEmpty }
             running.diagnose.signal(SIGINT)
             #expect(running.diagnose.waitForExit() == 0)
             #expect(run.failures.isEmpty, "\(run.failures.joined(separator: "\n"))")
-            let lines = running.verdicts(of: Self.flow).map(\.object)
-            let story = lines.map { "\($0["event"] ?? "?"):\($0["bottleneck"] ?? "?")" }
-            #expect(lines.first?["bottleneck"] as? String == "application-limited", "\(story)")
-            let change = lines.first { $0["event"] as? String == "change" && $0["bottleneck"] as? String == "receiver-window-limited" }
+            let lines = running.verdicts(of: Self.flow).map(\.line)
+            let story = lines.map { "\($0.event):\($0.verdict.bottleneck)" }
+            #expect(lines.first?.verdict.bottleneck == .applicationLimited, "\(story)")
+            let change = lines.first { $0.event == .change && $0.verdict.bottleneck == .receiverWindowLimited }
             #expect(change != nil, "\(story)")
-            #expect((change?["previous_held_ms"] as? Int ?? 0) >= 2000, "\(String(describing: change))")
-            #expect(lines.allSatisfy { $0["event"] as? String != "change" || $0["previous"] is String }, "\(story)")
-            let report = running.diagnose.jsonObjects.map(\.object).first { $0["type"] as? String == "diagnosis" && $0["src"] as? String == Self.flow }
-            let shares = (report?["lifetime"] as? [String: Any])?["verdicts"] as? [String: Double] ?? [:]
-            #expect((shares["application-limited"] ?? 0) > 0.2 && (shares["receiver-window-limited"] ?? 0) > 0.1, "\(shares)")
-            print("diagnose behaviour change: \(story); change at \(change?["elapsed_ms"] ?? "?") ms, previous held "
-                + "\(change?["previous_held_ms"] ?? "?") ms; shares \(shares)")
+            #expect((change?.previousHeldMs ?? 0) >= 2000, "\(String(describing: change))")
+            #expect(lines.allSatisfy { $0.event != .change || $0.previous != nil }, "\(story)")
+            let report = running.diagnose.lines(of: Wire.DiagnosisLine.self).first { $0.src == Self.flow }
+            let shares = Dictionary(uniqueKeysWithValues: report?.lifetime?.verdicts.map { ($0.bottleneck, $0.share) } ?? [])
+            #expect((shares[.applicationLimited] ?? 0) > 0.2 && (shares[.receiverWindowLimited] ?? 0) > 0.1, "\(shares)")
+            print("diagnose behaviour change: \(story); change at \(change.map { String($0.elapsedMs) } ?? "?") ms, previous held "
+                + "\(change?.previousHeldMs.map(String.init) ?? "?") ms; shares \(shares)")
             for line in running.diagnose.outputLines where line.text.contains("\"src\":\"\(Self.flow)\"") { print(line.text) }
         }
     }
@@ -265,7 +264,7 @@ final class RunningScenario: @unchecked Sendable {
     }
 
     /// The `verdict` lines about the flow from `src`, with their arrival times.
-    func verdicts(of src: String) -> [(object: [String: Any], monotonicNanoseconds: UInt64)] {
-        diagnose.jsonObjects.filter { $0.object["type"] as? String == "verdict" && $0.object["src"] as? String == src }
+    func verdicts(of src: String) -> [(line: Wire.VerdictLine, monotonicNanoseconds: UInt64)] {
+        diagnose.timedLines(of: Wire.VerdictLine.self).filter { $0.line.src == src }
     }
 }

@@ -48,25 +48,25 @@ extension KernelSuite {
                 diagnose.signal(SIGINT)
                 #expect(diagnose.waitForExit() == 0)
                 let reported = try #require(Self.diagnosis(of: flow, in: diagnose), "no diagnosis of \(flow): \(diagnose.outputLines.map(\.text))")
-                let verdict = reported["bottleneck"] as? String ?? "?"
+                let verdict = reported.verdict.bottleneck.rawValue
                 let expectation = scenario.finalExpectation
-                #expect(reported["end"] as? String == "sender", "\(reported)")
-                #expect(TCPNotifyCore.Bottleneck(rawValue: verdict).map(expectation.accepts) == true,
-                        "tcpnotify diagnose said \(verdict) (\(reported["summary"] ?? "")), expected \(expectation)")
+                #expect(reported.verdict.end == .sender, "\(reported)")
+                #expect(expectation.accepts(reported.verdict.bottleneck),
+                        "tcpnotify diagnose said \(verdict) (\(reported.verdict.summary)), expected \(expectation)")
 
                 var receiverVerdict = "-"
                 if let receiverExpectation = scenario.receiverExpectation {
                     let received = try #require(Self.diagnosis(of: receiver, in: diagnose), "no diagnosis of \(receiver): \(diagnose.outputLines.map(\.text))")
-                    receiverVerdict = received["bottleneck"] as? String ?? "?"
-                    #expect(received["end"] as? String == "receiver", "\(received)")
-                    #expect(TCPNotifyCore.Bottleneck(rawValue: receiverVerdict).map(receiverExpectation.accepts) == true,
-                            "receiving end: tcpnotify diagnose said \(receiverVerdict) (\(received["summary"] ?? "")), expected \(receiverExpectation)")
+                    receiverVerdict = received.verdict.bottleneck.rawValue
+                    #expect(received.verdict.end == .receiver, "\(received)")
+                    #expect(receiverExpectation.accepts(received.verdict.bottleneck),
+                            "receiving end: tcpnotify diagnose said \(receiverVerdict) (\(received.verdict.summary)), expected \(receiverExpectation)")
                 }
 
                 let truth = run.verdict
                 let settled = run.secondsToVerdict(expectation).map { String(format: "%.1f s", $0) } ?? "never"
                 print("diagnosis scenario \(scenario.name): expected \(expectation); ground truth \(truth?.bottleneck.rawValue ?? "?") "
-                    + String(format: "(%.2f)", truth?.confidence ?? 0) + "; tcpnotify \(verdict) (\(reported["confidence"] ?? 0)); "
+                    + String(format: "(%.2f)", truth?.confidence ?? 0) + "; tcpnotify \(verdict) (\(reported.verdict.confidence)); "
                     + "receiving end: expected \(scenario.receiverExpectation.map(\.description) ?? "-"), ground truth "
                     + "\(run.receiverVerdict.bottleneck), tcpnotify \(receiverVerdict); "
                     + "ground truth settled after \(settled); run " + String(format: "%.1f s", run.totalSeconds))
@@ -90,16 +90,15 @@ extension KernelSuite {
             _ = try LabScenario.receiverWindowLimited.run() // 5 s of traffic: still running when --for ends
             #expect(diagnose.waitForExit() == 0)
             let flow = "\(LabAddress.clientIPv4):\(LabScenario.clientPort)"
-            let objects = diagnose.jsonObjects.map(\.object)
             let reported = try #require(Self.diagnosis(of: flow, in: diagnose), "\(diagnose.outputLines.map(\.text))")
-            #expect(reported["bottleneck"] as? String == "receiver-window-limited", "\(reported)")
-            #expect(objects.last?["type"] as? String == "stats")
-            #expect(objects.filter { $0["type"] as? String == "diagnosis" }.count == 1, "one line per flow")
+            #expect(reported.verdict.bottleneck == .receiverWindowLimited, "\(reported)")
+            #expect(diagnose.lastLineType == Wire.Stats.lineType)
+            #expect(diagnose.lines(of: Wire.DiagnosisLine.self).count == 1, "one line per flow")
         }
 
         /// The record whose `src` is `flow`, if diagnose printed one.
-        static func diagnosis(of flow: String, in process: CLIProcess) -> [String: Any]? {
-            process.jsonObjects.map(\.object).first { $0["type"] as? String == "diagnosis" && $0["src"] as? String == flow }
+        static func diagnosis(of flow: String, in process: CLIProcess) -> Wire.DiagnosisLine? {
+            process.lines(of: Wire.DiagnosisLine.self).first { $0.src == flow }
         }
     }
 }

@@ -75,13 +75,13 @@ extension KernelSuite {
             try transfer(64 << 10, from: pair.client, to: pair.server)
             let cookie = try pair.client.cookie()
             let notified = eventually {
-                watch.jsonObjects.contains { ($0.object["cookie"] as? NSNumber)?.uint64Value == cookie }
+                watch.notifications.contains { $0.cookie == cookie }
             }
             #expect(notified, "\(watch.outputLines.map(\.text))")
             watch.signal(SIGINT)
             #expect(watch.waitForExit() == 0)
-            let stats = watch.jsonObjects.last?.object
-            #expect((stats?["existing_enrolled"] as? NSNumber)?.intValue == 1, "\(String(describing: stats))")
+            let stats = watch.finalStats
+            #expect(stats?.existingEnrolled == 1, "\(String(describing: stats))")
         }
 
         /// iter/tcp sees one network namespace at a time: a connection living in the lab's namespaces is

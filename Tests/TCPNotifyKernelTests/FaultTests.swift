@@ -188,9 +188,7 @@ extension KernelSuite {
             try transfer(64 << 10, from: shared.client, to: shared.server)
             let sharedCookie = try shared.client.cookie()
             func heard(_ watch: CLIProcess, _ cookie: UInt64, rule: String) -> Bool {
-                watch.jsonObjects.contains {
-                    ($0.object["cookie"] as? NSNumber)?.uint64Value == cookie && ($0.object["rules"] as? [String])?.contains(rule) == true
-                }
+                watch.notifications.contains { $0.cookie == cookie && $0.rules.contains(rule) }
             }
             for watch in [first, second] {
                 #expect(eventually(timeout: 5) { heard(watch, sharedCookie, rule: "acked") }, "\(watch.outputLines.map(\.text))")

@@ -49,7 +49,7 @@ extension KernelSuite {
             // Traffic that trips the rule: the client's shutdown() enters FIN_WAIT1.
             let pair = try ConnectedPair.make(serverPort: serverPort)
             try pair.client.shutdownWrite()
-            #expect(eventually(timeout: 10) { watch.jsonObjects.contains { $0.object["type"] as? String == "notification" } },
+            #expect(eventually(timeout: 10) { !watch.notifications.isEmpty },
                     "no notification: \(watch.outputLines.map(\.text))")
 
             var last = ""
@@ -84,11 +84,11 @@ extension KernelSuite {
             #expect(eventually(timeout: commandStartSeconds) { watch.standardError.contains("watching") }, "\(watch.standardError)")
             let pair = try ConnectedPair.make(serverPort: serverPort)
             try pair.client.shutdownWrite()
-            #expect(eventually(timeout: 10) { watch.jsonObjects.contains { $0.object["type"] as? String == "notification" } },
+            #expect(eventually(timeout: 10) { !watch.notifications.isEmpty },
                     "no notification: \(watch.outputLines.map(\.text))")
-            let notification = try #require(watch.jsonObjects.first { $0.object["type"] as? String == "notification" }?.object)
-            #expect(notification["cgroup"] as? String == expected, "\(notification)")
-            #expect(notification["cgroup_id"] != nil && notification["container"] == nil && notification["pod"] == nil)
+            let notification = try #require(watch.notifications.first)
+            #expect(notification.cgroup == expected, "\(notification)")
+            #expect(notification.container == nil && notification.pod == nil)
         }
 
         /// Poll mode serves the same metrics: its notifications and the sockets it tracks.
@@ -201,8 +201,20 @@ enum Prometheus {
 
     /// The sample values of an instant-vector result.
     static func values(_ json: String) -> [Double] {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
-              let data = object["data"] as? [String: Any], let result = data["result"] as? [[String: Any]] else { return [] }
-        return result.compactMap { ($0["value"] as? [Any])?.last as? String }.compactMap(Double.init)
+        guard let reply = try? JSONDecoder().decode(QueryReply.self, from: Data(json.utf8)) else { return [] }
+        return reply.data.result.compactMap { $0.value.last?.text }.compactMap(Double.init)
+    }
+
+    /// `/api/v1/query`'s reply: each sample's `value` is `[time, "number"]` (the number as a string).
+    struct QueryReply: Decodable {
+        struct Result: Decodable { var value: [SampleField] }
+        struct Data: Decodable { var result: [Result] }
+        var data: Data
+    }
+
+    /// One element of a sample's `[time, "value"]`: the string one, or nil for the time.
+    struct SampleField: Decodable {
+        var text: String?
+        init(from decoder: any Decoder) throws { text = try? decoder.singleValueContainer().decode(String.self) }
     }
 }

@@ -12,17 +12,15 @@ extension KernelSuite {
     @Suite struct PollingMode {
         static func tcpnotify() throws -> String { try KernelSuite.CLI.tcpnotify() }
 
-        static func notifications(_ process: CLIProcess) -> [[String: Any]] {
-            process.jsonObjects.map(\.object).filter { $0["type"] as? String == "notification" }
-        }
+        static func notifications(_ process: CLIProcess) -> [Wire.Notification] { process.notifications }
 
         /// (local, remote, rule) for every rule a notification names; close records as rule "<close>".
-        static func signature(_ notifications: [[String: Any]]) -> Set<String> {
+        static func signature(_ notifications: [Wire.Notification]) -> Set<String> {
             var pairs = Set<String>()
             for line in notifications {
-                let endpoints = "\(line["src"] as? String ?? "?") \(line["dst"] as? String ?? "?")"
-                if line["trigger"] as? String == "close" { pairs.insert(endpoints + " <close>") }
-                for rule in line["rules"] as? [String] ?? [] { pairs.insert(endpoints + " " + rule) }
+                let endpoints = "\(line.src) \(line.dst)"
+                if line.trigger == .close { pairs.insert(endpoints + " <close>") }
+                for rule in line.rules { pairs.insert(endpoints + " " + rule) }
             }
             return pairs
         }
@@ -76,16 +74,15 @@ extension KernelSuite {
             #expect(pushSignature.contains { $0.hasPrefix("[") }, "IPv6")
             #expect(pollSignature == pushSignature,
                     "only push: \(pushSignature.subtracting(pollSignature).sorted()); only poll: \(pollSignature.subtracting(pushSignature).sorted())")
-            #expect(polled.allSatisfy { ["poll", "close"].contains($0["trigger"] as? String ?? "") })
-            for line in polled where (line["rules"] as? [String])?.contains("retrans") == true {
-                let info = line["tcp_info"] as? [String: Any]
-                #expect((info?["total_retrans"] as? Int ?? 0) > 16, "the polled tcp_info is the one the rule saw")
+            #expect(polled.allSatisfy { [.poll, .close].contains($0.trigger) })
+            for line in polled where line.rules.contains("retrans") {
+                #expect((line.tcpInfo["total_retrans"] ?? 0) > 16, "the polled tcp_info is the one the rule saw")
             }
-            let stats = poll.jsonObjects.last?.object
-            #expect(stats?["type"] as? String == "stats")
-            #expect(stats?["mode"] as? String == "poll")
-            #expect(stats?["dump_errors"] as? Int == 0)
-            #expect((stats?["namespaces"] as? Int ?? 0) >= 3, "the lab's namespaces are polled too: \(String(describing: stats))")
+            let stats = poll.finalStats
+            #expect(poll.lastLineType == Wire.Stats.lineType)
+            #expect(stats?.polling != nil, "\"mode\":\"poll\"")
+            #expect(stats?.polling?.dumpErrors == 0)
+            #expect((stats?.polling?.namespaces ?? 0) >= 3, "the lab's namespaces are polled too: \(String(describing: stats))")
         }
 
         // MARK: - Kernel-side selection
@@ -238,18 +235,18 @@ extension KernelSuite {
 
             try transfer(1 << 20, from: pair.client, to: pair.server)
             let notified = eventually(timeout: 5) {
-                Self.notifications(watch).contains { ($0["cookie"] as? NSNumber)?.uint64Value == cookie }
+                Self.notifications(watch).contains { $0.cookie == cookie }
             }
             #expect(notified, "a polled notification for the connection: \(watch.outputLines.map(\.text))")
             watch.signal(SIGINT)
             #expect(watch.waitForExit() == 0)
-            let line = Self.notifications(watch).first { ($0["cookie"] as? NSNumber)?.uint64Value == cookie }
-            #expect(line?["trigger"] as? String == "poll")
-            #expect(line?["rules"] as? [String] == ["acked"])
-            #expect(line?["src"] as? String == "127.0.0.1:\(try pair.client.localPort())")
-            #expect(line?["dst"] as? String == "127.0.0.1:\(port)")
-            let stats = watch.jsonObjects.last?.object
-            #expect(stats?["type"] as? String == "stats" && stats?["mode"] as? String == "poll", "\(String(describing: stats))")
+            let line = Self.notifications(watch).first { $0.cookie == cookie }
+            #expect(line?.trigger == .poll)
+            #expect(line?.rules == ["acked"])
+            #expect(line?.src == "127.0.0.1:\(try pair.client.localPort())")
+            #expect(line?.dst == "127.0.0.1:\(port)")
+            let stats = watch.finalStats
+            #expect(stats?.polling != nil, "a stats line with \"mode\":\"poll\": \(String(describing: stats))")
         }
 
         static let badModeInput: [(arguments: [String], fragment: String)] = [

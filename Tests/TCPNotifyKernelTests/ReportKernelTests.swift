@@ -165,17 +165,39 @@ struct Chromium {
 
     /// Requests whose network isolation key is the file:// page: the page's own fetches.
     static func pageRequests(netLog: String) throws -> [String] {
-        let data = try Data(contentsOf: URL(fileURLWithPath: netLog))
-        let log = try JSONSerialization.jsonObject(with: data) as? [String: Any]
-        let events = log?["events"] as? [[String: Any]] ?? []
+        let log = try JSONDecoder().decode(NetLog.self, from: Data(contentsOf: URL(fileURLWithPath: netLog)))
         var urls: [String] = []
-        for event in events {
-            guard let parameters = event["params"] as? [String: Any], let url = parameters["url"] as? String,
-                  (parameters["network_isolation_key"] as? String)?.contains("file://") == true,
+        for event in log.events {
+            guard let parameters = event.params, let url = parameters.url,
+                  parameters.networkIsolationKey?.contains("file://") == true,
                   !url.hasPrefix("file:"), !url.hasPrefix("data:"), !urls.contains(url) else { continue }
             urls.append(url)
         }
         return urls
+    }
+
+    /// The part of Chromium's `--log-net-log` file read here: each event's URL and isolation key.
+    struct NetLog: Decodable {
+        struct Event: Decodable {
+            var params: Parameters?
+            enum CodingKeys: String, CodingKey { case params }
+            init(from decoder: any Decoder) throws {
+                params = try? decoder.container(keyedBy: CodingKeys.self).decodeIfPresent(Parameters.self, forKey: .params)
+            }
+        }
+        struct Parameters: Decodable {
+            var url: String?
+            var networkIsolationKey: String?
+            enum CodingKeys: String, CodingKey { case url, networkIsolationKey = "network_isolation_key" }
+
+            /// Chromium's parameters vary by event: a field of another type is not one of these.
+            init(from decoder: any Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                url = try? container.decodeIfPresent(String.self, forKey: .url)
+                networkIsolationKey = try? container.decodeIfPresent(String.self, forKey: .networkIsolationKey)
+            }
+        }
+        var events: [Event]
     }
 }
 

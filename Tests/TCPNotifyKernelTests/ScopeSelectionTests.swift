@@ -43,7 +43,7 @@ extension KernelSuite {
         }
 
         static func sources(_ process: CLIProcess) -> Set<String> {
-            Set(process.jsonObjects.compactMap { $0.object["src"] as? String })
+            Set(process.notifications.map(\.src))
         }
 
         @Test(.enabled(if: KernelGate.canRun))

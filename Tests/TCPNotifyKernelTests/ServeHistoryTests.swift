@@ -8,11 +8,10 @@ extension KernelSuite {
     /// `serve --history`: a real daemon remembers real loopback connections, answers for them over HTTP
     /// and on the subscriber socket, within its bounds and retention.
     @Suite struct ServeHistory {
-        static func json(_ text: String) -> [String: Any] {
-            ((try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any]) ?? [:]
+        /// The connections of a `connections` reply (none for another reply).
+        static func connections(_ body: String) -> [Wire.Connection] {
+            decodedLine(Wire.Connections.self, from: body)?.connections ?? []
         }
-
-        static func connections(_ reply: [String: Any]) -> [[String: Any]] { reply["connections"] as? [[String: Any]] ?? [] }
 
         /// A connection that moves data shows up with its last record and its verdicts, over HTTP and on
         /// the socket; a bad cookie is 400, an unknown one 404; once closed it stays for the retention only.
@@ -35,47 +34,47 @@ extension KernelSuite {
                 try transfer(256 << 10, from: pair.client, to: pair.server)
                 usleep(250_000)
             }
-            var entry: [String: Any] = [:]
+            var entry: Wire.Connection?
             let judged = eventually(timeout: 10) {
                 guard let reply = try? httpGet(port: port, path: "/connections/\(cookie)"), reply.status == 200 else { return false }
-                entry = Self.connections(Self.json(reply.body)).first ?? [:]
-                return (entry["verdicts"] as? [[String: Any]])?.contains { $0["bottleneck"] as? String != "insufficient-data" } == true
+                entry = Self.connections(reply.body).first
+                return entry?.verdicts.contains { $0.verdict.bottleneck != .insufficientData } == true
             }
-            #expect(judged, "a verdict on the connection: \(entry)")
-            #expect(entry.cookie == cookie)
-            #expect(entry["open"] as? Bool == true)
-            let record = entry["last_record"] as? [String: Any] ?? [:]
-            #expect(record["type"] as? String == "notification" && record.cookie == cookie, "\(record)")
-            #expect(record["dst"] as? String == "127.0.0.1:\(server.port)")
-            #expect((record["tcp_info"] as? [String: Any])?["bytes_acked"] != nil, "a whole tcp_info: \(record)")
-            let verdicts = entry["verdicts"] as? [[String: Any]] ?? []
-            let names = Set(Bottleneck.allCases.map(\.rawValue))
-            #expect(verdicts.allSatisfy { names.contains($0["bottleneck"] as? String ?? "") && ($0["count"] as? Int ?? 0) >= 1 }, "\(verdicts)")
+            #expect(judged, "a verdict on the connection: \(String(describing: entry))")
+            #expect(entry?.cookie == cookie)
+            #expect(entry?.open == true)
+            let record = entry?.lastRecord
+            #expect(record?.cookie == cookie, "a notification line: \(String(describing: record))")
+            #expect(record?.dst == "127.0.0.1:\(server.port)")
+            #expect(record?.tcpInfo["bytes_acked"] != nil, "a whole tcp_info: \(String(describing: record))")
+            let verdicts = entry?.verdicts ?? []
+            #expect(verdicts.allSatisfy { $0.count >= 1 }, "\(verdicts)")
 
             let all = try httpGet(port: port, path: "/connections")
             #expect(all.status == 200)
-            let listed = Self.connections(Self.json(all.body)).compactMap(\.cookie)
-            // The reply is the wire model's: it decodes back, with the same connections.
+            // The reply is the wire model's: it decodes back.
             let decoded = try Wire.decode(Wire.Connections.self, from: all.body)
-            #expect(decoded.connections.map(\.cookie) == listed && decoded.held == listed.count, "\(decoded)")
+            let listed = decoded.connections.map(\.cookie)
+            #expect(decoded.held == listed.count, "\(decoded)")
             #expect(decoded.connections.first { $0.cookie == cookie }?.lastRecord.cookie == cookie)
             let otherCookie = try other.client.cookie()
             #expect(listed.contains(cookie) && !listed.contains(otherCookie), "only what --history selects: \(listed)")
 
             let bad = try httpGet(port: port, path: "/connections/not-a-cookie")
-            #expect(bad.status == 400 && Self.json(bad.body)["type"] as? String == "error", "\(bad)")
+            #expect(bad.status == 400 && decodedLine(Wire.ErrorReply.self, from: bad.body) != nil, "\(bad)")
             let unknown = try httpGet(port: port, path: "/connections/18446744073709551615")
-            #expect(unknown.status == 404 && (Self.json(unknown.body)["message"] as? String ?? "").contains("no connection"), "\(unknown)")
+            #expect(unknown.status == 404 && decodedLine(Wire.ErrorReply.self, from: unknown.body)?.message.contains("no connection") == true,
+                    "\(unknown)")
             #expect(try httpGet(port: port, path: "/connections/1/2").status == 404)
 
             // The same over the subscriber socket.
             let subscriber = try RawSubscriber(socketPath: serve.socketPath)
             try subscriber.send("{\"type\":\"connections\",\"cookie\":\(cookie)}\n")
             try subscriber.send("{\"type\":\"connections\",\"cookie\":\"x\"}\n")
-            #expect(eventually { subscriber.objects.count >= 2 }, "\(subscriber.allLines)")
-            let replies = subscriber.objects
-            #expect(Self.connections(replies.first ?? [:]).first?.cookie == cookie, "\(replies)")
-            #expect(replies.dropFirst().first?["type"] as? String == "error", "\(replies)")
+            #expect(eventually { subscriber.wireLines.count >= 2 }, "\(subscriber.allLines)")
+            let replies = subscriber.wireLines
+            #expect(replies.first?.decoded(Wire.Connections.self)?.connections.first?.cookie == cookie, "\(subscriber.allLines)")
+            #expect(replies.dropFirst().first?.error != nil, "\(subscriber.allLines)")
 
             // Closed: still there (open false) for the 2 s retention, then gone.
             try pair.client.shutdownWrite()
@@ -83,15 +82,15 @@ extension KernelSuite {
             var closedAt: Date?
             #expect(eventually(timeout: 5) {
                 let reply = try? httpGet(port: port, path: "/connections/\(cookie)")
-                let open = Self.connections(Self.json(reply?.body ?? "")).first?["open"] as? Bool
+                let open = Self.connections(reply?.body ?? "").first?.open
                 if open == false, closedAt == nil { closedAt = Date() }
                 return open == false
             }, "the close is recorded")
             let gone = eventually(timeout: 6) { (try? httpGet(port: port, path: "/connections/\(cookie)"))?.status == 404 }
             #expect(gone, "dropped after the retention")
             if let closedAt { #expect(Date().timeIntervalSince(closedAt) >= 1.0, "kept for about the retention (2 s) first") }
-            let after = Self.json(try httpGet(port: port, path: "/connections").body)
-            #expect((after["expired_connections"] as? Int ?? 0) >= 1, "\(after)")
+            let after = try Wire.decode(Wire.Connections.self, from: httpGet(port: port, path: "/connections").body)
+            #expect(after.expiredConnections >= 1, "\(after)")
             withExtendedLifetime((pair, other)) {}
         }
 
@@ -113,13 +112,13 @@ extension KernelSuite {
                 pairs.append(pair)
                 usleep(100_000)
             }
-            var reply: [String: Any] = [:]
+            var reply: Wire.Connections?
             let evicted = eventually(timeout: 10) {
-                reply = Self.json((try? httpGet(port: port, path: "/connections"))?.body ?? "")
-                return (reply["evicted_connections"] as? Int ?? 0) >= 3
+                reply = (try? httpGet(port: port, path: "/connections")).flatMap { decodedLine(Wire.Connections.self, from: $0.body) }
+                return (reply?.evictedConnections ?? 0) >= 3
             }
-            #expect(evicted, "\(reply)")
-            #expect(reply["held"] as? Int == 3 && Self.connections(reply).count == 3, "\(reply)")
+            #expect(evicted, "\(String(describing: reply))")
+            #expect(reply?.held == 3 && reply?.connections.count == 3, "\(String(describing: reply))")
             let metrics = try httpGet(port: port, path: "/metrics").body
             let line = metrics.split(separator: "\n").first { $0.hasPrefix("tcpnotify_history_evicted_connections_total ") }
             #expect(Double(line?.split(separator: " ").last ?? "") ?? 0 >= 3, "\(line ?? "no eviction counter")")
@@ -142,17 +141,5 @@ extension KernelSuite {
                 #expect(result.stderr.contains(fragment), "\(arguments): \(result.stderr)")
             }
         }
-    }
-}
-
-/// The history's replies embed records and spans; these tests read them as plain JSON objects.
-extension [String: Any] {
-    var cookie: UInt64? { (self["cookie"] as? NSNumber)?.uint64Value }
-}
-
-extension RawSubscriber {
-    /// Every line as a JSON object (the `connections` replies have no line type of their own in `WireOutputLine`).
-    var objects: [[String: Any]] {
-        allLines.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
     }
 }

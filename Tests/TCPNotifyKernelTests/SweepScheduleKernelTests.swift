@@ -27,13 +27,12 @@ extension KernelSuite {
             let pair = try ConnectedPair.connect(to: listener)
             let cookie = try pair.client.cookie()
             let found = eventually(timeout: 6) {
-                watch.jsonObjects.contains { ($0.object["cookie"] as? NSNumber)?.uint64Value == cookie }
+                watch.notifications.contains { $0.cookie == cookie }
             }
             #expect(found, "\(watch.outputLines.map(\.text)) \(watch.standardError)")
-            let line = watch.jsonObjects.first { ($0.object["cookie"] as? NSNumber)?.uint64Value == cookie }?.object
-            let info = line?["tcp_info"] as? [String: Any]
-            let lastAck = (info?["last_ack_recv"] as? NSNumber)?.intValue ?? -1
-            #expect(line?["trigger"] as? String == "sweep", "\(String(describing: line))")
+            let line = watch.notifications.first { $0.cookie == cookie }
+            let lastAck = line?.tcpInfo["last_ack_recv"].map(Int.init) ?? -1
+            #expect(line?.trigger == .sweep, "\(String(describing: line))")
             #expect(lastAck > 2000 && lastAck <= 2000 + 100 + 50, "reported \(lastAck) ms after the last ACK (rule 2 s, 5 %)")
             watch.signal(SIGINT)
             #expect(watch.waitForExit() == 0)

@@ -17,6 +17,8 @@ enum WireOutputLine: Sendable {
     case subscriberStats(Wire.SubscriberStats)
     case end(Wire.End)
     case error(Wire.ErrorReply)
+    /// `serve --history`'s answer to a connections query.
+    case connections(Wire.Connections)
     /// A JSON line of another type (e.g. iperf3's), kept as its type name.
     case other(String)
 
@@ -37,10 +39,47 @@ enum WireOutputLine: Sendable {
             case Wire.Dropped.lineType: return .success(.dropped(try Wire.decode(Wire.Dropped.self, from: line)))
             case Wire.End.lineType: return .success(.end(try Wire.decode(Wire.End.self, from: line)))
             case Wire.ErrorReply.lineType: return .success(.error(try Wire.decode(Wire.ErrorReply.self, from: line)))
+            case Wire.Connections.lineType: return .success(.connections(try Wire.decode(Wire.Connections.self, from: line)))
             default: return .success(.other(type))
             }
         } catch {
             return .failure(error)
+        }
+    }
+
+    /// The line as `Line`, if it is one (`Wire.Stats` and `Wire.SubscriberStats` share `"stats"`: the
+    /// harness reads the one its protocol means).
+    func decoded<Line: WireLine>(_ type: Line.Type) -> Line? {
+        switch self {
+        case .notification(let line): line as? Line
+        case .snapshot(let line): line as? Line
+        case .stats(let line): line as? Line
+        case .diagnosis(let line): line as? Line
+        case .verdict(let line): line as? Line
+        case .subscribed(let line): line as? Line
+        case .dropped(let line): line as? Line
+        case .subscriberStats(let line): line as? Line
+        case .end(let line): line as? Line
+        case .error(let line): line as? Line
+        case .connections(let line): line as? Line
+        case .other: nil
+        }
+    }
+
+    /// The `"type"` of the line.
+    var lineType: String {
+        switch self {
+        case .notification: Wire.Notification.lineType
+        case .snapshot: Wire.Snapshot.lineType
+        case .stats, .subscriberStats: Wire.Stats.lineType
+        case .diagnosis: Wire.DiagnosisLine.lineType
+        case .verdict: Wire.VerdictLine.lineType
+        case .subscribed: Wire.Subscribed.lineType
+        case .dropped: Wire.Dropped.lineType
+        case .end: Wire.End.lineType
+        case .error: Wire.ErrorReply.lineType
+        case .connections: Wire.Connections.lineType
+        case .other(let type): type
         }
     }
 
@@ -56,17 +95,20 @@ enum WireOutputLine: Sendable {
 /// Decodes a growing list of lines once each; a line that does not read back is recorded as a test issue
 /// (once, on the test's thread, when the test next looks at the output).
 final class WireLineCache: Sendable {
-    private let state = Mutex<(decodedCount: Int, lines: [WireOutputLine], failures: [String])>((0, [], []))
+    private let state = Mutex<(decodedCount: Int, lines: [(line: WireOutputLine, index: Int)], failures: [String])>((0, [], []))
     let subscriber: Bool
 
     init(subscriber: Bool) { self.subscriber = subscriber }
 
-    func lines(of texts: [String]) -> [WireOutputLine] {
-        let (lines, failures) = state.withLock { state -> ([WireOutputLine], [String]) in
+    func lines(of texts: [String]) -> [WireOutputLine] { indexedLines(of: texts).map(\.line) }
+
+    /// The decoded lines with the index of their text in `texts`.
+    func indexedLines(of texts: [String]) -> [(line: WireOutputLine, index: Int)] {
+        let (lines, failures) = state.withLock { state -> ([(line: WireOutputLine, index: Int)], [String]) in
             var failures: [String] = []
-            for text in texts.dropFirst(state.decodedCount) {
+            for (index, text) in texts.enumerated().dropFirst(state.decodedCount) {
                 switch WireOutputLine.decode(text, subscriber: subscriber) {
-                case .success(let line): state.lines.append(line)
+                case .success(let line): state.lines.append((line, index))
                 case .failure(let error): failures.append("\(error): \(text.prefix(300))")
                 case nil: break
                 }
@@ -76,5 +118,18 @@ final class WireLineCache: Sendable {
         }
         for failure in failures { Issue.record("tcpnotify wrote a line its wire model cannot read: \(failure)") }
         return lines
+    }
+}
+
+/// One reply (an HTTP body, a line) as `Line`: nil when it is not a JSON line of that type; a line of
+/// that type that does not decode is a test failure naming the line.
+func decodedLine<Line: WireLine>(_ type: Line.Type, from text: String, sourceLocation: SourceLocation = #_sourceLocation) -> Line? {
+    guard let found = try? Wire.lineType(of: text), found == Line.lineType else { return nil }
+    do {
+        return try Wire.decode(type, from: text)
+    } catch {
+        Issue.record("tcpnotify wrote a \"\(found)\" line its wire model cannot read: \(error): \(text.prefix(300))",
+                     sourceLocation: sourceLocation)
+        return nil
     }
 }
