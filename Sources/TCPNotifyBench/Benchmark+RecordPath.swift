@@ -33,6 +33,7 @@ extension Benchmark {
     }
 
     func runRecordPath(progress: (String) -> Void) throws {
+        try runRecordFlood(progress: progress)
         let size = settings.sizes.max() ?? 10_000
         let basePort = Self.idleBasePort + 700
         progress("   \(size) idle sockets, rule `\(Self.recordPathRule)`, \(BenchFormat.number(settings.throughputSeconds)) s")
