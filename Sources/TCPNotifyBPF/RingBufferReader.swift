@@ -5,7 +5,7 @@ import Synchronization
 import TCPNotifyCore
 
 /// Reads notification records from the kernel's ring buffer on a dedicated thread and hands them to
-/// `handler` one batch per wakeup.
+/// `handler` one batch per wakeup (at most `maxBatchRecords` a batch).
 ///
 /// The kernel wakes the reader at most once per interval and otherwise writes without waking; so after
 /// every batch the reader polls again briefly (1 ms) and only then goes back to a long sleep. A record
@@ -32,13 +32,31 @@ public final class RingBufferReader: @unchecked Sendable {
     public var receivedCount: UInt64 { sink.takeUnretainedValue().received.load(ordering: .relaxed) }
     public var malformedCount: UInt64 { sink.takeUnretainedValue().malformed.load(ordering: .relaxed) }
 
+    /// The most records handed over at once. A wakeup's records (up to a whole ring: 178,000 in 64 MiB)
+    /// arrive in batches of at most this many, so memory stays bounded and the consumer starts early.
+    public static let maxBatchRecords = 4096
+
     final class Sink {
         let handler: @Sendable ([SocketNotification]) -> Void
         var batch: [SocketNotification] = []
+        var addresses = RecordAddressCache()
         let received = Atomic<UInt64>(0)
         let malformed = Atomic<UInt64>(0)
 
-        init(handler: @escaping @Sendable ([SocketNotification]) -> Void) { self.handler = handler }
+        init(handler: @escaping @Sendable ([SocketNotification]) -> Void) {
+            self.handler = handler
+            batch.reserveCapacity(RingBufferReader.maxBatchRecords)
+        }
+
+        func deliver() {
+            guard !batch.isEmpty else { return }
+            let full = batch
+            // A fresh array, sized for what came last: the consumer owns `full` (it may keep it), and a
+            // batch that grows element by element would be copied at every doubling.
+            batch = []
+            batch.reserveCapacity(full.count)
+            handler(full)
+        }
     }
 
     init(mapFD: Int32, handler: @escaping @Sendable ([SocketNotification]) -> Void) throws(BPFError) {
@@ -47,8 +65,10 @@ public final class RingBufferReader: @unchecked Sendable {
             guard let context, let data else { return 0 }
             let sink = Unmanaged<Sink>.fromOpaque(context).takeUnretainedValue()
             sink.received.add(1, ordering: .relaxed)
-            if let notification = SocketNotification(sample: UnsafeRawBufferPointer(start: data, count: size)) {
+            if let notification = SocketNotification(
+                sample: UnsafeRawBufferPointer(start: data, count: size), addresses: &sink.addresses) {
                 sink.batch.append(notification)
+                if sink.batch.count >= RingBufferReader.maxBatchRecords { sink.deliver() }
             } else {
                 sink.malformed.add(1, ordering: .relaxed)
             }
@@ -115,10 +135,6 @@ public final class RingBufferReader: @unchecked Sendable {
     }
 
     private func deliver() {
-        let sink = sink.takeUnretainedValue()
-        guard !sink.batch.isEmpty else { return }
-        let batch = sink.batch
-        sink.batch.removeAll(keepingCapacity: true)
-        sink.handler(batch)
+        sink.takeUnretainedValue().deliver()
     }
 }

@@ -42,7 +42,7 @@ package final class RecordFlood {
     }
 
     /// Writes up to `records` records, stopping early while more than `pauseAboveBytes` wait in the ring
-    /// (so a paced caller loses nothing); forces a wakeup once `wakeupWatermarkBytes` wait, and on the last.
+    /// (so a paced caller loses nothing); forces a wakeup as the backlog crosses `wakeupWatermarkBytes`, and on the last.
     package func run(records: Int, pauseAboveBytes: UInt64, wakeupWatermarkBytes: UInt64) throws(BPFError) -> Run {
         var request = Request(records: UInt64(records), pauseAboveBytes: pauseAboveBytes,
                               wakeupWatermarkBytes: wakeupWatermarkBytes, firstSequence: nextSequence)

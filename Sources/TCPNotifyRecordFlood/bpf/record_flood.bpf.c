@@ -25,7 +25,7 @@ struct {
 struct flood_request {
     __u64 records;
     __u64 pause_above_bytes;      /* stop this run while the ring holds more: the reader is behind */
-    __u64 wakeup_watermark_bytes; /* force a wakeup once this much waits (the product's rule) */
+    __u64 wakeup_watermark_bytes; /* force a wakeup as this much comes to wait (the product's rule) */
     __u64 first_sequence;         /* written into `notifications`, +1 per record, so gaps show */
     __u64 written;
     __u64 dropped;                /* reserve failed: the ring was full */
@@ -55,8 +55,11 @@ static long flood_one(__u32 index, struct flood_state *s)
     r->notifications = s->sequence++;
     s->written += 1;
     __u64 flags = BPF_RB_NO_WAKEUP;
-    /* The last record of a run wakes the reader too: what waits below the watermark needs no timer. */
-    if (index == s->last_index || bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= s->wakeup_watermark_bytes) {
+    /* As the product does: wake once as the backlog crosses the watermark (a wakeup per record above it
+     * would cost ~10 µs each), and at the last record of a run, so nothing waits for a timer. */
+    __u64 waiting = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+    if (index == s->last_index ||
+        (waiting >= s->wakeup_watermark_bytes && waiting < s->wakeup_watermark_bytes + sizeof(*r) + 8)) {
         flags = BPF_RB_FORCE_WAKEUP;
         s->wakeups += 1;
     }
