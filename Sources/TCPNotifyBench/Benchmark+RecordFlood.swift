@@ -92,7 +92,7 @@ extension Benchmark {
         section.notes.append("Settings: ring \(Self.recordPathRingBytes >> 20) MiB, wakeup watermark "
             + "\(Self.recordPathWakeupWatermarkBytes >> 10) KiB (and a wakeup at the end of each producer run of "
             + "\(Self.floodRunRecords) records); the producer pauses 50 µs whenever half the ring waits. The reader "
-            + "consumes the whole ring per wakeup and delivers it as one batch.")
+            + "consumes the whole ring per wakeup and delivers it in batches of at most \(RingBufferReader.maxBatchRecords) records.")
         sections.append(section)
         measured["api_records_per_second_synthetic"] = rate
         addTarget(BenchTarget(

@@ -99,7 +99,7 @@ extension Benchmark {
         ]
         section.notes.append("Settings: ring \(Self.recordPathRingBytes >> 20) MiB, wakeup watermark "
             + "\(Self.recordPathWakeupWatermarkBytes >> 10) KiB, wakeup interval 200 µs; the reader consumes the whole "
-            + "ring per wakeup and delivers it as one batch. The sweep runs on this thread, the reader on its own.")
+            + "ring per wakeup and delivers it in batches of at most \(RingBufferReader.maxBatchRecords) records. The sweep runs on this thread, the reader on its own.")
         sections.append(section)
         measured["api_records_per_second"] = rate
         addTarget(BenchTarget(
