@@ -59,6 +59,14 @@ let package = Package(
             exclude: ["bpf"],
             plugins: ["BPFCompiler"]
         ),
+        // Test and bench support: a BPF producer that fills the product's ring buffer with copies of one
+        // real record (record_flood.bpf.c, BPF_PROG_TEST_RUN), to measure the reader alone. Kept out of tcpnotify.
+        .target(
+            name: "TCPNotifyRecordFlood",
+            dependencies: ["CTCPNotify", "TCPNotifyCore", "TCPNotifyBPF"],
+            exclude: ["bpf"],
+            plugins: ["BPFCompiler"]
+        ),
         // The polling fallback: netlink sock_diag dumps and the rules evaluated in user space.
         .target(name: "TCPNotifyPoll", dependencies: ["CTCPNotify", "TCPNotifyCore", "TCPNotifyBPF"]),
         // The subscriber side of `tcpnotify serve`: plain sockets and a thread, no server packages.
@@ -130,7 +138,7 @@ let package = Package(
             plugins: ["BPFCompiler"]
         ),
         // `tcpnotify-lab bench`: tcpnotify against polling (idle cost, latency, data path, throughput). Not a test.
-        .target(name: "TCPNotifyBench", dependencies: ["TCPNotifyCore", "TCPNotifyLab", "TCPNotifyBPF", "TCPNotifyRuntime"]),
+        .target(name: "TCPNotifyBench", dependencies: ["TCPNotifyCore", "TCPNotifyLab", "TCPNotifyBPF", "TCPNotifyRuntime", "TCPNotifyRecordFlood"]),
         .executableTarget(
             name: "tcpnotify-lab",
             dependencies: [
@@ -145,7 +153,7 @@ let package = Package(
         .testTarget(
             name: "TCPNotifyKernelTests",
             dependencies: [
-                "TCPNotifyCore", "TCPNotifyBPF", "TCPNotifyLab", "TCPNotifyRuleEval", "CTCPNotify", "TCPNotifyPoll",
+                "TCPNotifyCore", "TCPNotifyBPF", "TCPNotifyLab", "TCPNotifyRuleEval", "TCPNotifyRecordFlood", "CTCPNotify", "TCPNotifyPoll",
                 "TCPNotifyExport", "TCPNotifyClient",
             ]
         ),

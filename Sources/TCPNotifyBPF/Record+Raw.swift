@@ -16,19 +16,61 @@ extension TCPInfo {
     }
 }
 
+/// The last local and remote addresses decoded, handed out again while records repeat them: a sweep's
+/// records share the local address (and often the remote one), and a fresh 16-byte array per address
+/// would be two of a record's three allocations. One per reader; not thread-safe.
+package struct RecordAddressCache {
+    private var local = CachedAddress()
+    private var remote = CachedAddress()
+
+    package init() {}
+
+    struct CachedAddress {
+        var low: UInt64 = 0
+        var high: UInt64 = 0
+        var bytes: [UInt8] = []
+
+        mutating func bytes(of tuple: Bytes16) -> [UInt8] {
+            let (low, high) = withUnsafeBytes(of: tuple) {
+                ($0.loadUnaligned(fromByteOffset: 0, as: UInt64.self), $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+            }
+            if bytes.count == 16, low == self.low, high == self.high { return bytes }
+            self.low = low
+            self.high = high
+            bytes = withUnsafeBytes(of: tuple) { Array($0) }
+            return bytes
+        }
+    }
+
+    mutating func endpoints(_ raw: tcpnotify_record) -> (local: Endpoint, remote: Endpoint) {
+        (Endpoint(address: local.bytes(of: raw.local_addr), port: raw.local_port),
+         Endpoint(address: remote.bytes(of: raw.remote_addr), port: raw.remote_port))
+    }
+}
+
+typealias Bytes16 = (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)
+
 extension SocketNotification {
     /// Decodes one ring-buffer sample; nil if its size or type is not a notification record of this build.
     package init?(sample: UnsafeRawBufferPointer) {
+        var addresses = RecordAddressCache()
+        self.init(sample: sample, addresses: &addresses)
+    }
+
+    /// The reader's decoder: `addresses` lets consecutive records share their address arrays.
+    package init?(sample: UnsafeRawBufferPointer, addresses: inout RecordAddressCache) {
         guard sample.count == MemoryLayout<tcpnotify_record>.size else { return nil }
         let raw = sample.loadUnaligned(as: tcpnotify_record.self)
         guard raw.type == UInt16(TCPNOTIFY_RECORD_NOTIFICATION.rawValue),
               Int(raw.size) == MemoryLayout<tcpnotify_record>.size,
               let trigger = Trigger(rawValue: raw.trigger) else { return nil }
+        let endpoints = addresses.endpoints(raw)
         self.init(
             trigger: trigger,
             family: raw.family,
-            local: Endpoint(address: bytes16(raw.local_addr), port: raw.local_port),
-            remote: Endpoint(address: bytes16(raw.remote_addr), port: raw.remote_port),
+            local: endpoints.local,
+            remote: endpoints.remote,
             cookie: raw.cookie,
             cgroupID: raw.cgroup_id,
             monotonicNanoseconds: raw.timestamp_ns,

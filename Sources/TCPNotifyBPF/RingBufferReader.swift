@@ -5,7 +5,7 @@ import Synchronization
 import TCPNotifyCore
 
 /// Reads notification records from the kernel's ring buffer on a dedicated thread and hands them to
-/// `handler` one batch per wakeup.
+/// `handler` one batch per wakeup (at most `maxBatchRecords` a batch).
 ///
 /// The kernel wakes the reader at most once per interval and otherwise writes without waking; so after
 /// every batch the reader polls again briefly (1 ms) and only then goes back to a long sleep. A record
@@ -33,25 +33,31 @@ public final class RingBufferReader: @unchecked Sendable {
     public var malformedCount: UInt64 { sink.takeUnretainedValue().malformed.load(ordering: .relaxed) }
 
     /// The most records handed over at once. A reader that fell behind finds the whole ring full (4 MiB:
-    /// ~11,000 records) and would build that batch, and its consumer the batch's output, in one piece:
-    /// tens of MB allocated at once, which glibc's malloc then keeps (its mmap and trim thresholds rise to
-    /// the largest block freed), so RSS grew with the worst backlog seen. Batches of this size keep every
-    /// per-batch allocation below 1 MiB.
+    /// ~11,000 records; 178,000 in 64 MiB) and would build that batch, and its consumer the batch's output,
+    /// in one piece: tens of MB allocated at once, which glibc's malloc then keeps (its mmap and trim
+    /// thresholds rise to the largest block freed), so RSS grew with the worst backlog seen. Batches of
+    /// this size keep every per-batch allocation below 1 MiB, and the consumer starts early.
     public static let maximumBatchRecords = 1024
 
     final class Sink {
         let handler: @Sendable ([SocketNotification]) -> Void
         var batch: [SocketNotification] = []
+        var addresses = RecordAddressCache()
         let received = Atomic<UInt64>(0)
         let malformed = Atomic<UInt64>(0)
 
-        init(handler: @escaping @Sendable ([SocketNotification]) -> Void) { self.handler = handler }
+        init(handler: @escaping @Sendable ([SocketNotification]) -> Void) {
+            self.handler = handler
+            batch.reserveCapacity(RingBufferReader.maximumBatchRecords)
+        }
 
-        /// Hands the records collected so far to the handler.
         func deliver() {
             guard !batch.isEmpty else { return }
             let full = batch
-            batch.removeAll(keepingCapacity: true)
+            // A fresh array, sized for what came last: the consumer owns `full` (it may keep it), and a
+            // batch that grows element by element would be copied at every doubling.
+            batch = []
+            batch.reserveCapacity(full.count)
             handler(full)
         }
     }
@@ -62,7 +68,8 @@ public final class RingBufferReader: @unchecked Sendable {
             guard let context, let data else { return 0 }
             let sink = Unmanaged<Sink>.fromOpaque(context).takeUnretainedValue()
             sink.received.add(1, ordering: .relaxed)
-            if let notification = SocketNotification(sample: UnsafeRawBufferPointer(start: data, count: size)) {
+            if let notification = SocketNotification(
+                sample: UnsafeRawBufferPointer(start: data, count: size), addresses: &sink.addresses) {
                 sink.batch.append(notification)
                 if sink.batch.count >= RingBufferReader.maximumBatchRecords { sink.deliver() }
             } else {

@@ -341,6 +341,9 @@ public final class TCPNotifyProgram {
         return (time, count, id)
     }
 
+    /// The core object, for test and bench programs that share its maps (`BPFObject.reuseMaps`).
+    package var coreObject: BPFObject { object }
+
     /// A reader for the `events` ring buffer; see `RingBufferReader`.
     public func makeReader(handler: @escaping @Sendable ([SocketNotification]) -> Void) throws(BPFError) -> RingBufferReader {
         try RingBufferReader(mapFD: object.mapFD("events"), handler: handler)

@@ -33,6 +33,7 @@ extension Benchmark {
     }
 
     func runRecordPath(progress: (String) -> Void) throws {
+        try runRecordFlood(progress: progress)
         let size = settings.sizes.max() ?? 10_000
         let basePort = Self.idleBasePort + 700
         progress("   \(size) idle sockets, rule `\(Self.recordPathRule)`, \(BenchFormat.number(settings.throughputSeconds)) s")
@@ -98,7 +99,7 @@ extension Benchmark {
         ]
         section.notes.append("Settings: ring \(Self.recordPathRingBytes >> 20) MiB, wakeup watermark "
             + "\(Self.recordPathWakeupWatermarkBytes >> 10) KiB, wakeup interval 200 µs; the reader consumes the whole "
-            + "ring per wakeup and delivers it as one batch. The sweep runs on this thread, the reader on its own.")
+            + "ring per wakeup and delivers it in batches of at most \(RingBufferReader.maximumBatchRecords) records. The sweep runs on this thread, the reader on its own.")
         sections.append(section)
         measured["api_records_per_second"] = rate
         addTarget(BenchTarget(

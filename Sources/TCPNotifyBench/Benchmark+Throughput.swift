@@ -102,7 +102,8 @@ extension Benchmark {
         let ports = IdleConnections.ports(count: size, matchedCount: matched, basePort: basePort)
         let watcher = try startWatcher(
             filter: "dport >= :\(ports.lowerBound) and dport <= :\(ports.upperBound)", rules: [Self.sweepThroughputRule],
-            extra: ["--sweep-interval", Self.sweepThroughputInterval] + (fields.map { ["--fields", $0] } ?? []))
+            extra: ["--sweep-interval", Self.sweepThroughputInterval, "--ring-bytes", String(Self.recordPathRingBytes)]
+                + (fields.map { ["--fields", $0] } ?? []))
         BenchClock.sleep(seconds: 0.5)
         let linesBefore = watcher.notificationCount
         let cpuBefore = watcher.cpuNanoseconds(), bpfBefore = BPFRunStatistics.of(pid: watcher.pid)
@@ -139,7 +140,8 @@ extension Benchmark {
             "sweep\(variant)_user_drops": Double(userDrops), "sweep\(variant)_unaccounted": Double(unaccounted),
         ]
         section.notes.append("Each sweep re-evaluates every enrolled socket (trigger `sweep`); `each` makes each "
-            + "notify at every sweep. Drops are expected once the sink is slower than the sweep: they must be counted.")
+            + "notify at every sweep. Drops are expected once the sink is slower than the sweep: they must be counted. "
+            + "Ring \(Self.recordPathRingBytes >> 20) MiB (--ring-bytes): a whole sweep of \(BenchFormat.number(Double(size))) records fits.")
         sections.append(section)
         let goal = fields == nil ? 120_000.0 : 250_000.0
         addTarget(BenchTarget(

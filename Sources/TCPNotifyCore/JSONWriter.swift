@@ -3,7 +3,8 @@
 /// UTF-8 bytes into one buffer: a notification line (about 80 fields) takes a few microseconds, so the
 /// JSON output keeps up with the kernel.
 public struct JSONWriter: Sendable {
-    private var bytes: [UInt8] = []
+    /// Internal, not private: the notification line's hot path (`JSONWriter+HotPath.swift`) writes here directly.
+    var bytes: [UInt8] = []
     /// Bit d set: the container at depth d already has a member (the next one needs a comma).
     private var hasMember: UInt64 = 0
     private var depth = 0
@@ -94,7 +95,12 @@ public struct JSONWriter: Sendable {
         bytes.append(contentsOf: literal.utf8)
     }
 
-    private mutating func push() {
+    /// The container now has a member (the hot path wrote one without `writeSeparator`).
+    mutating func markMember() {
+        if depth > 0 && depth < 64 { hasMember |= 1 << UInt64(depth) }
+    }
+
+    mutating func push() {
         depth += 1
         if depth < 64 { hasMember &= ~(1 << UInt64(depth)) }
     }
@@ -103,7 +109,7 @@ public struct JSONWriter: Sendable {
         if depth > 0 { depth -= 1 }
     }
 
-    private mutating func writeSeparator() {
+    mutating func writeSeparator() {
         if depth > 0 && depth < 64 {
             let bit: UInt64 = 1 << UInt64(depth)
             if hasMember & bit != 0 { bytes.append(UInt8(ascii: ",")) }
@@ -119,24 +125,12 @@ public struct JSONWriter: Sendable {
         }
     }
 
-    /// Digits into a 24-byte stack buffer, back to front, then one append.
     private mutating func appendDecimal(_ value: UInt64) {
         if value < 10 {
             bytes.append(UInt8(ascii: "0") + UInt8(value))
             return
         }
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        var rest = value
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            var index = buffer.count
-            repeat {
-                index -= 1
-                let (quotient, remainder) = rest.quotientAndRemainder(dividingBy: 10)
-                buffer[index] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: remainder)
-                rest = quotient
-            } while rest > 0
-            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[index...]))
-        }
+        JSONDigits.append(value, to: &bytes)
     }
 
     public static func appendQuoted(_ value: String, to text: inout String) {

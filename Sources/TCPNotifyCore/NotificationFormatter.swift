@@ -1,9 +1,18 @@
-/// `"rtt":` and so on, by field raw value: written for every field of every line.
-private let tcpInfoKeyBytes: [[UInt8]] = {
-    var keys = [[UInt8]](repeating: [], count: (TCPInfoField.allCases.map { Int($0.rawValue) }.max() ?? 0) + 1)
-    for field in TCPInfoField.allCases { keys[Int(field.rawValue)] = JSONWriter.keyBytes(field.name) }
-    return keys
-}()
+/// `"type":` and the other fixed keys of a notification line, quoted once.
+private enum LineKeys {
+    static let type = JSONWriter.keyBytes("type")
+    static let ts = JSONWriter.keyBytes("ts")
+    static let tsMonoNs = JSONWriter.keyBytes("ts_mono_ns")
+    static let trigger = JSONWriter.keyBytes("trigger")
+    static let rules = JSONWriter.keyBytes("rules")
+    static let src = JSONWriter.keyBytes("src")
+    static let dst = JSONWriter.keyBytes("dst")
+    static let family = JSONWriter.keyBytes("family")
+    static let cookie = JSONWriter.keyBytes("cookie")
+    static let cgroupID = JSONWriter.keyBytes("cgroup_id")
+    static let oldState = JSONWriter.keyBytes("old_state")
+    static let socketNotifications = JSONWriter.keyBytes("socket_notifications")
+}
 
 /// Turns notifications and statistics into output lines: JSON (one object per line) or compact text.
 public struct NotificationFormatter: Sendable {
@@ -101,27 +110,32 @@ public struct NotificationFormatter: Sendable {
 
     private func writeJSON(_ notification: SocketNotification, diagnosis: Diagnosis?, to writer: inout JSONWriter) {
         writer.beginObject()
-        writer.field("type", Wire.Notification.lineType)
-        writer.rawField("ts", wallClock(notification.monotonicNanoseconds).jsonLiteral)
-        writer.field("ts_mono_ns", notification.monotonicNanoseconds)
-        writer.field("trigger", notification.trigger.description)
-        writer.beginArray("rules")
-        for name in firedRuleNames(notification) { writer.field(nil, name) }
+        writer.field(keyBytes: LineKeys.type, Wire.Notification.lineType)
+        writer.field(keyBytes: LineKeys.ts, timestamp: wallClock(notification.monotonicNanoseconds))
+        writer.field(keyBytes: LineKeys.tsMonoNs, notification.monotonicNanoseconds)
+        writer.field(keyBytes: LineKeys.trigger, notification.trigger.description)
+        writer.beginArray(keyBytes: LineKeys.rules)
+        var fired = notification.rulesFired  // firedRuleNames without its two arrays
+        while fired != 0 {
+            let index = fired.trailingZeroBitCount
+            fired &= fired - 1
+            writer.field(nil, index < ruleNames.count ? ruleNames[index] : "rule\(index)")
+        }
         writer.endArray()
-        writer.field("src", notification.local.description)
-        writer.field("dst", notification.remote.description)
-        writer.field("family", notification.family == 10 ? "ipv6" : "ipv4")
-        writer.field("cookie", notification.cookie)
-        writer.field("cgroup_id", notification.cgroupID)
+        writer.field(keyBytes: LineKeys.src, endpoint: notification.local)
+        writer.field(keyBytes: LineKeys.dst, endpoint: notification.remote)
+        writer.field(keyBytes: LineKeys.family, notification.family == 10 ? "ipv6" : "ipv4")
+        writer.field(keyBytes: LineKeys.cookie, notification.cookie)
+        writer.field(keyBytes: LineKeys.cgroupID, notification.cgroupID)
         if let attribution = cgroupAttribution?(notification.cgroupID) {
             writer.field("cgroup", attribution.path)
             if let container = attribution.container { writer.field("container", container) }
             if let pod = attribution.pod { writer.field("pod", pod) }
         }
         if notification.trigger == .state || notification.trigger == .close {
-            writer.field("old_state", TCPState(rawValue: notification.oldState)?.name ?? String(notification.oldState))
+            writer.field(keyBytes: LineKeys.oldState, TCPState(rawValue: notification.oldState)?.name ?? String(notification.oldState))
         }
-        writer.field("socket_notifications", notification.socketNotificationCount)
+        writer.field(keyBytes: LineKeys.socketNotifications, notification.socketNotificationCount)
         if let diagnosis {
             // Rare (`watch --diagnose`): the wire value writes itself.
             writer.value("diagnosis", Wire.Verdict(diagnosis))
@@ -177,20 +191,7 @@ public struct NotificationFormatter: Sendable {
     /// field names; state and ca_state as names. Fields the kernel does not report are left out, not written as 0.
     public static func writeTCPInfo(_ info: TCPInfo, fields: TCPInfoFieldSet = .all, to writer: inout JSONWriter) {
         writer.beginObject("tcp_info")
-        let keys = tcpInfoKeyBytes
-        for field in fields.present {
-            let value = info[field]
-            let key = keys[Int(field.rawValue)]
-            switch field {
-            case .state:
-                writer.field(keyBytes: key, TCPState(rawValue: UInt8(truncatingIfNeeded: value))?.name ?? String(value))
-            case .caState:
-                writer.field(
-                    keyBytes: key, TCPCongestionState(rawValue: UInt8(truncatingIfNeeded: value))?.name ?? String(value))
-            default:
-                writer.field(keyBytes: key, value)
-            }
-        }
+        writer.tcpInfoMembers(info, fields: fields.present)
         writer.endObject()
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import TCPNotifyBPF
+import TCPNotifyCore
 import TCPNotifyLab
 import Testing
 
@@ -67,14 +68,12 @@ extension KernelSuite {
             let start = Date()
             _ = connection.client.fillWithoutBlocking()
             let cookie = try connection.client.cookie()
-            func fired() -> [String: Any]? {
-                watch.jsonObjects.first { ($0.object["cookie"] as? NSNumber)?.uint64Value == cookie }?.object
-            }
+            func fired() -> Wire.Notification? { watch.lines(of: Wire.Notification.self).first { $0.cookie == cookie } }
             #expect(eventually(timeout: 8) { fired() != nil }, "\(watch.outputLines.map(\.text)) \(watch.standardError)")
             let seconds = Date().timeIntervalSince(start)
             let line = fired()
-            let trigger = line?["trigger"] as? String
-            let retransmits = ((line?["tcp_info"] as? [String: Any])?["retransmits"] as? NSNumber)?.intValue ?? -1
+            let trigger = line.map { $0.trigger.description }
+            let retransmits = line.map { Int($0.tcpInfo.info[.retransmits]) } ?? -1
             #expect(trigger == "retrans" || trigger == "rto", "found at a TCP event: \(String(describing: line))")
             if KernelInfo.isOlder(than: "6.7") {
                 #expect(retransmits >= 3, "retransmits \(retransmits)")
@@ -83,8 +82,8 @@ extension KernelSuite {
             }
             watch.signal(SIGINT)
             #expect(watch.waitForExit() == 0)
-            let stats = watch.jsonObjects.last?.object
-            #expect((stats?["sweeps"] as? NSNumber)?.intValue == 0, "no sweep ran: \(String(describing: stats))")
+            let stats = watch.finalStats
+            #expect(stats?.sweeps == 0, "no sweep ran: \(String(describing: stats))")
             print("retransmits >= 3: notified at \(trigger ?? "?") after \(String(format: "%.2f", seconds)) s, retransmits \(retransmits)")
         }
     }
