@@ -51,6 +51,19 @@ extension KernelSuite {
         func aRunningFlowGetsItsVerdictWithinThreeSeconds(running testCase: RunningCase) throws {
             try KernelGate.require(needing: Self.commands)
             let scenario = testCase.scenario
+            // As in DiagnosisScenarios: a run whose own getsockopt ground truth misses the condition (the
+            // user-space delay line queued on a loaded machine) is the lab failing, not tcpnotify; it is made
+            // once more, and a second miss fails.
+            for attempt in 1...2 {
+                if try judgeRunningFlow(testCase, lastAttempt: attempt == 2) { break }
+                print("diagnose running flow \(scenario.name): the lab did not build its condition; running it again")
+            }
+        }
+
+        /// One run of a running-flow case; false (nothing judged) when the lab missed its condition and this
+        /// is not the last attempt.
+        func judgeRunningFlow(_ testCase: RunningCase, lastAttempt: Bool) throws -> Bool {
+            let scenario = testCase.scenario
             let cgroup = try TestCgroup(name: "diagnose-running-\(scenario.name)")
             defer { cgroup.restore() }
             let running = try RunningScenario(scenario, cgroup: cgroup, arguments: ["--for", "6s"],
@@ -63,6 +76,10 @@ extension KernelSuite {
             _ = eventually(timeout: 8) { ends.allSatisfy { !running.verdicts(of: $0.endpoint).isEmpty } }
             let firsts = ends.map { running.verdicts(of: $0.endpoint).first }
             let run = try running.finish()
+            if !lastAttempt && !run.failures.isEmpty {
+                print("diagnose running flow \(scenario.name): \(run.failures.joined(separator: "; "))")
+                return false
+            }
             #expect(run.failures.isEmpty, "the lab's own ground truth: \(run.failures.joined(separator: "\n"))")
             var story: [String] = []
             for (end, first) in zip(ends, firsts) {
@@ -90,6 +107,7 @@ extension KernelSuite {
             }
             print("diagnose running flow \(scenario.name): first verdicts: \(story.joined(separator: "; ")); "
                 + "\(running.diagnose.standardError.split(separator: "\n").first { $0.contains("ready in") } ?? "")")
+            return true
         }
 
         /// The lossy path's delay line is a user-space program: on a loaded machine it can queue. Loss that

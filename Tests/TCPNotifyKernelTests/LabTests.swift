@@ -78,7 +78,10 @@ extension KernelSuite {
 
             let report = try Self.runClient(lab, to: LabAddress.serverIPv4, ["-t", "3"] + Self.pacedRate)
             print("lab, no loss: \(report.retransmits) retransmits, \(report.receivedBitsPerSecond / 1e6) Mbit/s")
-            #expect(report.retransmits <= 2, "a clean, paced path should (nearly) never retransmit")
+            // The lossy run above retransmits thousands of times (5,000-6,500 at 2 %). A clean path can still
+            // retransmit a few dozen segments when the VM stalls a CPU for a few ms at 1 Gbit/s (RACK and
+            // tail-loss probes fire; 45 in one CI run): a path that drops would show hundreds or more.
+            #expect(report.retransmits <= 100, "a clean, paced path should (nearly) never retransmit")
         }
 
         @Test(.enabled(if: KernelGate.canRun(needing: LabTests.commands)))
