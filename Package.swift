@@ -122,11 +122,7 @@ let package = Package(
                 "TCPNotifyClient", "TCPNotifyServer", "TCPNotifyReport", "TCPNotifyTop",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         // Test-only network lab: namespaces, router, loss program. Also compiled BPF (loss.bpf.c). The
@@ -149,7 +145,7 @@ let package = Package(
         .testTarget(name: "TCPNotifyCoreTests", dependencies: ["TCPNotifyCore"], exclude: ["Fixtures"]),
         .testTarget(name: "TCPNotifyReportTests", dependencies: ["TCPNotifyCore", "TCPNotifyReport"]),
         // Metrics text, label allow-list, container parsing, the /metrics server and (with the trait) OTLP: no root.
-        .testTarget(name: "TCPNotifyExportTests", dependencies: ["TCPNotifyCore", "TCPNotifyExport", "TCPNotifyOTLP"]),
+        .testTarget(name: "TCPNotifyExportTests", dependencies: ["TCPNotifyCore", "TCPNotifyExport", "TCPNotifyOTLP", "TCPNotifyLab"]),
         .testTarget(
             name: "TCPNotifyKernelTests",
             dependencies: [

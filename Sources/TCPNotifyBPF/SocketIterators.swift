@@ -4,63 +4,6 @@ import Foundation
 import Glibc
 import TCPNotifyCore
 
-/// What enrolling the sockets that existed before the attachment did.
-public struct ExistingEnrollment: Sendable {
-    /// Sockets enrolled, over all namespaces.
-    public var enrolled: UInt64 = 0
-    /// Full TCP sockets the iterator visited (listeners included; time-wait and request sockets not).
-    public var visited: UInt64 = 0
-    /// Of the enrolled, those whose sock_ops callbacks the kernel would not switch on from the iterator
-    /// (before 6.12): the tracepoint fallback watches them, if this host allows it.
-    public var viaTracepoints: UInt64 = 0
-    public var namespaces = 0
-    /// Namespaces that could not be entered or iterated, with why.
-    public var failures: [String] = []
-    public var elapsedNanoseconds: UInt64 = 0
-
-    public init() {}
-}
-
-/// The network namespaces a per-namespace iterator visits, re-listed at most every `refreshSeconds`
-/// (listing them scans /proc), and at once when /run/netns changes (one stat per call): a namespace made
-/// with `ip netns add` after the start is swept at the next sweep, not up to 30 s later. Sockets there
-/// that only receive get no TCP events, so the sweep is their only source of records.
-struct NamespaceList {
-    let refreshSeconds: UInt64
-    private var namespaces: [NetworkNamespace] = []
-    private var listedAtNanoseconds: UInt64 = 0
-    private var namedDirectoryChange: timespec?
-
-    init(refreshSeconds: UInt64) { self.refreshSeconds = refreshSeconds }
-
-    mutating func current() -> [NetworkNamespace] {
-        let now = DispatchTime.now().uptimeNanoseconds
-        let change = Self.namedNamespacesChange()
-        let namedChanged = change.map { new in
-            namedDirectoryChange.map { $0.tv_sec != new.tv_sec || $0.tv_nsec != new.tv_nsec } ?? true
-        } ?? false
-        if namespaces.isEmpty || namedChanged || now - listedAtNanoseconds >= refreshSeconds * 1_000_000_000 {
-            namespaces = NetworkNamespaces.all()
-            listedAtNanoseconds = now
-            namedDirectoryChange = change
-        }
-        return namespaces
-    }
-
-    mutating func set(_ list: [NetworkNamespace]) {
-        namespaces = list
-        listedAtNanoseconds = DispatchTime.now().uptimeNanoseconds
-        namedDirectoryChange = Self.namedNamespacesChange()
-    }
-
-    /// The modification time of /run/netns (entries added or removed), nil if it does not exist.
-    private static func namedNamespacesChange() -> timespec? {
-        var status = stat()
-        guard stat("/run/netns", &status) == 0 else { return nil }
-        return status.st_mtim
-    }
-}
-
 /// The iterator programs: enrollment of existing sockets, the periodic sweep, forgetting subscribers
 /// and the snapshot; and the tracepoint fallback for sockets enrolled without callbacks.
 extension TCPNotifyProgram {
@@ -321,37 +264,4 @@ extension TCPNotifyProgram {
             bytes.append(contentsOf: chunk[0..<count])
         }
     }
-}
-
-/// The directories of a cgroup v2 hierarchy. A cgroup's id (what BPF's cgroup helpers and sock_diag
-/// report) is its directory's inode number.
-public enum CgroupTree {
-    /// Directories beyond this are not walked (a bound on memory and walk time; hosts have thousands at most).
-    public static let maximumDirectories = 200_000
-
-    /// `root` and every directory below it: inode and path relative to `root` ("/" for root itself).
-    /// Directories removed during the walk are skipped; at most `limit` are returned.
-    public static func directories(under root: String, limit: Int = .max) -> [(id: UInt64, path: String)] {
-        var found: [(id: UInt64, path: String)] = []
-        var pending: [(absolute: String, relative: String)] = [(root, "/")]
-        while let (directory, relative) = pending.popLast(), found.count < limit {
-            var info = stat()
-            guard lstat(directory, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { continue }
-            found.append((UInt64(info.st_ino), relative))
-            guard let stream = opendir(directory) else { continue }
-            defer { closedir(stream) }
-            while let entry = readdir(stream) {
-                guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { bytes in
-                    String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
-                }
-                if name == "." || name == ".." { continue }
-                pending.append((directory + "/" + name, relative == "/" ? "/" + name : relative + "/" + name))
-            }
-        }
-        return found
-    }
-
-    /// The cgroup ids of `root` and its descendants.
-    public static func ids(under root: String) -> [UInt64] { directories(under: root).map(\.id) }
 }

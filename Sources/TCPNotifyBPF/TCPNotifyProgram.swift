@@ -3,37 +3,6 @@ import CTCPNotify
 import Glibc
 import TCPNotifyCore
 
-/// What to watch and how: the compiled selection and rules plus the kernel-side knobs.
-public struct WatchConfiguration: Sendable {
-    public var filter: CompiledFilter
-    public var rules: CompiledRules
-    public var tuples: [TupleEntry]
-    /// Ring buffer size in bytes; rounded up to a power of two of at least one page.
-    public var ringBufferBytes: Int
-    /// At most one consumer wakeup per interval (the rest are batched), unless the watermark is passed.
-    public var wakeupIntervalNanoseconds: UInt64
-    public var wakeupWatermarkBytes: UInt64
-    /// A final record at close for every socket that notified.
-    public var notifyOnClose: Bool
-    /// The filter, tuples and rules are subscriber 0's (`watch`). False: nobody is subscribed at the
-    /// start (`serve` without a config file); subscribers come and go through `apply(_:)`.
-    public var subscribesSlotZero = true
-
-    public init(
-        filter: CompiledFilter, rules: CompiledRules, tuples: [TupleEntry] = [],
-        ringBufferBytes: Int = 4 << 20, wakeupIntervalNanoseconds: UInt64 = 200_000,
-        wakeupWatermarkBytes: UInt64 = 256 << 10, notifyOnClose: Bool = true
-    ) {
-        self.filter = filter
-        self.rules = rules
-        self.tuples = tuples
-        self.ringBufferBytes = ringBufferBytes
-        self.wakeupIntervalNanoseconds = wakeupIntervalNanoseconds
-        self.wakeupWatermarkBytes = wakeupWatermarkBytes
-        self.notifyOnClose = notifyOnClose
-    }
-}
-
 /// The loaded sock_ops program (the core), its maps, and the optional programs it loads on first use.
 /// Not thread-safe: one owner configures and attaches it.
 public final class TCPNotifyProgram {
@@ -348,41 +317,4 @@ public final class TCPNotifyProgram {
     public func makeReader(handler: @escaping @Sendable ([SocketNotification]) -> Void) throws(BPFError) -> RingBufferReader {
         try RingBufferReader(mapFD: object.mapFD("events"), handler: handler)
     }
-}
-
-/// A sock_ops program attached to a cgroup. `detach()` (or deinit) removes it.
-public final class CgroupAttachment {
-    private var link: OpaquePointer?
-    public let path: String
-
-    init(link: OpaquePointer, path: String) {
-        self.link = link
-        self.path = path
-    }
-
-    /// The kernel's id for this link (as `bpftool link` lists it).
-    public var linkID: UInt32 {
-        guard let link else { return 0 }
-        return CTCPNotify_link_id(bpf_link__fd(link))
-    }
-
-    public func detach() {
-        if let link { bpf_link__destroy(link) }
-        link = nil
-    }
-
-    deinit { detach() }
-}
-
-/// Kernel-wide BPF run-time accounting (`BPF_ENABLE_STATS`): on while the returned fd is open.
-public final class BPFRunStatistics {
-    private let fd: Int32
-
-    public init() throws(BPFError) {
-        let result = CTCPNotify_enable_stats()
-        if result < 0 { throw BPFError.classify(-result, "bpf(BPF_ENABLE_STATS)") }
-        fd = result
-    }
-
-    deinit { close(fd) }
 }

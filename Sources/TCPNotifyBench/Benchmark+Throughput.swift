@@ -56,38 +56,23 @@ extension Benchmark {
         var section = BenchSection(
             title: "Notification throughput: \(flows) loopback flows, rule `\(Self.throughputRule)`",
             columns: ["figure", "value"])
-        let rate = Double(linesInWindow) / elapsedSeconds
-        let kernelNotifications = stats?.notifications ?? 0
-        let ringDrops = stats?.ringDrops ?? 0, userDrops = stats?.userDrops ?? 0
-        // Everything the rules fired = written (notifications) + ring_drops; written = read + user_drops.
-        let unaccounted = Int64(kernelNotifications) - Int64(linesTotal) - Int64(userDrops)
-        section.rows = [
-            ["notification lines read per second", BenchFormat.number(rate)],
-            ["lines read (whole run)", BenchFormat.number(Double(linesTotal))],
-            ["kernel notifications written", BenchFormat.number(Double(kernelNotifications))],
-            ["ring_drops (kernel, ring full)", BenchFormat.number(Double(ringDrops))],
-            ["user_drops", BenchFormat.number(Double(userDrops))],
-            ["unaccounted (written − read − user_drops)", "\(unaccounted)"],
+        let account = Self.linesAccount(linesInWindow: linesInWindow, linesTotal: linesTotal,
+                                        elapsedSeconds: elapsedSeconds, stats: stats)
+        section.rows = Self.linesRows(account) + [
             ["rule checks (events)", BenchFormat.number(Double(stats?.events ?? 0))],
             ["sock_ops callbacks in the window", BenchFormat.number(Double(sockOps.1))],
             ["sock_ops ns/callback (incl. emits)", sockOps.1 > 0 ? String(format: "%.0f", Double(sockOps.0) / Double(sockOps.1)) : "n/a"],
             ["tcpnotify CPU, % of a core", String(format: "%.0f", cpu / (elapsedSeconds * 1e9) * 100)],
             ["iperf3 throughput Gbit/s", report.map { String(format: "%.1f", $0.receivedBitsPerSecond / 1e9) } ?? "?"],
         ]
-        section.figures = [
-            "notifications_per_second": rate, "lines_read": Double(linesTotal), "kernel_notifications": Double(kernelNotifications),
-            "ring_drops": Double(ringDrops), "user_drops": Double(userDrops), "unaccounted": Double(unaccounted),
-        ]
+        section.figures = account.figures(Self.linesFigureNames(prefix: ""))
         section.notes.append("`each` notifies at every rule check, so records = rule checks; the rate is bounded by how "
             + "many callbacks loopback bulk flows produce on this machine (a few per flow per ms).")
         sections.append(section)
 
-        measured["throughput_rtt_per_second"] = rate
-        addTarget(BenchTarget(
-            name: "notification throughput (RTT callbacks)", target: "≥ 1,000,000/s, no unaccounted loss",
-            measured: "\(BenchFormat.number(rate))/s, \(ringDrops) ring drops, \(unaccounted) unaccounted",
-            met: rate >= 1_000_000 && unaccounted == 0,
-            note: "rule `\(Self.throughputRule)`; \(flows) flows"))
+        measured["throughput_rtt_per_second"] = account.perSecond
+        addTarget(account.target(name: "notification throughput (RTT callbacks)", goalPerSecond: 1_000_000,
+                                 note: "rule `\(Self.throughputRule)`; \(flows) flows"))
     }
 
     /// `fields`: `watch --fields`, nil for all 70.
@@ -115,41 +100,47 @@ extension Benchmark {
         let bpf = Double(BPFRunStatistics.of(pid: watcher.pid).totalRunTimeNanoseconds &- bpfBefore.totalRunTimeNanoseconds)
         let stats = stopWatcher(watcher)
         let linesTotal = watcher.notificationCount
-        let kernelNotifications = stats?.notifications ?? 0
-        let ringDrops = stats?.ringDrops ?? 0, userDrops = stats?.userDrops ?? 0
-        let unaccounted = Int64(kernelNotifications) - Int64(linesTotal) - Int64(userDrops)
-        let rate = Double(linesInWindow) / elapsedSeconds
+        let account = Self.linesAccount(linesInWindow: linesInWindow, linesTotal: linesTotal,
+                                        elapsedSeconds: elapsedSeconds, stats: stats)
         var section = BenchSection(
             title: "Notification throughput, sweep: \(BenchFormat.number(Double(size))) idle sockets selected, "
                 + "rule `\(Self.sweepThroughputRule)`, --sweep-interval \(Self.sweepThroughputInterval)"
                 + (fields.map { ", --fields \($0)" } ?? ", all 70 fields"),
             columns: ["figure", "value"])
-        section.rows = [
-            ["notification lines read per second", BenchFormat.number(rate)],
-            ["lines read (whole run)", BenchFormat.number(Double(linesTotal))],
-            ["kernel notifications written", BenchFormat.number(Double(kernelNotifications))],
-            ["ring_drops (kernel, ring full)", BenchFormat.number(Double(ringDrops))],
-            ["user_drops", BenchFormat.number(Double(userDrops))],
-            ["unaccounted (written − read − user_drops)", "\(unaccounted)"],
+        section.rows = Self.linesRows(account) + [
             ["tcpnotify CPU, % of a core", String(format: "%.0f", cpu / (elapsedSeconds * 1e9) * 100)],
             ["of which BPF run time (sweep), % of a core", String(format: "%.0f", bpf / (elapsedSeconds * 1e9) * 100)],
         ]
-        section.figures = [
-            "sweep\(variant)_notifications_per_second": rate, "sweep\(variant)_lines_read": Double(linesTotal),
-            "sweep\(variant)_kernel_notifications": Double(kernelNotifications), "sweep\(variant)_ring_drops": Double(ringDrops),
-            "sweep\(variant)_user_drops": Double(userDrops), "sweep\(variant)_unaccounted": Double(unaccounted),
-        ]
+        section.figures = account.figures(Self.linesFigureNames(prefix: "sweep\(variant)_"))
         section.notes.append("Each sweep re-evaluates every enrolled socket (trigger `sweep`); `each` makes each "
             + "notify at every sweep. Drops are expected once the sink is slower than the sweep: they must be counted. "
             + "Ring \(Self.recordPathRingBytes >> 20) MiB (--ring-bytes): a whole sweep of \(BenchFormat.number(Double(size))) records fits.")
         sections.append(section)
         let goal = fields == nil ? 120_000.0 : 250_000.0
-        addTarget(BenchTarget(
+        addTarget(account.target(
             name: fields == nil ? "JSON lines, all 70 fields (sweep)" : "JSON lines with --fields (sweep)",
-            target: "≥ \(BenchFormat.number(goal))/s, no unaccounted loss",
-            measured: "\(BenchFormat.number(rate))/s, \(BenchFormat.number(Double(ringDrops))) ring drops, \(unaccounted) unaccounted",
-            met: rate >= goal && unaccounted == 0,
+            goalPerSecond: goal,
             note: "\(BenchFormat.number(Double(size))) idle sockets, one line per socket per sweep; tcpnotify CPU "
                 + String(format: "%.0f", cpu / (elapsedSeconds * 1e9) * 100) + " % of a core incl. the sweep"))
+    }
+
+    /// `watch`'s lines against the kernel's counters (its stats line): everything the rules fired is
+    /// written (notifications) + ring_drops; written = lines read + user_drops.
+    static func linesAccount(linesInWindow: UInt64, linesTotal: UInt64, elapsedSeconds: Double,
+                             stats: Wire.Stats?) -> DeliveryAccount {
+        var account = DeliveryAccount(perSecond: Double(linesInWindow) / elapsedSeconds, written: stats?.notifications ?? 0,
+                                      delivered: linesTotal, ringDrops: stats?.ringDrops ?? 0, userDrops: stats?.userDrops ?? 0)
+        account.consumerVerb = "read"
+        return account
+    }
+
+    static func linesRows(_ account: DeliveryAccount) -> [[String]] {
+        account.rows(rateLabel: "notification lines read per second", consumedLabel: "lines read (whole run)",
+                     writtenLabel: "kernel notifications written")
+    }
+
+    static func linesFigureNames(prefix: String) -> DeliveryAccount.FigureNames {
+        .init(perSecond: prefix + "notifications_per_second", delivered: prefix + "lines_read", written: prefix + "kernel_notifications",
+              ringDrops: prefix + "ring_drops", userDrops: prefix + "user_drops", unaccounted: prefix + "unaccounted")
     }
 }

@@ -51,15 +51,20 @@ public struct SourceStarter {
     private func startPoll(_ delivery: (any SubscriberTablesSource) throws -> Deliver) throws -> any SubscriberTablesSource {
         let settings = self.settings.pollSettings
         let poll = try PollSource(settings: settings)
-        if self.settings.servesSubscribers {
-            // The subscribers' tables replace the poller's selection from here on; the config file's is subscriber 0's.
-            try poll.withTables { tables in
-                guard self.settings.subscribesSlotZero else { return }
-                try tables.replaceSelection(filter: self.settings.inputs.filter, tuples: self.settings.inputs.tuples)
-                try tables.replaceRules(self.settings.inputs.rules)
+        do {
+            if self.settings.servesSubscribers {
+                // The subscribers' tables replace the poller's selection from here on; the config file's is subscriber 0's.
+                try poll.withTables { tables in
+                    guard self.settings.subscribesSlotZero else { return }
+                    try tables.replaceSelection(filter: self.settings.inputs.filter, tuples: self.settings.inputs.tuples)
+                    try tables.replaceRules(self.settings.inputs.rules)
+                }
             }
+            try poll.start(settings: settings, deliver: try delivery(poll), events: events)
+        } catch {
+            _ = poll.stop() // as push's: a source that failed to start is stopped before the error goes up
+            throw error
         }
-        try poll.start(settings: settings, deliver: try delivery(poll), events: events)
         return poll
     }
 }

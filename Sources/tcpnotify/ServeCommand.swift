@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import Glibc
 import Logging
-import NIOCore
 import TCPNotifyBPF
 import TCPNotifyCore
 import TCPNotifyExport
@@ -155,18 +154,8 @@ struct ServeCommand: ParsableCommand {
                 maximumConnections: maxClients, idleTimeout: .nanoseconds(Int64(clientIdleTimeout.nanoseconds))),
             export: export, history: history,
             metricsConnections: historyOptions.metricsConnections ?? ConnectionSeries.defaultMaximumConnections)
-        let finished = DispatchSemaphore(value: 0)
-        let status = StatusBox()
-        Task {
-            status.code = await ServeDaemon.run(settings, logger: logger)
-            finished.signal()
-        }
-        finished.wait()
-        if status.code != 0 { throw ExitCode(status.code) }
-    }
-
-    final class StatusBox: @unchecked Sendable {
-        var code: Int32 = 0
+        let code = BlockingAsync.exitStatus { await ServeDaemon.run(settings, logger: logger) }
+        if code != 0 { throw ExitCode(code) }
     }
 
     struct GroupError: Error, CustomStringConvertible {

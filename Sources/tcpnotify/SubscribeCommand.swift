@@ -25,19 +25,11 @@ struct SubscribeCommand: ParsableCommand {
     @OptionGroup var daemon: SocketOption
     @OptionGroup var scope: CgroupOption
 
-    /// Synchronous on purpose: an async root command would run every subcommand on the concurrency pool,
-    /// and `watch` must block its stop signals on the main thread (StopSignals).
     func run() throws {
-        let finished = DispatchSemaphore(value: 0)
-        let status = ServeCommand.StatusBox()
         let (socket, filter, when) = (daemon.socket, selection.text, rules.when)
         let scope = SubscriptionScope(cgroup: scope.cgroup, unit: scope.unit, pid: scope.pid)
-        Task {
-            status.code = await Self.stream(socket: socket, filter: filter, rules: when, scope: scope)
-            finished.signal()
-        }
-        finished.wait()
-        if status.code != 0 { throw ExitCode(status.code) }
+        let code = BlockingAsync.exitStatus { await Self.stream(socket: socket, filter: filter, rules: when, scope: scope) }
+        if code != 0 { throw ExitCode(code) }
     }
 
     /// Prints the subscription's lines until the daemon ends it or a signal does; the exit status.

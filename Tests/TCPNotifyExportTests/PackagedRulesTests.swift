@@ -1,4 +1,5 @@
 import Foundation
+import TCPNotifyLab
 import Testing
 
 /// packaging/prometheus and packaging/grafana: the rule files pass Debian's `promtool check rules` and
@@ -62,13 +63,13 @@ import Testing
 
     /// The dashboard's queries, read from its JSON.
     static func dashboardQueries() throws -> [String] {
-        try JSONDecoder().decode(GrafanaDashboard.self, from: Data(contentsOf: dashboard)).queries
+        try GrafanaDashboard.load(dashboard).queries
     }
 
     /// Valid JSON with panels, each with a query; every query parses as PromQL (promtool checks it as a
     /// recording rule, with Grafana's `$variables` replaced by values).
     @Test func dashboardQueriesAreValidPromQL() throws {
-        let object = try JSONDecoder().decode(GrafanaDashboard.self, from: Data(contentsOf: Self.dashboard))
+        let object = try GrafanaDashboard.load(Self.dashboard)
         #expect(object.uid == "tcpnotify")
         let panels = object.panels
         #expect(panels.count >= 10)
@@ -90,17 +91,4 @@ import Testing
         let result = try Self.promtool(["check", "rules", "dashboard.yml"], in: directory)
         #expect(result.status == 0 && result.output.contains("SUCCESS: \(queries.count) rules found"), "\(result.output)")
     }
-}
-
-/// The part of a Grafana dashboard's JSON read here: the panels and their queries.
-struct GrafanaDashboard: Decodable {
-    struct Panel: Decodable {
-        var title: String?
-        var targets: [Target]?
-    }
-    struct Target: Decodable { var expr: String? }
-    var uid: String?
-    var panels: [Panel]
-
-    var queries: [String] { panels.flatMap { ($0.targets ?? []).compactMap(\.expr) } }
 }

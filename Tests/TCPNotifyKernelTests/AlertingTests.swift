@@ -182,8 +182,7 @@ extension KernelSuite {
                          "tcpnotify_connection_verdict_seconds", "tcpnotify_mode"] {
                 #expect(emitted.contains(name), "the scrape lacks \(name): \(scrape)")
             }
-            let dashboard = try JSONDecoder().decode(
-                GrafanaDashboard.self, from: Data(contentsOf: Self.root.appendingPathComponent("packaging/grafana/tcpnotify-dashboard.json")))
+            let dashboard = try GrafanaDashboard.load(Self.root.appendingPathComponent("packaging/grafana/tcpnotify-dashboard.json"))
             let queries = dashboard.queries
             #expect(queries.count >= 10)
             let generatedByPrometheus: Set<String> = ["up"]
@@ -216,17 +215,4 @@ struct AlertmanagerPayload: Decodable {
         var annotations: [String: String]
     }
     var alerts: [Alert]
-}
-
-/// The part of a Grafana dashboard's JSON read here: the panels and their queries.
-struct GrafanaDashboard: Decodable {
-    struct Panel: Decodable {
-        var title: String?
-        var targets: [Target]?
-    }
-    struct Target: Decodable { var expr: String? }
-    var uid: String?
-    var panels: [Panel]
-
-    var queries: [String] { panels.flatMap { ($0.targets ?? []).compactMap(\.expr) } }
 }
