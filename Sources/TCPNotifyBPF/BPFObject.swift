@@ -186,6 +186,15 @@ package enum MapAccess {
         if result != 0 { throw BPFError.libbpf(function: "bpf_map_update_elem(\(name))", errno: errno) }
     }
 
+    /// One element, nil when the lookup fails.
+    package static func lookup<Key, Value>(fd: Int32, key: Key, as type: Value.Type) -> Value? {
+        var key = key
+        let value = UnsafeMutablePointer<Value>.allocate(capacity: 1)
+        defer { value.deallocate() }
+        let result = withUnsafePointer(to: &key) { bpf_map_lookup_elem(fd, $0, value) }
+        return result == 0 ? value.pointee : nil
+    }
+
     package static func delete<Key>(fd: Int32, key: Key) {
         var key = key
         _ = withUnsafePointer(to: &key) { bpf_map_delete_elem(fd, $0) }

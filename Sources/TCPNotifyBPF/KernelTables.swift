@@ -79,6 +79,8 @@ package enum KernelTables {
                 entry.window = UInt8(index)
             }
             entry.value = term.value
+            // The sweep reports when such a term can next hold; user space decides whether to use it.
+            entry.horizon_unit = SweepHorizon.unit(of: term)?.rawValue ?? 0
             terms.append(entry)
         }
         guard operands.count <= Int(TCPNOTIFY_MAX_OPERANDS) else {

@@ -10,6 +10,8 @@ struct NamespaceList {
     let refreshSeconds: UInt64
     private var namespaces: [NetworkNamespace] = []
     private var listedAtNanoseconds: UInt64 = 0
+    /// When the list was made, on the clock of BPF's timestamps (CLOCK_MONOTONIC).
+    private(set) var listedAtMonotonicNanoseconds: UInt64 = 0
     private var namedDirectoryChange: timespec?
 
     init(refreshSeconds: UInt64) { self.refreshSeconds = refreshSeconds }
@@ -23,6 +25,7 @@ struct NamespaceList {
         if namespaces.isEmpty || namedChanged || now - listedAtNanoseconds >= refreshSeconds * 1_000_000_000 {
             namespaces = NetworkNamespaces.all()
             listedAtNanoseconds = now
+            listedAtMonotonicNanoseconds = SweepResult.monotonicNanoseconds()
             namedDirectoryChange = change
         }
         return namespaces
@@ -31,6 +34,7 @@ struct NamespaceList {
     mutating func set(_ list: [NetworkNamespace]) {
         namespaces = list
         listedAtNanoseconds = DispatchTime.now().uptimeNanoseconds
+        listedAtMonotonicNanoseconds = SweepResult.monotonicNanoseconds()
         namedDirectoryChange = Self.namedNamespacesChange()
     }
 

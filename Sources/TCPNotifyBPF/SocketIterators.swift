@@ -39,6 +39,7 @@ extension TCPNotifyProgram {
     public func enrollExisting(in namespaces: [NetworkNamespace], subscribers: UInt32 = .max) throws(BPFError)
         -> ExistingEnrollment
     {
+        existingEnrollments &+= 1 // sockets from before the last sweep: its horizon no longer holds
         let start = DispatchTime.now().uptimeNanoseconds
         if control.enroll_subscribers != subscribers {
             control.enroll_subscribers = subscribers
@@ -110,10 +111,10 @@ extension TCPNotifyProgram {
     /// A sweep, when one can find anything: the rules can change in silence (they may change on reload,
     /// so this is asked at every interval) and some enrolled socket is still open. Returns whether it ran.
     @discardableResult
-    public func sweepIfNeeded() throws(BPFError) -> Bool {
-        guard rules.needsSweep, try watchedSockets() > 0 else { return false }
-        try sweep()
-        return true
+    /// A sweep when some rule needs one and some socket is watched; nil when there was none.
+    public func sweepIfNeeded() throws(BPFError) -> SweepResult? {
+        guard rules.needsSweep, try watchedSockets() > 0 else { return nil }
+        return try sweep()
     }
 
     /// Loads and links the sweep ahead of the first interval, so that a refused program is reported at
@@ -127,31 +128,43 @@ extension TCPNotifyProgram {
 
     /// The sweep's link: the sk_storage map iterator (only enrolled sockets, all namespaces in one pass),
     /// or where this host refuses it, iter/tcp (every socket, one namespace at a time).
-    private func sweepIterator() throws(BPFError) -> (link: OpaquePointer, perNamespace: Bool) {
+    private func sweepIterator() throws(BPFError) -> SweepLink {
         if let sweepLink { return sweepLink }
         if let sweep = try? optional(.sweepMap) {
             if let link = CTCPNotify_attach_iter(try sweep.program(OptionalProgram.sweepMap.rawValue), try object.mapFD("sk_state")) {
-                sweepLink = (link, false)
-                return (link, false)
+                let made = SweepLink(link: link, perNamespace: false, horizonFD: try sweep.mapFD("sweep_horizon"))
+                sweepLink = made
+                return made
             }
             refuse(.sweepMap, BPFError.attach(program: "sweep_enrolled", target: "sk_state map iterator", errno: errno))
         }
         let link = try iteratorLink(.sweepTCP)
-        sweepLink = (link, true)
-        return (link, true)
+        let made = SweepLink(link: link, perNamespace: true, horizonFD: try optional(.sweepTCP).mapFD("sweep_horizon"))
+        sweepLink = made
+        return made
     }
 
-    /// One sweep: checks the rules of every enrolled socket; records go to the ring.
-    public func sweep() throws(BPFError) {
-        let (link, perNamespace) = try sweepIterator()
-        if !perNamespace {
-            _ = try Self.drain(link: link, in: nil, output: false)
-            return
+    /// One sweep: checks the rules of every enrolled socket; records go to the ring. Returns its horizon.
+    @discardableResult
+    public func sweep() throws(BPFError) -> SweepResult {
+        let sweep = try sweepIterator()
+        let started = SweepResult.monotonicNanoseconds()
+        try MapAccess.update(fd: sweep.horizonFD, key: UInt32(0), value: UInt64.max, name: "sweep_horizon")
+        guard sweep.perNamespace else {
+            _ = try Self.drain(link: sweep.link, in: nil, output: false)
+            return SweepResult(earliest: Self.horizon(sweep), coversEnrolledFrom: started)
         }
         for namespace in sweepNamespaces.current() {
             // A namespace gone since it was listed is skipped; the next listing drops it.
-            _ = try? Self.drain(link: link, in: namespace, output: false)
+            _ = try? Self.drain(link: sweep.link, in: namespace, output: false)
         }
+        // A namespace made after the listing was not walked: its sockets are younger than the listing.
+        return SweepResult(earliest: Self.horizon(sweep),
+                           coversEnrolledFrom: min(started, sweepNamespaces.listedAtMonotonicNanoseconds))
+    }
+
+    private static func horizon(_ sweep: SweepLink) -> UInt64? {
+        MapAccess.lookup(fd: sweep.horizonFD, key: UInt32(0), as: UInt64.self).flatMap { $0 == .max ? nil : $0 }
     }
 
     /// Clears departed subscribers' bits from every enrolled socket (the sk_state map iterator, or per

@@ -10,6 +10,8 @@ public final class TCPNotifyProgram {
     let object: BPFObject
     public let configuration: WatchConfiguration
     public private(set) var ruleGeneration: UInt32 = 1
+    /// Counts `enrollExisting` calls: sockets older than the last sweep were added to the watched set.
+    public internal(set) var existingEnrollments: UInt64 = 0
     var control = tcpnotify_control()
     /// The fixed settings every object gets (`.rodata.cfg`).
     let settings: tcpnotify_config
@@ -19,7 +21,7 @@ public final class TCPNotifyProgram {
     /// Features found off, in the order they were found; each is reported once.
     public private(set) var degradations: [Degradation] = []
     /// The sweep's iterator link (made at the first sweep) and, for the per-namespace sweep, where it runs.
-    var sweepLink: (link: OpaquePointer, perNamespace: Bool)?
+    var sweepLink: SweepLink?
     var sweepNamespaces = NamespaceList(refreshSeconds: 30)
     /// The tracepoint fallback's links, while attached.
     var tracepointLinks: [OpaquePointer] = []

@@ -29,8 +29,10 @@ extension Benchmark {
         idle.notes.append("push = the sweep's share over its period plus the rest over the window: "
             + "(\"push, window\" − its sweeps × one sweep) + one sweep × window / period, where one sweep = "
             + "(\"push, sweep every 500ms\" − \"push, no sweep\") / \(Int(settings.durationSeconds / IdleSweepCost.forcedIntervalSeconds)) "
-            + "and the period is tcpnotify's own `sweep: every ...` line (the same rules and sockets in every run). "
-            + "The sweeps column counts a run's sweeps (its whole life, from tcpnotify's stats line).")
+            + "and the period is tcpnotify's own `sweep: next after ...` line when the rules allow skipping ticks before the "
+            + "sweep horizon (its first sweep, 1 s after the start and before the window, says when no enrolled socket can "
+            + "reach a time rule sooner), else its `sweep: every ...` line (the same rules and sockets in every run). "
+            + "The sweeps column counts a run's sweeps in the window (from tcpnotify's stats line, less that first sweep).")
         if !features.enrollsExisting {
             idle.notes.append("This build does not enroll pre-existing sockets: push watched 0 of the idle sockets, so its "
                 + "idle cost is not representative (unverified).")
@@ -125,6 +127,16 @@ extension Benchmark {
                 cpuNanoseconds = runSSLoop(filter: filter, seconds: settings.durationSeconds)
             } else {
                 let watcher = try startWatcher(filter: filter, rules: Self.idleRules, extra: mode.extra)
+                // Under a sweep horizon the first sweep comes 1 s after the start (tcpnotify's line says when
+                // the next is due): it is before the window, not part of it.
+                var sweepsBeforeWindow: UInt64 = 0
+                if mode.extra.isEmpty {
+                    let deadline = BenchClock.monotonicNanoseconds() + 5_000_000_000
+                    while !watcher.stderr.contains(SweepLine.horizonPrefix), BenchClock.monotonicNanoseconds() < deadline {
+                        BenchClock.sleep(seconds: 0.05)
+                    }
+                    if watcher.stderr.contains(SweepLine.horizonPrefix) { sweepsBeforeWindow = 1 }
+                }
                 BenchClock.sleep(seconds: 1)
                 let cpuBefore = watcher.cpuNanoseconds(), bpfBefore = BPFRunStatistics.of(pid: watcher.pid)
                 BenchClock.sleep(seconds: settings.durationSeconds)
@@ -134,8 +146,8 @@ extension Benchmark {
                 let stats = stopWatcher(watcher)
                 enrolled = stats.map { "\($0.enrolled)" } ?? "?"
                 if let stats, !mode.extra.contains("poll") {
-                    sweepsByMode[mode.name] = stats.sweeps
-                    sweeps = "\(stats.sweeps)"
+                    sweepsByMode[mode.name] = stats.sweeps - min(stats.sweeps, sweepsBeforeWindow)
+                    sweeps = "\(stats.sweeps - min(stats.sweeps, sweepsBeforeWindow))"
                 }
                 // The sweep's BPF programs run inside tcpnotify's own syscalls, so schedstat already holds
                 // them; sock_ops runs in whichever context TCP runs in, so add it.
@@ -152,9 +164,9 @@ extension Benchmark {
             perSweepNanoseconds: IdleSweepCost.perSweep(
                 forcedNanoseconds: cpuByMode["push, sweep every \(forced)"] ?? 0, noSweepNanoseconds: cpuByMode["push, no sweep"] ?? 0,
                 windowSeconds: settings.durationSeconds),
-            periodSeconds: sweepLine?.periodSeconds)
+            periodSeconds: sweepLine.flatMap { $0.horizonSeconds ?? $0.periodSeconds })
         let push = max(cost.amortizedNanoseconds, 1)
-        let period = sweepLine.map { $0.periodSeconds.map { "1 per \(BenchFormat.number($0)) s" } ?? "none" } ?? "?"
+        let period = sweepLine.map { ($0.horizonSeconds ?? $0.periodSeconds).map { "1 per \(BenchFormat.number($0)) s" } ?? "none" } ?? "?"
         var pushRow = row("push", cost.amortizedNanoseconds, sweeps: period, enrolled: rowsByMode["push, window"]?[6] ?? "",
                           rss: rowsByMode["push, window"]?[7] ?? "")
         pushRow[4] = "1"
@@ -162,8 +174,10 @@ extension Benchmark {
         section.figures["idle_\(size)_push_cpu_ns"] = cost.amortizedNanoseconds
         section.figures["idle_\(size)_one_sweep_ns"] = cost.perSweepNanoseconds
         if let periodSeconds = sweepLine?.periodSeconds { section.figures["idle_\(size)_sweep_period_s"] = periodSeconds }
+        if let horizonSeconds = sweepLine?.horizonSeconds { section.figures["idle_\(size)_sweep_horizon_s"] = horizonSeconds }
         section.notes.append("N = \(BenchFormat.number(Double(size))): one sweep \(BenchFormat.milliseconds(cost.perSweepNanoseconds)) ms; "
-            + "`sweep: \(sweepLine?.text ?? "(no sweep line)")`.")
+            + "`sweep: \(sweepLine?.text ?? "(no sweep line)")`"
+            + (sweepLine?.horizonText.map { "; after the first sweep (1 s after the start, before the window): `\($0)`" } ?? "") + ".")
         for mode in modes {
             var row = rowsByMode[mode.name]!
             // The ratio column compares the others with push; push's own runs are its parts.

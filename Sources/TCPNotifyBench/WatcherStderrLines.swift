@@ -47,9 +47,23 @@ struct SweepLine {
     let periodSeconds: Double?
     /// What follows `sweep: `.
     let text: String
+    /// The first sweep's horizon (`sweep: next after 59m58s (...)`): when the next sweep is needed;
+    /// nil when the rules do not allow skipping ticks.
+    var horizonSeconds: Double?
+    var horizonText: String?
+
+    static let horizonPrefix = "sweep: next after "
 
     init?(stderr: String) {
-        guard let line = stderr.split(separator: "\n").first(where: { $0.contains("sweep: ") }),
+        if let line = stderr.split(separator: "\n").first(where: { $0.contains(Self.horizonPrefix) }),
+           let range = line.range(of: Self.horizonPrefix) {
+            horizonText = String(line[line.index(range.lowerBound, offsetBy: 7)...])
+            if let duration = line[range.upperBound...].split(separator: " ").first,
+               let span = try? DurationText.parse(String(duration)) {
+                horizonSeconds = Double(span.nanoseconds) / 1e9
+            }
+        }
+        guard let line = stderr.split(separator: "\n").first(where: { $0.contains("sweep: ") && !$0.contains(Self.horizonPrefix) }),
               let range = line.range(of: "sweep: ")
         else { return nil }
         text = String(line[range.upperBound...])

@@ -57,6 +57,7 @@ public struct NotificationFormatter: Sendable {
                 + "\(statistics.received) received, \(statistics.ringDrops) ring drops, "
                 + "\(statistics.userDrops) user drops, \(statistics.enrollFailures) enroll failures, "
                 + "\(statistics.existingEnrolled) existing enrolled, \(statistics.sweeps) sweeps"
+                + (statistics.sweepsSkipped > 0 ? " (\(statistics.sweepsSkipped) skipped before the horizon)" : "")
                 + (statistics.degradations.isEmpty ? "" : "; off: " + statistics.degradations.map(\.feature).joined(separator: ", "))
                 + (polling.map {
                     "; poll mode: \($0.polls) polls, \($0.namespaces) namespaces, "

@@ -105,6 +105,8 @@ public struct WatchStatistics: Sendable, Equatable {
     /// Periodic sweeps run, and the rule checks they made (one per enrolled socket per sweep).
     public var sweeps: UInt64 = 0
     public var sweepChecks: UInt64 = 0
+    /// Sweep ticks skipped because no enrolled socket could reach a time rule yet (`SweepHorizon`).
+    public var sweepsSkipped: UInt64 = 0
     /// Enrolled sockets that have closed since the start; `enrolled - closed` are watched now.
     public var closed: UInt64 = 0
     /// Existing sockets enrolled without sock_ops callbacks (kernel < 6.12): the tracepoints watch them.

@@ -23,8 +23,14 @@ public final class PushSource: NotificationSource, @unchecked Sendable {
     private var runStatistics: BPFRunStatistics?
     private var degradationsReported = DegradationReport()
     private var sweepPolicy = SweepPolicy.forced(milliseconds: 0)
-    private var scheduleCache: (generation: UInt32, policy: SweepPolicy, coverage: EventCoverage, schedule: SweepSchedule)?
+    private var scheduleCache: (generation: UInt32, policy: SweepPolicy, coverage: EventCoverage, schedule: SweepSchedule,
+                                horizon: SweepHorizon?)?
     private var sweeps: UInt64 = 0
+    private var sweepsSkipped: UInt64 = 0
+    /// After a sweep under a horizon: no sweep is needed before `notBefore` while the rules and the
+    /// enrolled set it was computed for stay (`SweepHorizon`).
+    private var horizonGate: (generation: UInt32, existingEnrollments: UInt64, notBefore: UInt64)?
+    private var horizonReported = false
     private var sweepFailureReported = false
     private var stopped: SourceStatistics?
     private var flagRelease: CallbackFlagRelease?
@@ -169,29 +175,75 @@ public final class PushSource: NotificationSource, @unchecked Sendable {
     }
 
     /// The sweep's period for the rules in force now (they change on reload and as subscribers come and go).
-    public var sweepSchedule: SweepSchedule {
-        locked { program in
-            // Asked after every tick: derived again only when the rules (or the callbacks) changed.
-            let coverage = program.eventCoverage
-            if let cached = scheduleCache, cached.generation == program.ruleGeneration, cached.policy == sweepPolicy,
-               cached.coverage == coverage {
-                return cached.schedule
-            }
-            let schedule = sweepPolicy.schedule(for: program.rules, coverage: coverage)
-            scheduleCache = (program.ruleGeneration, sweepPolicy, coverage, schedule)
-            return schedule
+    public var sweepSchedule: SweepSchedule { locked { _ in scheduleAndHorizon().schedule } }
+
+    /// Under the lock. Asked after every tick: derived again only when the rules (or the callbacks) changed.
+    private func scheduleAndHorizon() -> (schedule: SweepSchedule, horizon: SweepHorizon?) {
+        let coverage = program.eventCoverage
+        if let cached = scheduleCache, cached.generation == program.ruleGeneration, cached.policy == sweepPolicy,
+           cached.coverage == coverage {
+            return (cached.schedule, cached.horizon)
         }
+        let schedule = sweepPolicy.schedule(for: program.rules, coverage: coverage)
+        // A forced interval (--sweep-interval, diagnose's sampling) sweeps at every tick.
+        var horizon: SweepHorizon?
+        if case .derived = sweepPolicy, schedule.intervalMilliseconds != nil {
+            horizon = SweepHorizon.of(program.rules, coverage: coverage)
+        }
+        scheduleCache = (program.ruleGeneration, sweepPolicy, coverage, schedule, horizon)
+        return (schedule, horizon)
     }
 
     // MARK: Running
 
-    public var tickMilliseconds: UInt64? { sweepSchedule.intervalMilliseconds }
+    /// Under a horizon the first sweep comes 1 s after the start: it finds the sockets that already
+    /// match a time rule (a connection silent for hours is reported at once, not a period later) and
+    /// learns the horizon. After it, ticks keep the schedule's period and sweep only past the horizon.
+    public static let firstHorizonSweepMilliseconds: UInt64 = 1000
+
+    public var tickMilliseconds: UInt64? {
+        locked { _ in
+            let (schedule, horizon) = scheduleAndHorizon()
+            guard let interval = schedule.intervalMilliseconds else { return nil }
+            return horizon != nil && horizonGate == nil ? min(interval, Self.firstHorizonSweepMilliseconds) : interval
+        }
+    }
 
     public func tick(events: SessionEventHandler) {
         defer { reportDegradations(events) }
+        let skip = locked { program in
+            guard let gate = horizonGate, scheduleAndHorizon().horizon != nil,
+                  gate.generation == program.ruleGeneration, gate.existingEnrollments == program.existingEnrollments,
+                  SweepResult.monotonicNanoseconds() < gate.notBefore
+            else { return false }
+            sweepsSkipped += 1
+            return true
+        }
+        if skip { return }
         do {
-            guard try withProgram({ try $0.sweepIfNeeded() }) else { return }
-            lock.withLock { sweeps += 1 }
+            let swept = try withProgram { program -> (result: SweepResult?, generation: UInt32, enrollments: UInt64) in
+                (try program.sweepIfNeeded(), program.ruleGeneration, program.existingEnrollments)
+            }
+            // No sweep (nothing watched yet): the next tick looks again, so the first sweep comes as soon as a
+            // socket is watched.
+            guard let result = swept.result else { return }
+            let announce = lock.withLock { () -> String? in
+                sweeps += 1
+                guard let horizon = scheduleAndHorizon().horizon else {
+                    horizonGate = nil
+                    return nil
+                }
+                let notBefore = horizon.nextSweepNanoseconds(
+                    earliestCrossing: result.earliestCrossingNanoseconds, coveredFrom: result.coversEnrolledFromNanoseconds)
+                horizonGate = (swept.generation, swept.enrollments, notBefore)
+                guard !horizonReported else { return nil }
+                horizonReported = true
+                let now = SweepResult.monotonicNanoseconds()
+                let after = notBefore > now ? (notBefore - now) / 1_000_000 * 1_000_000 : 0
+                return "sweep: next after \(DurationText.format(nanoseconds: after)) "
+                    + "(no enrolled socket can reach a time rule sooner; the ticks until then skip the sweep)"
+            }
+            if let announce { events(.sweepHorizon(announce)) }
         } catch {
             if !sweepFailureReported {
                 events(.sweepFailed("\(error)"))
@@ -240,6 +292,7 @@ public final class PushSource: NotificationSource, @unchecked Sendable {
     private func current() -> SourceStatistics {
         var statistics = (try? program.kernelStatistics()) ?? WatchStatistics()
         statistics.sweeps = sweeps
+        statistics.sweepsSkipped = sweepsSkipped
         statistics.received = reader?.receivedCount ?? 0
         statistics.userDrops = reader?.malformedCount ?? 0
         var result = SourceStatistics(statistics: statistics, watchedSockets: statistics.watchedSockets)

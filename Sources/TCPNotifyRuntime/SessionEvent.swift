@@ -18,6 +18,8 @@ public enum SessionEvent: Sendable {
     case ready(String)
     /// How often the sweep runs, and which rule set it: "every 3m (last_ack_recv > 1h × 5 %)".
     case sweepSchedule(String)
+    /// The first sweep under a horizon: when the next one is needed ("sweep: next after 59m58s: ...").
+    case sweepHorizon(String)
     /// The sweep cannot run: stall and silence rules are checked at TCP events only.
     case noSweep(String)
     /// A sweep failed (reported once).
@@ -59,6 +61,8 @@ public enum SessionEvent: Sendable {
             summary
         case .sweepSchedule(let schedule):
             "sweep: \(schedule)"
+        case .sweepHorizon(let text):
+            text
         case .noSweep(let reason):
             "no periodic sweep, stall and silence rules are checked only at TCP events: \(reason)"
         case .sweepFailed(let reason):

@@ -335,13 +335,23 @@ enum tcpnotify_term_kind {
     TCPNOTIFY_TERM_RATE = 5,      /* that growth per second (growth * 1e9 / elapsed ns) <op> value */
 };
 
+/* A term `time > constant` (or >=) over a time that grows while the socket is silent (last_data_recv,
+ * last_ack_recv, ..., age): the sweep reports when it can next become true (the sweep horizon), so that
+ * user space can skip the sweeps before that. The unit is a's. */
+enum tcpnotify_horizon_unit {
+    TCPNOTIFY_HORIZON_NONE = 0,
+    TCPNOTIFY_HORIZON_MS = 1,
+    TCPNOTIFY_HORIZON_US = 2,
+};
+
 struct tcpnotify_rule_term {
     __u8 kind;    /* enum tcpnotify_term_kind */
     __u8 op;      /* enum tcpnotify_op */
     __u8 a;       /* operand slot (index into the table's operands) */
     __u8 b;       /* second operand slot, for RATIO, SUM and DIFF */
     __u8 window;  /* INCREASE/RATE: index into the table's windows */
-    __u8 pad[3];
+    __u8 horizon_unit; /* enum tcpnotify_horizon_unit */
+    __u8 pad[2];
     __u64 value;  /* in a's kernel unit; parts per million for RATIO; per second for RATE */
 };
 _Static_assert(sizeof(struct tcpnotify_rule_term) == 16, "rule term layout");

@@ -296,11 +296,11 @@ static __always_inline int tn_in_scope(const struct tcpnotify_control *ctl, stru
  * rule fired, or the socket closes after having notified (its final record). */
 static __always_inline int tn_socket_rules(const struct tcpnotify_rule_table *t, struct tcpnotify_sk_state *st,
                                            const struct tn_source *s, __u64 now_ns, __u8 trigger, __u32 *fired,
-                                           __u32 *rules_true)
+                                           __u32 *rules_true, __u64 *horizon_ns)
 {
     if (st->rule_generation != t->generation) st->rule_mask = tn_rule_mask(t, st->subscribers);
     __u32 holding = 0;
-    *fired = tn_rules_step(t, st, s, now_ns, &holding) & st->rule_mask;
+    *fired = tn_rules_step(t, st, s, now_ns, &holding, horizon_ns) & st->rule_mask;
     *rules_true = holding & st->rule_mask;
     int final_record = trigger == TCPNOTIFY_TRIGGER_CLOSE && cfg.notify_on_close && st->notifications > 0;
     return *fired || final_record;
@@ -308,9 +308,10 @@ static __always_inline int tn_socket_rules(const struct tcpnotify_rule_table *t,
 
 /* Checks an enrolled socket's rules outside sock_ops (the sweep, the tracepoint fallback) and emits a
  * record when a rule fires, or the final record at close. `state` is the state to report; `arriving`
- * (TN_ARRIVING_*) marks a segment being received right now. */
+ * (TN_ARRIVING_*) marks a segment being received right now. The sweep passes horizon_ns (tn_rules_horizon);
+ * the tracepoints pass 0. */
 static __always_inline void tn_check_socket(struct tcp_sock *tp, struct tcpnotify_sk_state *st, __u8 state,
-                                            __u8 old_state, __u8 trigger, __u8 arriving)
+                                            __u8 old_state, __u8 trigger, __u8 arriving, __u64 *horizon_ns)
 {
     struct tcpnotify_rule_table *t = tn_live_rules();
     if (!t) return;
@@ -320,7 +321,7 @@ static __always_inline void tn_check_socket(struct tcp_sock *tp, struct tcpnotif
     __u64 now_ns = bpf_ktime_get_ns();
     s.age_us = (now_ns - st->enrolled_ns) / 1000;
     __u32 fired = 0, rules_true = 0;
-    if (!tn_socket_rules(t, st, &s, now_ns, trigger, &fired, &rules_true)) return;
+    if (!tn_socket_rules(t, st, &s, now_ns, trigger, &fired, &rules_true, horizon_ns)) return;
 
     struct tcpnotify_record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
     if (!r) {

@@ -189,15 +189,39 @@ __noinline __u32 tn_rules_decide(const struct tcpnotify_rule_table *t, struct tc
     return tn_rules_fire(t, st, rules_true, now_ms);
 }
 
+/* The sweep horizon of one socket: the earliest instant (bpf_ktime ns) at which one of the table's horizon
+ * terms can next become true. A time below its threshold gets there in (threshold - time); one already
+ * past it must first fall back to 0 (an ACK, a segment, a send) and then grow a whole threshold again.
+ * Every horizon term counts, whichever rule or clause it is in: the earliest of them is never late. */
+__noinline __u64 tn_rules_horizon(const struct tcpnotify_rule_table *t, const struct tn_values *values, __u64 now_ns)
+{
+    if (!t || !values) return TN_U64_MAX;
+    __u64 earliest = TN_U64_MAX;
+    for (__u32 i = 0; i < TCPNOTIFY_MAX_RULE_TERMS; i++) {
+        if (i >= t->term_count) break;
+        const struct tcpnotify_rule_term *term = &t->terms[i];
+        if (term->horizon_unit == TCPNOTIFY_HORIZON_NONE) continue;
+        __u64 value = values->operand[term->a & (TCPNOTIFY_MAX_OPERANDS - 1)];
+        __u64 left = value < term->value ? term->value - value : term->value;
+        __u64 per_unit_ns = term->horizon_unit == TCPNOTIFY_HORIZON_MS ? 1000000ull : 1000ull;
+        __u64 at = left > (TN_U64_MAX - now_ns) / per_unit_ns ? TN_U64_MAX : now_ns + left * per_unit_ns;
+        if (at < earliest) earliest = at;
+    }
+    return earliest;
+}
+
 /* One evaluation at one event: returns the rules that notify; *rules_true_out gets those that hold.
- * now_ns matters only for tables with TCPNOTIFY_RULES_NEED_CLOCK (the caller may pass 0 otherwise). */
+ * now_ns matters only for tables with TCPNOTIFY_RULES_NEED_CLOCK (the caller may pass 0 otherwise).
+ * horizon_ns (the sweep only; 0 elsewhere, which compiles the step away) gets tn_rules_horizon. */
 static __always_inline __u32 tn_rules_step(const struct tcpnotify_rule_table *t, struct tcpnotify_sk_state *st,
-                                           const struct tn_source *s, __u64 now_ns, __u32 *rules_true_out)
+                                           const struct tn_source *s, __u64 now_ns, __u32 *rules_true_out,
+                                           __u64 *horizon_ns)
 {
     struct tn_values values = {};
     tn_load_operands(t, s, &values);
     __u32 fired = tn_rules_decide(t, st, &values, now_ns);
     *rules_true_out = values.rules_true;
+    if (horizon_ns) *horizon_ns = tn_rules_horizon(t, &values, now_ns);
     return fired;
 }
 

@@ -5,7 +5,7 @@
  *
  * The socket is not locked here: a sweep racing a sock_ops callback on the same socket can, rarely, let
  * both see a rule's edge (one extra notification). Values are read as the kernel last stored them. */
-#include "common.bpf.h"
+#include "sweep.bpf.h"
 
 SEC("iter/bpf_sk_storage_map")
 int sweep_enrolled(struct bpf_iter__bpf_sk_storage_map *ctx)
@@ -20,7 +20,6 @@ int sweep_enrolled(struct bpf_iter__bpf_sk_storage_map *ctx)
     if (!tp) return 0;
     __u8 state = tp->inet_conn.icsk_inet.sk.__sk_common.skc_state;
     if (!tn_watched_state(state)) return 0; /* closing: its close record comes from sock_ops */
-    count(TCPNOTIFY_STAT_SWEPT);
-    tn_check_socket(tp, st, state, state, TCPNOTIFY_TRIGGER_SWEEP, 0);
+    tn_sweep_socket(tp, st, state);
     return 0;
 }

@@ -2,7 +2,7 @@
  * It walks every TCP socket of one network namespace (user space runs it in each) and checks the
  * rules of those that carry our sk_storage; the others cost one storage lookup. Here the iterator
  * holds the socket lock. */
-#include "common.bpf.h"
+#include "sweep.bpf.h"
 
 SEC("iter/tcp")
 int sweep_sockets(struct bpf_iter__tcp *ctx)
@@ -15,7 +15,6 @@ int sweep_sockets(struct bpf_iter__tcp *ctx)
     if (!st || !st->subscribers) return 0;
     __u8 state = skc->skc_state;
     if (!tn_watched_state(state)) return 0;
-    count(TCPNOTIFY_STAT_SWEPT);
-    tn_check_socket(tp, st, state, state, TCPNOTIFY_TRIGGER_SWEEP, 0);
+    tn_sweep_socket(tp, st, state);
     return 0;
 }

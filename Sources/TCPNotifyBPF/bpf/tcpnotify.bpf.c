@@ -174,7 +174,7 @@ __noinline int tn_check(struct bpf_sock_ops *skops)
         s.age_us = (now_ns - st->enrolled_ns) / 1000;
     }
     __u32 fired = 0, rules_true = 0;
-    if (tn_socket_rules(t, st, &s, now_ns, trigger, &fired, &rules_true)) {
+    if (tn_socket_rules(t, st, &s, now_ns, trigger, &fired, &rules_true, 0)) {
         struct tn_emit_args args = {
             .age_us = s.age_us, .checked_ns = now_ns, .fired = fired, .rules_true = rules_true, .generation = t->generation,
             .srtt_us_x8 = s.srtt_us_x8, .trigger = trigger, .old_state = old_state, .state = s.state,

@@ -31,7 +31,7 @@ int probe_existing(__u64 *ctx)
         if (data && bpf_probe_read_kernel(&offset_byte, 1, data + 12) == 0 && len > (__u32)(offset_byte >> 4) * 4)
             arriving |= TN_ARRIVING_DATA;
     }
-    tn_check_socket(tp, st, state, state, TCPNOTIFY_TRIGGER_SEGMENT, arriving);
+    tn_check_socket(tp, st, state, state, TCPNOTIFY_TRIGGER_SEGMENT, arriving, 0);
     return 0;
 }
 
@@ -50,6 +50,6 @@ int state_existing(__u64 *ctx)
     if (!tp) return 0;
     count(TCPNOTIFY_STAT_CALLBACKS);
     __u8 trigger = new_state == TN_TCP_CLOSE ? TCPNOTIFY_TRIGGER_CLOSE : TCPNOTIFY_TRIGGER_STATE;
-    tn_check_socket(tp, st, new_state, old_state, trigger, 0);
+    tn_check_socket(tp, st, new_state, old_state, trigger, 0, 0);
     return 0;
 }

@@ -15,6 +15,8 @@ extension Wire {
         public var existingEnrolled: UInt64
         public var sweeps: UInt64
         public var sweepChecks: UInt64
+        /// Only when nonzero: sweep ticks skipped before the sweep horizon (`SweepHorizon`).
+        public var sweepsSkipped: UInt64?
         /// Only when nonzero: existing sockets the tracepoints watch (kernel < 6.12).
         public var viaTracepoints: UInt64?
         /// Only when something is off.
@@ -83,6 +85,7 @@ extension Wire {
             existingEnrolled = statistics.existingEnrolled
             sweeps = statistics.sweeps
             sweepChecks = statistics.sweepChecks
+            sweepsSkipped = statistics.sweepsSkipped > 0 ? statistics.sweepsSkipped : nil
             viaTracepoints = statistics.viaTracepoints > 0 ? statistics.viaTracepoints : nil
             degraded = statistics.degradations.isEmpty ? nil : statistics.degradations
             self.polling = polling.map(Polling.init)
@@ -91,7 +94,7 @@ extension Wire {
         enum CodingKeys: String, CodingKey {
             case type, events, established, enrolled, notifications, received, ringDrops = "ring_drops"
             case userDrops = "user_drops", enrollFailures = "enroll_failures", wakeups, existingEnrolled = "existing_enrolled"
-            case sweeps, sweepChecks = "sweep_checks", viaTracepoints = "via_tracepoints", degraded, mode
+            case sweeps, sweepChecks = "sweep_checks", sweepsSkipped = "sweeps_skipped", viaTracepoints = "via_tracepoints", degraded, mode
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -109,6 +112,7 @@ extension Wire {
             try container.encode(existingEnrolled, forKey: .existingEnrolled)
             try container.encode(sweeps, forKey: .sweeps)
             try container.encode(sweepChecks, forKey: .sweepChecks)
+            try container.encodeIfPresent(sweepsSkipped, forKey: .sweepsSkipped)
             try container.encodeIfPresent(viaTracepoints, forKey: .viaTracepoints)
             try container.encodeIfPresent(degraded, forKey: .degraded)
             try polling?.encode(to: encoder)
@@ -128,6 +132,7 @@ extension Wire {
             existingEnrolled = try container.decode(UInt64.self, forKey: .existingEnrolled)
             sweeps = try container.decode(UInt64.self, forKey: .sweeps)
             sweepChecks = try container.decode(UInt64.self, forKey: .sweepChecks)
+            sweepsSkipped = try container.decodeIfPresent(UInt64.self, forKey: .sweepsSkipped)
             viaTracepoints = try container.decodeIfPresent(UInt64.self, forKey: .viaTracepoints)
             degraded = try container.decodeIfPresent([Degradation].self, forKey: .degraded)
             polling = try container.decodeIfPresent(String.self, forKey: .mode) == "poll" ? try Polling(from: decoder) : nil

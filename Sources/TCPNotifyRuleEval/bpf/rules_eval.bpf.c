@@ -52,7 +52,7 @@ int rules_eval(struct tcpnotify_eval_request *request)
     s.values = values->values;
     s.age_us = now_ns / 1000;
     __u32 rules_true = 0;
-    request->fired = tn_rules_step(t, st, &s, now_ns, &rules_true);
+    request->fired = tn_rules_step(t, st, &s, now_ns, &rules_true, 0);
     request->rules_true = rules_true;
     return 0;
 }
