@@ -1,4 +1,3 @@
-import Dispatch
 import Glibc
 import TCPNotifyCore
 
@@ -9,15 +8,14 @@ import TCPNotifyCore
 struct NamespaceList {
     let refreshSeconds: UInt64
     private var namespaces: [NetworkNamespace] = []
-    private var listedAtNanoseconds: UInt64 = 0
-    /// When the list was made, on the clock of BPF's timestamps (CLOCK_MONOTONIC).
-    private(set) var listedAtMonotonicNanoseconds: UInt64 = 0
+    /// When the list was made, on the clock of BPF's timestamps (the sweep horizon compares them).
+    private(set) var listedAtNanoseconds: UInt64 = 0
     private var namedDirectoryChange: timespec?
 
     init(refreshSeconds: UInt64) { self.refreshSeconds = refreshSeconds }
 
     mutating func current() -> [NetworkNamespace] {
-        let now = DispatchTime.now().uptimeNanoseconds
+        let now = MonotonicClock.nanoseconds()
         let change = Self.namedNamespacesChange()
         let namedChanged = change.map { new in
             namedDirectoryChange.map { $0.tv_sec != new.tv_sec || $0.tv_nsec != new.tv_nsec } ?? true
@@ -25,7 +23,6 @@ struct NamespaceList {
         if namespaces.isEmpty || namedChanged || now - listedAtNanoseconds >= refreshSeconds * 1_000_000_000 {
             namespaces = NetworkNamespaces.all()
             listedAtNanoseconds = now
-            listedAtMonotonicNanoseconds = SweepResult.monotonicNanoseconds()
             namedDirectoryChange = change
         }
         return namespaces
@@ -33,8 +30,7 @@ struct NamespaceList {
 
     mutating func set(_ list: [NetworkNamespace]) {
         namespaces = list
-        listedAtNanoseconds = DispatchTime.now().uptimeNanoseconds
-        listedAtMonotonicNanoseconds = SweepResult.monotonicNanoseconds()
+        listedAtNanoseconds = MonotonicClock.nanoseconds()
         namedDirectoryChange = Self.namedNamespacesChange()
     }
 

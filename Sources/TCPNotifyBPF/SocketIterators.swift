@@ -148,7 +148,7 @@ extension TCPNotifyProgram {
     @discardableResult
     public func sweep() throws(BPFError) -> SweepResult {
         let sweep = try sweepIterator()
-        let started = SweepResult.monotonicNanoseconds()
+        let started = MonotonicClock.nanoseconds()
         try MapAccess.update(fd: sweep.horizonFD, key: UInt32(0), value: UInt64.max, name: "sweep_horizon")
         guard sweep.perNamespace else {
             _ = try Self.drain(link: sweep.link, in: nil, output: false)
@@ -160,7 +160,7 @@ extension TCPNotifyProgram {
         }
         // A namespace made after the listing was not walked: its sockets are younger than the listing.
         return SweepResult(earliest: Self.horizon(sweep),
-                           coversEnrolledFrom: min(started, sweepNamespaces.listedAtMonotonicNanoseconds))
+                           coversEnrolledFrom: min(started, sweepNamespaces.listedAtNanoseconds))
     }
 
     private static func horizon(_ sweep: SweepLink) -> UInt64? {

@@ -1,5 +1,3 @@
-import Glibc
-
 /// What one sweep learnt about when the next one is needed (see `SweepHorizon`).
 public struct SweepResult: Sendable, Equatable {
     /// The earliest instant (CLOCK_MONOTONIC ns, the clock of bpf_ktime_get_ns) at which a horizon term
@@ -13,12 +11,6 @@ public struct SweepResult: Sendable, Equatable {
     public init(earliest: UInt64?, coversEnrolledFrom: UInt64) {
         earliestCrossingNanoseconds = earliest
         coversEnrolledFromNanoseconds = coversEnrolledFrom
-    }
-
-    public static func monotonicNanoseconds() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
     }
 }
 

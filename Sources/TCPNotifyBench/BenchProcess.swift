@@ -1,6 +1,7 @@
 import Foundation
-import TCPNotifyLab
 import Glibc
+import TCPNotifyBPF
+import TCPNotifyLab
 
 /// A benchmarked child process: stdout is a pipe read promptly by a thread (each line stamped with
 /// CLOCK_MONOTONIC when read, for detection latency), stderr is collected, and the exit is taken with
@@ -171,7 +172,7 @@ public final class BenchProcess: @unchecked Sendable {
                 let count = read(fd, buffer + filled, capacity - filled)
                 if count < 0 && errno == EINTR { continue }
                 if count <= 0 { break }
-                let now = BenchClock.monotonicNanoseconds()
+                let now = MonotonicClock.nanoseconds()
                 let end = filled + count
                 var start = 0
                 var counted: UInt64 = 0
@@ -192,7 +193,7 @@ public final class BenchProcess: @unchecked Sendable {
             }
             if filled > 0 {
                 onLine(Substring(String(decoding: UnsafeBufferPointer(start: buffer, count: filled), as: UTF8.self)),
-                       BenchClock.monotonicNanoseconds())
+                       MonotonicClock.nanoseconds())
             }
             close(fd)
             readersDone.leave()
@@ -211,12 +212,6 @@ public final class BenchProcess: @unchecked Sendable {
 }
 
 public enum BenchClock {
-    public static func monotonicNanoseconds() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-    }
-
     public static func sleep(seconds: Double) {
         guard seconds > 0 else { return }
         var request = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - Double(Int(seconds))) * 1e9))

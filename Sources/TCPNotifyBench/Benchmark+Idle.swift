@@ -1,7 +1,8 @@
 import Foundation
-import TCPNotifyLab
 import Glibc
+import TCPNotifyBPF
 import TCPNotifyCore
+import TCPNotifyLab
 
 /// Idle cost (CPU over a steady-state window: push versus polling the same rules at 1 s and 100 ms, and
 /// versus `ss -tin` every second), enrollment time of pre-existing sockets and the watcher's peak RSS, for
@@ -129,14 +130,8 @@ extension Benchmark {
                 let watcher = try startWatcher(filter: filter, rules: Self.idleRules, extra: mode.extra)
                 // Under a sweep horizon the first sweep comes 1 s after the start (tcpnotify's line says when
                 // the next is due): it is before the window, not part of it.
-                var sweepsBeforeWindow: UInt64 = 0
-                if mode.extra.isEmpty {
-                    let deadline = BenchClock.monotonicNanoseconds() + 5_000_000_000
-                    while !watcher.stderr.contains(SweepLine.horizonPrefix), BenchClock.monotonicNanoseconds() < deadline {
-                        BenchClock.sleep(seconds: 0.05)
-                    }
-                    if watcher.stderr.contains(SweepLine.horizonPrefix) { sweepsBeforeWindow = 1 }
-                }
+                let sweptFirst = mode.extra.isEmpty && watcher.waitForStderr(containing: SweepLine.horizonPrefix, timeoutSeconds: 5)
+                let sweepsBeforeWindow: UInt64 = sweptFirst ? 1 : 0
                 BenchClock.sleep(seconds: 1)
                 let cpuBefore = watcher.cpuNanoseconds(), bpfBefore = BPFRunStatistics.of(pid: watcher.pid)
                 BenchClock.sleep(seconds: settings.durationSeconds)
@@ -191,15 +186,15 @@ extension Benchmark {
     /// Runs `ss -tin FILTER` once a second for `seconds`, output discarded; returns the children's CPU in ns.
     private func runSSLoop(filter: String, seconds: Double) -> Double {
         var total = 0.0
-        let start = BenchClock.monotonicNanoseconds()
+        let start = MonotonicClock.nanoseconds()
         var tick = 0
-        while Double(BenchClock.monotonicNanoseconds() - start) / 1e9 < seconds {
+        while Double(MonotonicClock.nanoseconds() - start) / 1e9 < seconds {
             if let ss = try? BenchProcess(["ss", "-tin", filter], cgroup: environment.childrenCgroup) {
                 total += Double(ss.wait(timeoutSeconds: 10).cpuNanoseconds)
             }
             tick += 1
             let next = start + UInt64(tick) * 1_000_000_000
-            let now = BenchClock.monotonicNanoseconds()
+            let now = MonotonicClock.nanoseconds()
             if next > now { BenchClock.sleep(seconds: Double(next - now) / 1e9) }
         }
         return total
@@ -207,9 +202,9 @@ extension Benchmark {
 
     private func measureEnrollment(size: Int, filter: String, section: inout BenchSection, progress: (String) -> Void) throws {
         progress("   N=\(size) enrollment and memory")
-        let spawned = BenchClock.monotonicNanoseconds()
+        let spawned = MonotonicClock.nanoseconds()
         let watcher = try startWatcher(filter: filter, rules: Self.idleRules)
-        let startupNanoseconds = Double(BenchClock.monotonicNanoseconds() - spawned)
+        let startupNanoseconds = Double(MonotonicClock.nanoseconds() - spawned)
         BenchClock.sleep(seconds: 3)
         let rss = watcher.peakResidentBytes().map { Double($0) } ?? .nan
         let stderr = watcher.stderr

@@ -1,6 +1,7 @@
 import Foundation
-import TCPNotifyLab
 import Glibc
+import TCPNotifyBPF
+import TCPNotifyLab
 
 /// Detection latency: from the send() that makes `bytes_acked > 1000` true (its ACK follows within
 /// microseconds on loopback) to the moment the bench reads the matching JSON line from the watcher's stdout
@@ -78,7 +79,7 @@ extension Benchmark {
             let port = IdleConnections.localPort(fd)
             // Let the handshake's callbacks (and the server's accept) settle before the measured event.
             BenchClock.sleep(seconds: 0.002)
-            book.sent(port: port, at: BenchClock.monotonicNanoseconds())
+            book.sent(port: port, at: MonotonicClock.nanoseconds())
             _ = payload.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
             if pollInterval == nil {
                 _ = book.wait(port: port, timeoutSeconds: 1)

@@ -34,9 +34,9 @@ extension Benchmark {
         var written: UInt64 = 0, dropped: UInt64 = 0, wakeups: UInt64 = 0, pauses = 0
         let cpuBefore = Self.processCPUNanoseconds()
         let bpfBefore = BPFRunStatistics.of(pid: getpid()).totalRunTimeNanoseconds
-        let started = BenchClock.monotonicNanoseconds()
+        let started = MonotonicClock.nanoseconds()
         let deadline = started + UInt64(settings.throughputSeconds * 1e9)
-        while BenchClock.monotonicNanoseconds() < deadline {
+        while MonotonicClock.nanoseconds() < deadline {
             let run = try flood.run(records: Self.floodRunRecords, pauseAboveBytes: pauseAboveBytes,
                                     wakeupWatermarkBytes: Self.recordPathWakeupWatermarkBytes)
             written += run.written
@@ -47,14 +47,14 @@ extension Benchmark {
                 usleep(50)  // the reader is behind: give it the core
             }
         }
-        let producedSeconds = Double(BenchClock.monotonicNanoseconds() - started) / 1e9
+        let producedSeconds = Double(MonotonicClock.nanoseconds() - started) / 1e9
         let bpf = Double(BPFRunStatistics.of(pid: getpid()).totalRunTimeNanoseconds &- bpfBefore)
         // Wait for the reader to catch up with what was written, then stop it (it drains the rest).
-        let catchUpDeadline = BenchClock.monotonicNanoseconds() + 5_000_000_000
-        while counter.records.load(ordering: .relaxed) < written, BenchClock.monotonicNanoseconds() < catchUpDeadline {
+        let catchUpDeadline = MonotonicClock.nanoseconds() + 5_000_000_000
+        while counter.records.load(ordering: .relaxed) < written, MonotonicClock.nanoseconds() < catchUpDeadline {
             usleep(200)
         }
-        let elapsedSeconds = Double(BenchClock.monotonicNanoseconds() - started) / 1e9
+        let elapsedSeconds = Double(MonotonicClock.nanoseconds() - started) / 1e9
         let cpu = Double(Self.processCPUNanoseconds() - cpuBefore)
         _ = source.stop()
         let (received, malformed) = source.readerCounts

@@ -54,14 +54,14 @@ extension Benchmark {
         let recordsBefore = counter.records.load(ordering: .relaxed)
         let cpuBefore = Self.processCPUNanoseconds()
         let bpfBefore = BPFRunStatistics.of(pid: getpid()).totalRunTimeNanoseconds
-        let started = BenchClock.monotonicNanoseconds()
+        let started = MonotonicClock.nanoseconds()
         let deadline = started + UInt64(settings.throughputSeconds * 1e9)
         var sweeps = 0
-        while BenchClock.monotonicNanoseconds() < deadline {
+        while MonotonicClock.nanoseconds() < deadline {
             source.tick(events: { _ in })
             sweeps += 1
         }
-        let elapsedSeconds = Double(BenchClock.monotonicNanoseconds() - started) / 1e9
+        let elapsedSeconds = Double(MonotonicClock.nanoseconds() - started) / 1e9
         let recordsInWindow = counter.records.load(ordering: .relaxed) - recordsBefore
         let cpu = Double(Self.processCPUNanoseconds() - cpuBefore)
         let bpf = Double(BPFRunStatistics.of(pid: getpid()).totalRunTimeNanoseconds &- bpfBefore)

@@ -1,7 +1,8 @@
 import Foundation
-import TCPNotifyLab
 import Glibc
+import TCPNotifyBPF
 import TCPNotifyCore
+import TCPNotifyLab
 
 /// Notification throughput: a rule that notifies at (nearly) every RTT callback of many bulk flows;
 /// notifications per second delivered as JSON lines to the bench (the sink reads the watcher's stdout pipe
@@ -35,13 +36,13 @@ extension Benchmark {
         let watcher = try startWatcher(filter: "dport = :\(Self.throughputPort)", rules: [Self.throughputRule], extra: newConnectionsOnly)
         let linesBefore = watcher.notificationCount
         let cpuBefore = watcher.cpuNanoseconds(), bpfBefore = BPFRunStatistics.of(pid: watcher.pid)
-        let started = BenchClock.monotonicNanoseconds()
+        let started = MonotonicClock.nanoseconds()
         let client = try BenchProcess(
             ["iperf3", "-c", "127.0.0.1", "-p", "\(Self.throughputPort)", "-t", String(format: "%.0f", settings.throughputSeconds),
              "-P", "\(flows)", "-J"],
             cgroup: environment.childrenCgroup)
         let exit = client.wait(timeoutSeconds: settings.throughputSeconds + 30)
-        let elapsedSeconds = Double(BenchClock.monotonicNanoseconds() - started) / 1e9
+        let elapsedSeconds = Double(MonotonicClock.nanoseconds() - started) / 1e9
         let linesInWindow = watcher.notificationCount - linesBefore
         let cpu = Double(watcher.cpuNanoseconds() &- cpuBefore)
         let bpf = BPFRunStatistics.of(pid: watcher.pid)
@@ -92,9 +93,9 @@ extension Benchmark {
         BenchClock.sleep(seconds: 0.5)
         let linesBefore = watcher.notificationCount
         let cpuBefore = watcher.cpuNanoseconds(), bpfBefore = BPFRunStatistics.of(pid: watcher.pid)
-        let started = BenchClock.monotonicNanoseconds()
+        let started = MonotonicClock.nanoseconds()
         BenchClock.sleep(seconds: settings.throughputSeconds)
-        let elapsedSeconds = Double(BenchClock.monotonicNanoseconds() - started) / 1e9
+        let elapsedSeconds = Double(MonotonicClock.nanoseconds() - started) / 1e9
         let linesInWindow = watcher.notificationCount - linesBefore
         let cpu = Double(watcher.cpuNanoseconds() &- cpuBefore)
         let bpf = Double(BPFRunStatistics.of(pid: watcher.pid).totalRunTimeNanoseconds &- bpfBefore.totalRunTimeNanoseconds)

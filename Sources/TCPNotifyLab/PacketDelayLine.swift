@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Synchronization
+import TCPNotifyBPF
 
 /// Holds every packet routed to a TUN device for a fixed time, then writes it back: the constant path
 /// delay netem would give, built from what this kernel has. A reader thread stamps each packet as it

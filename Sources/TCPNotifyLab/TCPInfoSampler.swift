@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Synchronization
+import TCPNotifyBPF
 import TCPNotifyCore
 
 /// Polls `getsockopt(TCP_INFO)` on one socket at a fixed interval on its own thread and prints each answer
@@ -80,14 +81,8 @@ final class LineWriter: Sendable {
     }
 }
 
-/// CLOCK_MONOTONIC, the clock of the kernel's record timestamps.
-public enum MonotonicClock {
-    public static func nanoseconds() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-    }
-
+/// The lab's pacing: sleeps on the clock of the kernel's record timestamps.
+extension MonotonicClock {
     static func sleep(until deadline: UInt64) {
         var target = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
         while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &target, nil) == EINTR {}

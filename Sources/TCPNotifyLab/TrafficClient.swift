@@ -1,4 +1,5 @@
 import Glibc
+import TCPNotifyBPF
 import TCPNotifyCore
 
 /// What a traffic client does: where it connects, its socket settings and its phases.

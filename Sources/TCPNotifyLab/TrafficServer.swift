@@ -1,4 +1,5 @@
 import Glibc
+import TCPNotifyBPF
 import TCPNotifyCore
 
 /// What a traffic server does: its port, receive buffer and reading pace.

@@ -140,7 +140,7 @@ public final class PollingWatcher {
         for key in probes.keys.sorted() {
             guard let probe = probes[key] else { continue }
             let interruptedBefore = probe.client.interruptedDumps
-            let now = Self.monotonicNanoseconds()
+            let now = MonotonicClock.nanoseconds()
             let sockets: [DiagSocket]
             do {
                 sockets = try probe.client.dump(bytecode: bytecode)
@@ -240,7 +240,7 @@ public final class PollingWatcher {
     /// close record with their last polled tcp_info. Sockets of a namespace whose dump failed stay.
     private func forgetVanished(seen: Set<UInt64>, failedNamespaces: Set<NamespaceKey>) -> [SocketNotification] {
         var records: [SocketNotification] = []
-        let now = Self.monotonicNanoseconds()
+        let now = MonotonicClock.nanoseconds()
         for (cookie, entry) in tracked where !seen.contains(cookie) && !failedNamespaces.contains(entry.namespace) {
             tracked[cookie] = nil
             guard !forgetUnseenSilently, configuration.notifyOnClose, entry.notifications > 0,
@@ -280,12 +280,5 @@ public final class PollingWatcher {
         pollingStatistics.namespaceErrors += UInt64(unreachable.subtracting(unreachableNamespaces).count)
         unreachableNamespaces = unreachable
         probes = current
-    }
-
-    /// CLOCK_MONOTONIC, the clock of the BPF records' timestamps.
-    public static func monotonicNanoseconds() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
     }
 }

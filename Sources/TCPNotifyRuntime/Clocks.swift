@@ -5,13 +5,6 @@ import TCPNotifyCore
 
 /// The clocks and places a session starts from.
 public enum Clocks {
-    /// CLOCK_MONOTONIC, the clock of record timestamps.
-    public static func monotonicNanoseconds() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-    }
-
     /// CLOCK_REALTIME minus CLOCK_MONOTONIC: turns record timestamps into wall-clock time.
     public static func realtimeOffsetNanoseconds() -> Int64 {
         var realtime = timespec(), monotonic = timespec()
@@ -24,7 +17,7 @@ public enum Clocks {
 
     /// When this process was started (exec), on CLOCK_MONOTONIC; now if /proc does not say.
     public static func processStartMonotonicNanoseconds() -> UInt64 {
-        let now = monotonicNanoseconds()
+        let now = MonotonicClock.nanoseconds()
         let age = StartupTimer.processAgeNanoseconds() ?? 0
         return now > age ? now - age : 0
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import TCPNotifyBPF
 import TCPNotifyCore
 import TCPNotifyPoll
 
@@ -114,12 +115,12 @@ final class PollLoop: @unchecked Sendable {
     }
 
     private func run() {
-        var next = PollingWatcher.monotonicNanoseconds()
+        var next = MonotonicClock.nanoseconds()
         while !stopping.load(ordering: .acquiring) {
             let notifications = source.withWatcher { $0.poll() }
             if !notifications.isEmpty { deliver(notifications) }
             next += intervalNanoseconds
-            let now = PollingWatcher.monotonicNanoseconds()
+            let now = MonotonicClock.nanoseconds()
             if now >= next {
                 source.withWatcher { $0.recordLatePoll() }
                 next = now

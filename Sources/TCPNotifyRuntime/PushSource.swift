@@ -214,7 +214,7 @@ public final class PushSource: NotificationSource, @unchecked Sendable {
         let skip = locked { program in
             guard let gate = horizonGate, scheduleAndHorizon().horizon != nil,
                   gate.generation == program.ruleGeneration, gate.existingEnrollments == program.existingEnrollments,
-                  SweepResult.monotonicNanoseconds() < gate.notBefore
+                  MonotonicClock.nanoseconds() < gate.notBefore
             else { return false }
             sweepsSkipped += 1
             return true
@@ -238,7 +238,7 @@ public final class PushSource: NotificationSource, @unchecked Sendable {
                 horizonGate = (swept.generation, swept.enrollments, notBefore)
                 guard !horizonReported else { return nil }
                 horizonReported = true
-                let now = SweepResult.monotonicNanoseconds()
+                let now = MonotonicClock.nanoseconds()
                 let after = notBefore > now ? (notBefore - now) / 1_000_000 * 1_000_000 : 0
                 return "sweep: next after \(DurationText.format(nanoseconds: after)) "
                     + "(no enrolled socket can reach a time rule sooner; the ticks until then skip the sweep)"

@@ -58,7 +58,7 @@ public final class Session: Sendable {
             tickSeconds: { (source.tickMilliseconds ?? fixedTickMilliseconds).map { Double($0) / 1000 } },
             onTick: {
                 source.tick(events: events)
-                consumer.tick(nowMonotonicNanoseconds: Clocks.monotonicNanoseconds())
+                consumer.tick(nowMonotonicNanoseconds: MonotonicClock.nanoseconds())
             },
             onReload: { reload(source, names: names) },
             shouldStop: { consumer.isFinished || presence?.isGone == true })

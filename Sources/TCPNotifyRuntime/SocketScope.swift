@@ -118,7 +118,7 @@ package final class ProcessScopedConsumer<Inner: SessionConsumer>: SessionConsum
     }
 
     package func deliver(_ batch: [SocketNotification], ruleNames: RuleNameBook) {
-        let kept = sockets.filter(batch, nowNanoseconds: Clocks.monotonicNanoseconds())
+        let kept = sockets.filter(batch, nowNanoseconds: MonotonicClock.nanoseconds())
         if !kept.isEmpty { inner.deliver(kept, ruleNames: ruleNames) }
     }
 

@@ -1,3 +1,4 @@
+import TCPNotifyBPF
 import TCPNotifyCore
 import TCPNotifyExport
 import TCPNotifyRuntime
@@ -11,7 +12,7 @@ extension ConnectionHistoryRecorder {
 
     /// The open connections held now: each one's current verdict, how long it has held, and whether its
     /// last record is a stall (the `stalled` preset's condition).
-    package func seriesSamples(nowNanoseconds: UInt64 = Clocks.monotonicNanoseconds()) -> [ConnectionSeriesSample] {
+    package func seriesSamples(nowNanoseconds: UInt64 = MonotonicClock.nanoseconds()) -> [ConnectionSeriesSample] {
         withEntries { entries in
             entries.compactMap { entry -> ConnectionSeriesSample? in
                 guard entry.closedNanoseconds == nil else { return nil }

@@ -78,7 +78,7 @@ package final class ConnectionHistoryRecorder: Sendable {
             verdicts.append((notification.cookie, verdict))
             if notification.trigger == .close { tracker.forget(cookie: notification.cookie) }
         }
-        let now = Clocks.monotonicNanoseconds()
+        let now = MonotonicClock.nanoseconds()
         history.withLock { history in
             for (notification, (cookie, verdict)) in zip(batch, verdicts) {
                 let time = notification.monotonicNanoseconds
@@ -96,7 +96,7 @@ package final class ConnectionHistoryRecorder: Sendable {
 
     /// The JSON reply to a query: every connection, or one (`unknown` when it is not held).
     package func answer(_ query: ConnectionQuery) -> Answer {
-        let now = Clocks.monotonicNanoseconds()
+        let now = MonotonicClock.nanoseconds()
         return history.withLock { history in
             history.expire(nowNanoseconds: now)
             guard let cookie = query.cookie else {
@@ -134,7 +134,7 @@ package final class ConnectionHistoryRecorder: Sendable {
 
     /// Reads the held connections (after expiring the closed ones past the retention) under the lock.
     func withEntries<Result: Sendable>(_ body: ([History.Entry]) -> Result) -> Result {
-        let now = Clocks.monotonicNanoseconds()
+        let now = MonotonicClock.nanoseconds()
         return history.withLock { history in
             history.expire(nowNanoseconds: now)
             return body(history.all)

@@ -63,9 +63,9 @@ package final class SubscriberScopeFilter: Sendable {
     package func admits(_ notification: SocketNotification) -> Bool {
         switch selection {
         case .process(let sockets):
-            return !sockets.filter([notification], nowNanoseconds: Clocks.monotonicNanoseconds()).isEmpty
+            return !sockets.filter([notification], nowNanoseconds: MonotonicClock.nanoseconds()).isEmpty
         case .cgroup(let path):
-            let now = Clocks.monotonicNanoseconds()
+            let now = MonotonicClock.nanoseconds()
             return cgroupIDs.withLock { state in
                 if state.ids.contains(notification.cgroupID) { return true }
                 // A cgroup made below the scope since the last listing.

@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import Glibc
 import Synchronization
+import TCPNotifyBPF
 import TCPNotifyCore
 import TCPNotifyRuntime
 
@@ -84,9 +85,9 @@ public final class TopDisplay: Sendable {
         view.sort = initialSort
         let frame = TopFrame(width: width, height: nil)
         var shown = 0
-        var next = Clocks.monotonicNanoseconds()
+        var next = MonotonicClock.nanoseconds()
         while !stopping {
-            let now = Clocks.monotonicNanoseconds()
+            let now = MonotonicClock.nanoseconds()
             if now >= next {
                 let (rows, total) = model.rows(nowMonotonicNanoseconds: now)
                 let text = frame.table(rows: rows, total: total, status: status(now: now), view: view).map(\.text)
@@ -127,7 +128,7 @@ public final class TopDisplay: Sendable {
         var shown = 0
         var dirty = true
         while !stopping {
-            let now = Clocks.monotonicNanoseconds()
+            let now = MonotonicClock.nanoseconds()
             if now >= next {
                 next = now + Self.refreshNanoseconds
                 if !view.paused { snapshot = take(now: now, view: view) }
@@ -151,7 +152,7 @@ public final class TopDisplay: Sendable {
                 consumer.finish()
                 return
             }
-            if !view.paused { snapshot = take(now: Clocks.monotonicNanoseconds(), view: view) }
+            if !view.paused { snapshot = take(now: MonotonicClock.nanoseconds(), view: view) }
         }
     }
 

@@ -116,7 +116,7 @@ struct DiagnoseCommand: ParsableCommand {
         } catch {
             throw ExitCode.reporting(error)
         }
-        try report?.write(nowMonotonicNanoseconds: Clocks.monotonicNanoseconds())
+        try report?.write(nowMonotonicNanoseconds: MonotonicClock.nanoseconds())
         if consumer.foundImpairment { throw ExitCode.status(.impaired) }
     }
 }

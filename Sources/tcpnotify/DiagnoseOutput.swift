@@ -38,7 +38,7 @@ final class DiagnoseOutput: SessionConsumer {
         self.intervalNanoseconds = intervalNanoseconds
         self.report = report
         if let intervalNanoseconds {
-            state.withLock { $0.nextIntervalNanoseconds = Clocks.monotonicNanoseconds() + intervalNanoseconds }
+            state.withLock { $0.nextIntervalNanoseconds = MonotonicClock.nanoseconds() + intervalNanoseconds }
         }
     }
 
@@ -54,7 +54,7 @@ final class DiagnoseOutput: SessionConsumer {
 
     func started(kind: SourceKind) {
         guard once else { return }
-        let now = Clocks.monotonicNanoseconds()
+        let now = MonotonicClock.nanoseconds()
         var lines: [String] = []
         let open = timeline.openFlows
         state.withLock { state in
@@ -88,7 +88,7 @@ final class DiagnoseOutput: SessionConsumer {
     /// The reports of the flows still open (`--once`: the verdict lines of those still without one), then
     /// the statistics line.
     func finish(_ final: SourceStatistics) {
-        let now = Clocks.monotonicNanoseconds()
+        let now = MonotonicClock.nanoseconds()
         let finals = timeline.finish(nowMonotonicNanoseconds: now).map { DiagnosisTimeline.Output.closed($0.0, $0.1) }
         report?.record(finals)
         if once {
@@ -126,7 +126,7 @@ final class DiagnoseOutput: SessionConsumer {
                 case .verdict(let update) where update.kind == .first && state.pending.contains(update.report.cookie):
                     lines.append(onceLine(update.report, at: timeline.startNanoseconds + update.elapsedNanoseconds, state: &state))
                 case .closed(let report, _) where state.pending.contains(report.cookie):
-                    lines.append(onceLine(report, at: Clocks.monotonicNanoseconds(), state: &state))
+                    lines.append(onceLine(report, at: MonotonicClock.nanoseconds(), state: &state))
                 default:
                     continue
                 }

@@ -153,7 +153,7 @@ struct WatchCommand: ParsableCommand {
         } catch {
             throw ExitCode.reporting(error)
         }
-        try report?.write(nowMonotonicNanoseconds: Clocks.monotonicNanoseconds())
+        try report?.write(nowMonotonicNanoseconds: MonotonicClock.nanoseconds())
     }
 }
 

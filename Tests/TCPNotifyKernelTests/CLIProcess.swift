@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Synchronization
+import TCPNotifyBPF
 import TCPNotifyCore
 
 /// Path of a product built next to the test bundle (`swift build` puts them in the same directory).
@@ -36,7 +37,7 @@ final class CLIProcess: @unchecked Sendable {
         stdoutPipe.fileHandleForReading.readabilityHandler = { [output] handle in
             let data = handle.availableData
             guard !data.isEmpty else { return }
-            output.appendStdout(data, at: monotonicNanoseconds())
+            output.appendStdout(data, at: MonotonicClock.nanoseconds())
         }
         stderrPipe.fileHandleForReading.readabilityHandler = { [output] handle in
             let data = handle.availableData
@@ -122,12 +123,6 @@ final class CLIProcess: @unchecked Sendable {
 /// How long a test waits for a command to start (attach, enroll): a second here, 10-15 s in a qemu guest
 /// without KVM (the kernel matrix). Only a bound: tests go on as soon as the line appears.
 let commandStartSeconds = 60.0
-
-func monotonicNanoseconds() -> UInt64 {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-}
 
 /// Program ids attached to a cgroup, from `bpftool cgroup show` (the kernel's own list).
 func attachedProgramIDs(cgroup: String) throws -> [Int] {

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TCPNotifyBPF
 import TCPNotifyCore
 import TCPNotifyLab
 import Testing
@@ -147,7 +148,7 @@ extension KernelSuite {
             let client = try CLIProcess(lab, ["traffic", "client", "--to", "127.0.0.1:\(port)", "--bulk", "--duration", "8"])
             defer { client.signal(SIGKILL) }
             usleep(1_000_000)
-            let started = monotonicNanoseconds()
+            let started = MonotonicClock.nanoseconds()
             let diagnose = try CLIProcess(
                 KernelSuite.CLI.tcpnotify(),
                 ["diagnose", "--cgroup", cgroup.path, "--format", "json", "--for", "5s", "--interval", "1s",
@@ -186,7 +187,7 @@ extension KernelSuite {
             let running = try RunningScenario(Self.lengthened(scenario), cgroup: cgroup, arguments: ["--once"])
             defer { running.diagnose.signal(SIGKILL) }
             let exit = running.diagnose.waitForExit(timeout: 12)
-            let exited = Double(monotonicNanoseconds() - running.startedNanoseconds) / 1e9
+            let exited = Double(MonotonicClock.nanoseconds() - running.startedNanoseconds) / 1e9
             _ = try running.finish()
             #expect(exit == status, "\(running.diagnose.outputLines.map(\.text)) \(running.diagnose.standardError)")
             let verdicts = running.diagnose.lines(of: Wire.VerdictLine.self)
@@ -268,7 +269,7 @@ final class RunningScenario: @unchecked Sendable {
         thread.start()
         trafficStarted.wait()
         usleep(UInt32(headStart * 1e6))
-        startedNanoseconds = monotonicNanoseconds()
+        startedNanoseconds = MonotonicClock.nanoseconds()
         diagnose = try CLIProcess(
             KernelSuite.CLI.tcpnotify(),
             ["diagnose", "--cgroup", cgroup.path, "--format", "json"] + arguments + [filter])

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TCPNotifyBPF
 import TCPNotifyCore
 import TCPNotifyLab
 import Testing
@@ -28,9 +29,9 @@ extension KernelSuite {
             let pair = try ConnectedPair.connect(to: listener)
             try transfer(64 << 10, from: pair.client, to: pair.server)
             #expect(eventually(timeout: 5) { !pipeline.outputLines.isEmpty }, "\(pipeline.standardError)")
-            let headPrinted = pipeline.outputLines.first?.monotonicNanoseconds ?? monotonicNanoseconds()
+            let headPrinted = pipeline.outputLines.first?.monotonicNanoseconds ?? MonotonicClock.nanoseconds()
             let status = pipeline.waitForExit(timeout: 5)
-            let seconds = Double(monotonicNanoseconds() - headPrinted) / 1e9
+            let seconds = Double(MonotonicClock.nanoseconds() - headPrinted) / 1e9
             #expect(status == 0, "watch's status \(String(describing: status)): \(pipeline.standardError)")
             #expect(seconds < 1, "watch stopped \(seconds) s after head exited")
             print("faults: watch | head -1 ended \(Int(seconds * 1000)) ms after head's line")
@@ -131,9 +132,9 @@ extension KernelSuite {
                 try subscriber?.subscribe(filter: "", rules: ["acked=bytes_acked > 0"])
             }
             #expect(rmdir(child) == 0, "rmdir: \(errno)")
-            let removed = monotonicNanoseconds()
+            let removed = MonotonicClock.nanoseconds()
             #expect(process.waitForExit(timeout: 5) == 0, "\(process.standardError)")
-            let seconds = Double(monotonicNanoseconds() - removed) / 1e9
+            let seconds = Double(MonotonicClock.nanoseconds() - removed) / 1e9
             #expect(seconds < 2, "stopped \(seconds) s after the rmdir")
             #expect(process.standardError.contains("the cgroup \(child) was removed"), "\(process.standardError)")
             #expect(process.outputLines.last?.text.contains("\"type\":\"stats\"") == true, "final statistics")
@@ -260,10 +261,10 @@ extension KernelSuite {
             try halfHTTP.connect(SocketAddress("127.0.0.1", port: port))
             _ = Array("GET /metrics HTTP/1.1\r\nHost: x\r\n".utf8).withUnsafeBytes { send(halfHTTP.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             usleep(200_000)
-            let sent = monotonicNanoseconds()
+            let sent = MonotonicClock.nanoseconds()
             serve.process.signal(SIGTERM)
             let status = serve.process.waitForExit(timeout: 5)
-            let seconds = Double(monotonicNanoseconds() - sent) / 1e9
+            let seconds = Double(MonotonicClock.nanoseconds() - sent) / 1e9
             #expect(status == 0, "\(serve.process.standardError)")
             #expect(seconds < 1, "stopped \(seconds) s after SIGTERM")
             #expect(eventually { subscriber.ends == 1 && subscriber.isClosed })

@@ -72,7 +72,7 @@ extension KernelSuite {
             let cgroup = try TestCgroup(name: "rules-for")
             defer { cgroup.restore() }
             let harness = try WatchHarness(cgroupPath: cgroup.path, rules: ["held=bytes_acked >= 0 for 500ms"])
-            let started = monotonicNanoseconds()
+            let started = MonotonicClock.nanoseconds()
             let pair = try ConnectedPair.make()
             let cookie = try pair.client.cookie()
             try pacedTransfer(pair, chunkBytes: 32 << 10, intervalMilliseconds: 20, durationSeconds: 1.2)
@@ -136,7 +136,7 @@ extension KernelSuite {
                 rules: ["lossy=retrans_rate > 1% and bytes_sent > 1MB", "old=age > 300ms", "inflated=queue_delay > 0"])
             let lossy = try #require(harness.ruleIndex("lossy"))
             let old = try #require(harness.ruleIndex("old"))
-            let connected = monotonicNanoseconds()
+            let connected = MonotonicClock.nanoseconds()
             let connection = try LabConnection(across: lab)
             let (client, server) = (connection.client, connection.server)
             let cookie = try client.cookie()
@@ -182,15 +182,15 @@ extension KernelSuite {
             defer { lab.shutdown() }
             let connection = try LabConnection(across: lab)
             let (client, server) = (connection.client, connection.server)
-            let start = monotonicNanoseconds()
+            let start = MonotonicClock.nanoseconds()
             let (senderFD, receiverFD) = (client.fd, server.fd)
             let sender = Thread {
                 try? transfer(24 << 20, from: TCPSocket.borrowing(senderFD), to: TCPSocket.borrowing(receiverFD))
             }
             sender.start()
             var series: [(UInt64, TCPInfo)] = []
-            while monotonicNanoseconds() - start < 2_000_000_000 {
-                series.append((monotonicNanoseconds() - start, try client.tcpInfo()))
+            while MonotonicClock.nanoseconds() - start < 2_000_000_000 {
+                series.append((MonotonicClock.nanoseconds() - start, try client.tcpInfo()))
                 usleep(5000)
             }
             while sender.isExecuting { usleep(10_000) }
