@@ -7,6 +7,48 @@ import Testing
 
 extension KernelSuite {
     @Suite struct SweepScheduleKernel {
+        /// An idle connection under `watch` with a `last_ack_recv` rule: started, its schedule stated, then
+        /// the connection made (no ACK after the handshake) and its first notification awaited.
+        struct IdleStall {
+            let watch: CLIProcess
+            let pair: ConnectedPair
+            let connected: Date
+            let cookie: UInt64
+            /// The notification of the idle connection, once it came (nil after `timeout` without one).
+            let line: Wire.Notification?
+
+            init(cgroup: TestCgroup, rules: [String], schedule: String, beforeReport: (CLIProcess) -> Void = { _ in }) throws {
+                let listener = try TCPSocket.listener()
+                let port = try listener.localPort()
+                let process = try CLIProcess(
+                    builtProduct("tcpnotify", environmentOverride: "TCPNOTIFY_BIN"),
+                    ["watch", "--mode", "bpf", "--cgroup", cgroup.path, "--format", "json"]
+                        + rules.flatMap { ["--when", $0] } + ["dport = :\(port)"])
+                #expect(eventually(timeout: commandStartSeconds) { process.standardError.contains("watching cgroup") }, "\(process.standardError)")
+                #expect(eventually(timeout: 5) { process.standardError.contains("sweep: \(schedule)") },
+                        "the schedule is stated: \(process.standardError)")
+                let pair = try ConnectedPair.connect(to: listener)
+                let connected = Date()
+                let cookie = try pair.client.cookie()
+                beforeReport(process)
+                let found = eventually(timeout: 6) { process.notifications.contains { $0.cookie == cookie } }
+                #expect(found, "\(process.outputLines.map(\.text)) \(process.standardError)")
+                (watch, self.pair, self.connected, self.cookie) = (process, pair, connected, cookie)
+                line = process.notifications.first { $0.cookie == cookie }
+            }
+
+            /// Reported by a sweep, with last_ack_recv past `thresholdMs` by at most one tick plus 50 ms for a
+            /// loaded machine's wake-up; the last_ack_recv it reported.
+            @discardableResult
+            func expectSweepReport(thresholdMs: Int, tickMs: Int) -> Int {
+                let lastAck = line?.tcpInfo["last_ack_recv"].map(Int.init) ?? -1
+                #expect(line?.trigger == .sweep, "\(String(describing: line))")
+                #expect(lastAck > thresholdMs && lastAck <= thresholdMs + tickMs + 50,
+                        "reported \(lastAck) ms after the last ACK (rule \(thresholdMs) ms, tick \(tickMs) ms)")
+                return lastAck
+            }
+        }
+
         /// `watch` derives the sweep from the rules: `last_ack_recv > 2s` at the default 5 % precision
         /// is swept every 100 ms, so an idle connection (no ACK after the handshake) is reported with
         /// last_ack_recv within 2 s + 5 % (plus 50 ms for a loaded machine's wake-up). The old fixed 1 s
@@ -16,27 +58,11 @@ extension KernelSuite {
             try KernelGate.require()
             let cgroup = try TestCgroup(name: "sweep-schedule")
             defer { cgroup.restore() }
-            let listener = try TCPSocket.listener()
-            let port = try listener.localPort()
-            let watch = try CLIProcess(
-                builtProduct("tcpnotify", environmentOverride: "TCPNOTIFY_BIN"),
-                ["watch", "--mode", "bpf", "--cgroup", cgroup.path, "--format", "json",
-                 "--when", "quiet=last_ack_recv > 2s", "dport = :\(port)"])
-            #expect(eventually(timeout: commandStartSeconds) { watch.standardError.contains("watching cgroup") }, "\(watch.standardError)")
-            #expect(eventually(timeout: 5) { watch.standardError.contains("sweep: every 100ms (last_ack_recv > 2s × 5 %)") },
-                    "the schedule is stated: \(watch.standardError)")
-            let pair = try ConnectedPair.connect(to: listener)
-            let cookie = try pair.client.cookie()
-            let found = eventually(timeout: 6) {
-                watch.notifications.contains { $0.cookie == cookie }
-            }
-            #expect(found, "\(watch.outputLines.map(\.text)) \(watch.standardError)")
-            let line = watch.notifications.first { $0.cookie == cookie }
-            let lastAck = line?.tcpInfo["last_ack_recv"].map(Int.init) ?? -1
-            #expect(line?.trigger == .sweep, "\(String(describing: line))")
-            #expect(lastAck > 2000 && lastAck <= 2000 + 100 + 50, "reported \(lastAck) ms after the last ACK (rule 2 s, 5 %)")
-            watch.signal(SIGINT)
-            #expect(watch.waitForExit() == 0)
+            let stall = try IdleStall(cgroup: cgroup, rules: ["quiet=last_ack_recv > 2s"],
+                                      schedule: "every 100ms (last_ack_recv > 2s × 5 %)")
+            stall.expectSweepReport(thresholdMs: 2000, tickMs: 100)
+            stall.watch.signal(SIGINT)
+            #expect(stall.watch.waitForExit() == 0)
         }
 
         /// The sweep horizon: with `last_ack_recv > 3s` the schedule ticks every 150 ms, but an idle
@@ -48,24 +74,14 @@ extension KernelSuite {
             try KernelGate.require()
             let cgroup = try TestCgroup(name: "sweep-horizon")
             defer { cgroup.restore() }
-            let listener = try TCPSocket.listener()
-            let port = try listener.localPort()
-            let watch = try CLIProcess(
-                builtProduct("tcpnotify", environmentOverride: "TCPNOTIFY_BIN"),
-                ["watch", "--mode", "bpf", "--cgroup", cgroup.path, "--format", "json",
-                 "--when", "quiet=last_ack_recv > 3s", "--when", "slow=rtt > 1s", "dport = :\(port)"])
-            #expect(eventually(timeout: commandStartSeconds) { watch.standardError.contains("sweep: every 150ms") }, "\(watch.standardError)")
-            let pair = try ConnectedPair.connect(to: listener)
-            let connected = Date()
-            let cookie = try pair.client.cookie()
-            #expect(eventually(timeout: 3) { watch.standardError.contains("sweep: next after") }, "\(watch.standardError)")
-            let found = eventually(timeout: 6) { watch.notifications.contains { $0.cookie == cookie } }
-            let seconds = Date().timeIntervalSince(connected)
-            #expect(found, "\(watch.outputLines.map(\.text)) \(watch.standardError)")
-            let line = watch.notifications.first { $0.cookie == cookie }
-            let lastAck = line?.tcpInfo["last_ack_recv"].map(Int.init) ?? -1
-            #expect(line?.trigger == .sweep, "\(String(describing: line))")
-            #expect(lastAck > 3000 && lastAck <= 3000 + 150 + 50, "reported \(lastAck) ms after the last ACK (rule 3 s, 5 %)")
+            let stall = try IdleStall(
+                cgroup: cgroup, rules: ["quiet=last_ack_recv > 3s", "slow=rtt > 1s"], schedule: "every 150ms",
+                beforeReport: { watch in
+                    #expect(eventually(timeout: 3) { watch.standardError.contains("sweep: next after") }, "\(watch.standardError)")
+                })
+            let seconds = Date().timeIntervalSince(stall.connected)
+            let lastAck = stall.expectSweepReport(thresholdMs: 3000, tickMs: 150)
+            let watch = stall.watch
             watch.signal(SIGINT)
             #expect(watch.waitForExit() == 0)
             let stats = try #require(watch.finalStats)
